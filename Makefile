@@ -1,0 +1,68 @@
+# Rivulet — `make run` starts the whole stack, `make test` runs the test suite.
+# Both set up whatever is missing first (virtualenv, generated protos, Redis, models).
+
+SHELL := /bin/bash
+PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+export PYTHONPATH := $(CURDIR)/services:$(CURDIR)
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+MODELS ?= models
+
+PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
+PROTO_STAMP := services/riva/.generated
+
+.PHONY: setup protos models models-quick run test test-unit test-integration lint helm-check bench eval constraints clean redis
+
+setup: $(STAMP) $(PROTO_STAMP) redis
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	@echo "==> installing pinned dependencies into $(VENV) (first time: a few minutes)"
+	$(PY) -m pip install -q --upgrade pip
+	@mkdir -p build && $(PY) scripts/project_deps.py > build/requirements.txt
+	$(PY) -m pip install -q -c constraints.txt -r build/requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+protos: $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP) scripts/gen_protos.py
+	$(PY) scripts/gen_protos.py
+	@touch $@
+
+redis:
+	@scripts/ensure_redis.sh
+
+# The production NLU models (full training; see README for timings). Skips models already built.
+models: setup
+	$(PY) -m pipelines.nlu build --dataset assistant --profile full --repository $(MODELS)
+	$(PY) -m pipelines.nlu build --dataset atis --profile full --repository $(MODELS)
+
+run: setup models
+	$(PY) -m rivulet.stack --model-repository $(MODELS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
+	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
+
+helm-check: setup
+	$(PY) -m pytest -ra tests/helm $(PYTEST_ARGS)
+
+bench: setup models
+	$(PY) -m bench.nlu_latency
+	$(PY) -m bench.nlu_accuracy
+
+constraints:
+	$(PY) -m pip freeze | sort > constraints.txt
+
+clean:
+	rm -rf services/riva build .pytest_cache .ruff_cache
