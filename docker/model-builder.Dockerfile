@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Rivulet model builder: runs pipelines/ (NeMo, torch, transformers) to write the Triton model
+# repository. Only this image carries the training stack; it runs once per model revision as a
+# Kubernetes Job that writes onto the shared model volume (helm/rivulet/charts/triton).
+#
+#   docker build -f docker/model-builder.Dockerfile -t rivulet/model-builder:0.1.0 .
+#   docker run --rm -v "$PWD/models-out:/models" rivulet/model-builder:0.1.0 \
+#       python -m pipelines.nlu build --dataset assistant --profile full --repository /models
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
+# Compilers are needed here only: NeMo's [tts] extra builds pyopenjtalk, cdifflib and jieba.
+# Versions come from the Debian release of the (pinned) base image; point releases replace them in place.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake libsndfile1 \
+ && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
+    PIP_CONSTRAINT=/app/constraints.txt \
+    PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+WORKDIR /app
+COPY pyproject.toml constraints.txt ./
+# [project].dependencies + the `triton` and `pipelines` extras (pipelines evaluate the models they
+# build on tritonserver/onnxruntime), torch pinned to the CPU build so NeMo does not pull CUDA torch.
+ARG NEMO_VERSION=3.0.0
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['pipelines'] + p['optional-dependencies']['triton']))" \
+        > requirements.txt \
+ && echo "nemo_toolkit[asr,tts]==${NEMO_VERSION}" >> requirements.txt \
+ && grep -E '^grpcio-tools==' constraints.txt >> requirements.txt \
+ && python -m pip install -r requirements.txt
+COPY scripts/gen_protos.py scripts/
+COPY protos/ protos/
+RUN python scripts/gen_protos.py
+COPY services/rivulet/ services/rivulet/
+COPY pipelines/ pipelines/
+COPY models/ models/
+RUN groupadd --system --gid 10001 rivulet \
+ && useradd --system --uid 10001 --gid rivulet --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin rivulet
+ENV PYTHONPATH=/app/services:/app PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=4
+USER 10001:10001
+# A one-shot job, not a server: the container is healthy while it runs.
+HEALTHCHECK NONE
+ENTRYPOINT ["python", "-m"]
+CMD ["pipelines.nlu", "build", "--dataset", "assistant", "--profile", "full", "--repository", "/models"]
