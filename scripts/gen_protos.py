@@ -17,7 +17,9 @@ OUT = ROOT / "services"
 
 
 def main() -> int:
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto") if "grpc/health" not in str(p))
+    sources = sorted(
+        str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto") if "grpc/health" not in str(p)
+    )
     include = str(Path(protoc.__file__).parent / "_proto")
     args = ["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={OUT}", f"--pyi_out={OUT}"]
     args += [f"--grpc_python_out={OUT}", *sources]

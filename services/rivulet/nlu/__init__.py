@@ -1,0 +1,1 @@
+"""Riva NLU service: intent + slot understanding on Triton-hosted models."""

@@ -1,0 +1,199 @@
+"""Server interceptor: per-RPC metrics, request ids in logs and responses, and error mapping.
+
+The request id is Riva's `RequestId id = 100` field: taken from the request (or the first message
+of a client stream), else from `x-request-id` metadata, else generated; it tags every log line of
+the RPC and is echoed in every response message that has an `id` field.
+`RivuletError` becomes its gRPC status; any other exception becomes INTERNAL and is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from rivulet.core.errors import RivuletError
+from rivulet.core.logs import request_id_var, rpc_method_var
+from rivulet.core.metrics import GRPC_ERRORS, GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_REQUESTS
+
+log = logging.getLogger(__name__)
+
+# Infrastructure services are served but not counted in the RPC metrics.
+UNMETERED_PREFIXES = ("grpc.health.", "grpc.reflection.")
+
+
+def _message_request_id(message: Any) -> str:
+    try:
+        if message.HasField("id"):
+            return message.id.value
+    except (ValueError, AttributeError):
+        pass
+    return ""
+
+
+def _echo_request_id(message: Any, request_id: str) -> None:
+    try:
+        if request_id and not message.HasField("id"):
+            message.id.value = request_id
+    except (ValueError, AttributeError):
+        pass
+
+
+def _metadata_request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return value
+    return ""
+
+
+class _Call:
+    """Bookkeeping for one RPC: timing, in-flight gauge, final code, log context."""
+
+    def __init__(self, service: str, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.service, self.method, self.context = service, method, context
+        self.code = grpc.StatusCode.OK
+        self.request_id = _metadata_request_id(context)
+
+    def __enter__(self) -> _Call:
+        self.start = time.perf_counter()
+        self.tokens = (
+            request_id_var.set(self.request_id),
+            rpc_method_var.set(f"{self.service}/{self.method}"),
+        )
+        GRPC_IN_FLIGHT.labels(self.service, self.method).inc()
+        return self
+
+    def adopt_request_id(self, message: Any) -> None:
+        found = _message_request_id(message)
+        if found:
+            self.request_id = found
+        elif not self.request_id:
+            self.request_id = uuid.uuid4().hex
+        request_id_var.set(self.request_id)
+
+    async def fail(self, exc: BaseException) -> None:
+        """Record the status for `exc` and turn it into the RPC's gRPC status."""
+        if isinstance(exc, RivuletError):
+            self.code = exc.code
+            log.info("rpc failed: %s %s", exc.code.name, exc.message)
+            await self.context.abort(exc.code, exc.message)
+        if isinstance(exc, grpc.aio.AbortError):
+            self.code = _status_of(self.context, grpc.StatusCode.UNKNOWN)
+            raise exc
+        if isinstance(exc, asyncio.CancelledError):
+            self.code = grpc.StatusCode.CANCELLED
+            raise exc
+        self.code = grpc.StatusCode.INTERNAL
+        log.exception("unhandled error in %s/%s", self.service, self.method)
+        await self.context.abort(
+            grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see server logs"
+        )
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.code == grpc.StatusCode.OK:
+            self.code = _status_of(self.context, grpc.StatusCode.OK)
+        labels = (self.service, self.method)
+        GRPC_IN_FLIGHT.labels(*labels).dec()
+        GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - self.start)
+        GRPC_REQUESTS.labels(*labels, self.code.name).inc()
+        if self.code != grpc.StatusCode.OK:
+            GRPC_ERRORS.labels(*labels, self.code.name).inc()
+        try:
+            request_id_var.reset(self.tokens[0])
+            rpc_method_var.reset(self.tokens[1])
+        except ValueError:  # a stream closed from another context: nothing to restore there
+            pass
+
+
+def _status_of(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> grpc.StatusCode:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):
+        return next((c for c in grpc.StatusCode if c.value[0] == code), default)
+    return default
+
+
+async def _tap_first(requests: AsyncIterator[Any], call: _Call) -> AsyncIterator[Any]:
+    first = True
+    async for message in requests:
+        if first:
+            call.adopt_request_id(message)
+            first = False
+        yield message
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler of the server (all four RPC shapes) with `_Call` bookkeeping."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        full = handler_call_details.method.lstrip("/")
+        if handler is None or full.startswith(UNMETERED_PREFIXES):
+            return handler
+        service, _, method = full.rpartition("/")
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, service, method), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, service, method), **kwargs
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _stream(handler.unary_stream, service, method), **kwargs
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _stream(handler.stream_stream, service, method), **kwargs
+        )
+
+
+def _prepare(request: Any, call: _Call) -> Any:
+    if inspect.isasyncgen(request) or hasattr(request, "__aiter__"):
+        return _tap_first(request, call)
+    call.adopt_request_id(request)
+    return request
+
+
+def _unary(behavior: Callable, service: str, method: str) -> Callable:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        with _Call(service, method, context) as call:
+            try:
+                response = await behavior(_prepare(request, call), context)
+            except BaseException as exc:
+                await call.fail(exc)
+                raise
+            _echo_request_id(response, call.request_id)
+            return response
+
+    return handle
+
+
+def _stream(behavior: Callable, service: str, method: str) -> Callable:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        with _Call(service, method, context) as call:
+            try:
+                async for response in behavior(_prepare(request, call), context):
+                    _echo_request_id(response, call.request_id)
+                    yield response
+            except BaseException as exc:
+                if isinstance(exc, GeneratorExit):
+                    call.code = grpc.StatusCode.CANCELLED
+                    raise
+                await call.fail(exc)
+                raise
+
+    return handle

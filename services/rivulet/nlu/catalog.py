@@ -1,0 +1,99 @@
+"""Which NLU models exist: discovered from Triton, chosen by model name or domain.
+
+A Triton model is an NLU intent/slot model when its config.pbtxt has
+`parameters { key: "rivulet_task" value { string_value: "intent_slot" } }`; its `domain` and
+`language_code` parameters say what it covers. The catalog refreshes on every readiness check,
+so models loaded or unloaded on Triton appear and disappear without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rivulet.core.errors import not_found, unavailable
+from rivulet.core.triton import ModelInfo
+
+INTENT_SLOT_TASK = "intent_slot"
+
+
+@dataclass(frozen=True)
+class NluModel:
+    name: str
+    domain: str
+    language_code: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_triton(cls, info: ModelInfo) -> NluModel:
+        params = dict(info.parameters)
+        return cls(
+            name=info.name,
+            domain=params.get("domain", info.name),
+            language_code=params.get("language_code", "en-US"),
+            parameters=params,
+        )
+
+    def speaks(self, language_code: str) -> bool:
+        """'' matches any; 'en' matches 'en-US'; comparison ignores case."""
+        if not language_code:
+            return True
+        want, have = language_code.lower(), self.language_code.lower()
+        return have == want or have.split("-")[0] == want
+
+
+class ModelCatalog:
+    def __init__(self, default_model: str, triton_url: str) -> None:
+        self.default_model = default_model
+        self.triton_url = triton_url
+        self._models: dict[str, NluModel] = {}
+
+    def update(self, infos: Iterable[ModelInfo]) -> None:
+        self._models = {
+            info.name: NluModel.from_triton(info)
+            for info in infos
+            if info.parameters.get("rivulet_task") == INTENT_SLOT_TASK
+        }
+
+    @property
+    def models(self) -> list[NluModel]:
+        return sorted(self._models.values(), key=lambda m: m.name)
+
+    @property
+    def default_ready(self) -> bool:
+        return self.default_model in self._models
+
+    def _require_any(self) -> None:
+        if not self._models:
+            raise unavailable(
+                f"no NLU model is ready on Triton at {self.triton_url}; retry when it has loaded"
+            )
+
+    def _check_language(self, model: NluModel, language_code: str) -> NluModel:
+        if not model.speaks(language_code):
+            raise not_found(
+                f"model {model.name!r} serves {model.language_code}, not {language_code!r}; "
+                f"send language_code {model.language_code!r} or leave it empty"
+            )
+        return model
+
+    def by_name(self, name: str, language_code: str = "") -> NluModel:
+        """The model named `name` ('' = the default model)."""
+        self._require_any()
+        key = name or self.default_model
+        model = self._models.get(key)
+        if model is None:
+            available = ", ".join(sorted(self._models)) or "none"
+            raise not_found(f"unknown NLU model {key!r}; available models: {available}")
+        return self._check_language(model, language_code)
+
+    def by_domain(self, domain: str, language_code: str = "") -> NluModel:
+        """The model for `domain` ('' = the default model); a model name is accepted as a domain too."""
+        self._require_any()
+        if not domain:
+            return self.by_name("", language_code)
+        for model in self.models:
+            if model.domain == domain or model.name == domain:
+                return self._check_language(model, language_code)
+        available = ", ".join(sorted({m.domain for m in self.models}))
+        raise not_found(f"unknown NLU domain {domain!r}; available domains: {available}")

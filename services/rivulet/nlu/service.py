@@ -1,0 +1,46 @@
+"""The NLU `Service` for the server host: Triton client, model catalog, servicer, readiness."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from rivulet.core.errors import RivuletError
+from rivulet.core.triton import TritonClient
+from rivulet.nlu.catalog import ModelCatalog
+from rivulet.nlu.servicer import NluServicer, register
+from rivulet.nlu.settings import NluSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "nvidia.riva.nlp.RivaLanguageUnderstanding"
+
+
+class NluService:
+    service_names = (SERVICE_NAME,)
+
+    def __init__(self, settings: NluSettings) -> None:
+        self.settings = settings
+        self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+        self.catalog = ModelCatalog(settings.nlu_default_model, settings.triton_url)
+        self.servicer = NluServicer(settings, self.triton, self.catalog)
+
+    async def start(self) -> None:
+        await self.ready()  # best effort: Triton may come up later; readiness keeps checking
+
+    def register(self, server: grpc.aio.Server) -> None:
+        register(server, self.servicer)
+
+    async def ready(self) -> bool:
+        """Serving once Triton is up and the default model is loaded; the catalog follows Triton."""
+        if not await self.triton.server_ready():
+            return False
+        try:
+            self.catalog.update(await self.triton.ready_models())
+        except RivuletError:
+            return False
+        return self.catalog.default_ready
+
+    async def stop(self) -> None:
+        await self.triton.close()

@@ -1,0 +1,99 @@
+"""`python -m rivulet.stack`: the whole stack on one machine (what `make run` starts).
+
+Starts the real tritonserver on the model repository, checks Redis, and serves every Riva service
+that exists on one address (default 0.0.0.0:50051), as Riva's own server does. Ctrl-C or SIGTERM
+drains in-flight RPCs, then stops Triton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from pydantic import Field
+from rich.console import Console
+from rich.table import Table
+
+from rivulet.core.logs import configure_logging
+from rivulet.core.redis_client import create_redis, redis_ready
+from rivulet.core.server import ServerHost
+from rivulet.core.tritonserver import TritonServer
+from rivulet.nlu.service import NluService
+from rivulet.nlu.settings import NluSettings
+
+log = logging.getLogger("rivulet.stack")
+
+
+class StackSettings(NluSettings):
+    """Every service's settings plus where the embedded Triton listens."""
+
+    triton_grpc_port: int = Field(8001, description="Port of the embedded tritonserver's gRPC endpoint.")
+    triton_http_port: int = Field(8000, description="Port of its HTTP endpoint (health, metadata).")
+    triton_metrics_port: int = Field(8002, description="Port of its Prometheus metrics.")
+
+
+def _table(settings: StackSettings, host: ServerHost, redis_ok: bool, repository: Path) -> Table:
+    table = Table(title="Rivulet is running", show_lines=False)
+    table.add_column("component")
+    table.add_column("address")
+    table.add_column("what")
+    names = ", ".join(n for s in host.services for n in s.service_names)
+    table.add_row("gRPC (Riva API)", f"localhost:{host.port}", names + " + health, reflection")
+    table.add_row("metrics", f"http://localhost:{host.metrics_port}/metrics", "Prometheus")
+    table.add_row("Triton gRPC", f"localhost:{settings.triton_grpc_port}", f"models from {repository}")
+    table.add_row("Triton HTTP", f"http://localhost:{settings.triton_http_port}/v2", "health, model metadata")
+    table.add_row(
+        "Triton metrics", f"http://localhost:{settings.triton_metrics_port}/metrics", "queue/compute time"
+    )
+    table.add_row("Redis", settings.redis_url, "ready" if redis_ok else "NOT reachable")
+    return table
+
+
+async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
+    console = Console()
+    triton = TritonServer(
+        repository,
+        grpc_port=settings.triton_grpc_port,
+        http_port=settings.triton_http_port,
+        metrics_port=settings.triton_metrics_port,
+        log_file=log_dir / "tritonserver.log",
+    )
+    with console.status(f"starting tritonserver on {repository} (log: {log_dir / 'tritonserver.log'})"):
+        triton.start()
+        try:
+            await asyncio.to_thread(triton.wait_ready, (settings.nlu_default_model,), 300.0)
+        except BaseException:
+            triton.stop()
+            raise
+    settings.triton_url = f"127.0.0.1:{settings.triton_grpc_port}"
+    redis = create_redis(settings.redis_url)
+    redis_ok = await redis_ready(redis)
+    await redis.aclose()
+    host = ServerHost(settings, [NluService(settings)])
+    try:
+        await host.start()
+        host.install_signal_handlers()
+        console.print(_table(settings, host, redis_ok, repository))
+        console.print(
+            "Try: [bold]python -m rivulet.tools.try_nlu 'play the latest album by adele'[/]  (Ctrl-C stops)"
+        )
+        await host.wait_for_termination()
+    finally:
+        await host.stop("stack exiting")
+        triton.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-repository", type=Path, default=Path("models"))
+    parser.add_argument("--log-dir", type=Path, default=Path(".run/logs"))
+    args = parser.parse_args(argv)
+    settings = StackSettings()
+    configure_logging(settings.log_level, "text")
+    asyncio.run(run(settings, args.model_repository.resolve(), args.log_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Session fixtures: a real Redis, the quick NLU model repository, a real tritonserver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, free_port
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real redis-server of our own on a free port (isolated from any Redis on 6379)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make setup` (scripts/ensure_redis.sh installs it)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def nlu_repository(tmp_path_factory) -> Path:
+    """A Triton model repository with the quick-profile assistant NLU model (built, or from the cache)."""
+    repository = tmp_path_factory.mktemp("model_repository")
+    command = [sys.executable, "-m", "pipelines.nlu", "build", "--dataset", "assistant", "--profile", "quick"]
+    command += ["--repository", str(repository)]
+    if os.environ.get("RIVULET_CACHE_DIR"):
+        command += ["--cache-dir", str(Path(os.environ["RIVULET_CACHE_DIR"]) / "nlu")]
+    subprocess.run(command, cwd=ROOT, check=True)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def triton(nlu_repository, tmp_path_factory):
+    """A real tritonserver serving the quick NLU model repository."""
+    from rivulet.core.tritonserver import TritonServer
+
+    log = tmp_path_factory.mktemp("triton") / "tritonserver.log"
+    server = TritonServer(
+        nlu_repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(), log_file=log
+    )
+    with server:
+        server.wait_ready(["intent_assistant"])
+        yield server
