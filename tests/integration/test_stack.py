@@ -1,0 +1,43 @@
+"""`python -m rivulet.stack` (what `make run` starts): Triton + every Riva service on one address."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import riva.client
+
+from tests.support import free_port, health_status, service_env, wait_for_health
+
+pytestmark = pytest.mark.integration
+
+
+def test_stack_serves_riva_nlu_on_one_address_and_stops_cleanly(nlu_repository, tmp_path):
+    port, triton_http = free_port(), free_port()
+    env = service_env(
+        grpc_port=port,
+        metrics_port=free_port(),
+        triton_grpc_port=free_port(),
+        triton_http_port=triton_http,
+        triton_metrics_port=free_port(),
+    )
+    command = [sys.executable, "-m", "rivulet.stack", "--model-repository", str(nlu_repository)]
+    command += ["--log-dir", str(tmp_path)]
+    with open(tmp_path / "stack.log", "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_health(f"127.0.0.1:{port}", timeout_s=180)
+            nlp = riva.client.NLPService(riva.client.Auth(uri=f"127.0.0.1:{port}"))
+            response = nlp.analyze_intent("play the latest album by adele")
+            assert response.intent.class_name == "PlayMusic"
+            assert any(s.token == "adele" for s in response.slots)
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(60)
+    output = (tmp_path / "stack.log").read_text()
+    assert code == 0, output
+    assert f"localhost:{port}" in output  # it printed where it listens
+    assert health_status(f"127.0.0.1:{port}") == "UNAVAILABLE"  # gRPC server gone
+    assert "successfully unloaded" in (tmp_path / "tritonserver.log").read_text()  # Triton stopped cleanly
