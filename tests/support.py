@@ -1,88 +1,12 @@
-"""Helpers for tests that start real servers: free ports, service subprocesses, health waits."""
+"""Helpers for tests that start real servers (shared with bench/: see rivulet.core.processes)."""
 
-from __future__ import annotations
+from rivulet.core.processes import (
+    ROOT,
+    ServiceProcess,
+    free_port,
+    health_status,
+    service_env,
+    wait_for_health,
+)
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Mapping
-from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def health_status(address: str, service: str = "") -> str:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=2
-            )
-        except grpc.RpcError as exc:
-            return exc.code().name
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-
-
-def wait_for_health(address: str, want: str = "SERVING", service: str = "", timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    status = ""
-    while time.monotonic() < deadline:
-        status = health_status(address, service)
-        if status == want:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{address} {service or '(server)'} still {status}, wanted {want}")
-
-
-def service_env(**overrides: str | int) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = f"{ROOT / 'services'}:{ROOT}"
-    env.update({f"RIVULET_{k.upper()}": str(v) for k, v in overrides.items()})
-    return env
-
-
-class ServiceProcess:
-    """`python -m <module>` as a subprocess on a free gRPC port, logs captured to a file."""
-
-    def __init__(self, module: str, log_path: Path, env: Mapping[str, str | int]) -> None:
-        self.module = module
-        self.log_path = log_path
-        self.port = int(env.get("grpc_port") or free_port())
-        self.metrics_port = int(env.get("metrics_port") or free_port())
-        self.env = service_env(**{**env, "grpc_port": self.port, "metrics_port": self.metrics_port})
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> ServiceProcess:
-        self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        return self
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode if self.process else 0
+__all__ = ["ROOT", "ServiceProcess", "free_port", "health_status", "service_env", "wait_for_health"]

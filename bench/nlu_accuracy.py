@@ -1,0 +1,164 @@
+"""SNIPS and ATIS test sets measured through the running NLU service (riva.client.NLPService).
+
+    python -m bench.nlu_accuracy [--repository models] [--datasets assistant atis]
+
+Starts tritonserver on the repository and the NLU service, sends every test utterance as a Riva
+AnalyzeIntent call, maps the returned character spans back onto the test set's words (BIO), and
+scores intent accuracy, span-level slot F1 (conlleval via seqeval) and sentence accuracy.
+Writes bench/reports/nlu_accuracy.md and nlu_accuracy.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import riva.client
+from riva.client.proto import riva_nlp_pb2 as rnlp
+from tqdm import tqdm
+
+from bench.local_stack import nlu_stack
+from pipelines.nlu.corpus import DOMAINS, MODEL_NAMES, load_corpus
+from pipelines.nlu.datasets import Example
+from pipelines.nlu.metrics import score
+
+REPORTS = Path(__file__).parent / "reports"
+PUBLISHED = {  # intent acc / slot F1 / sentence acc, %
+    "snips": {
+        "Joint BERT (Chen et al. 2019)": (98.6, 97.0, 92.8),
+        "Stack-Propagation (no BERT)": (98.0, 94.2, None),
+    },
+    "atis": {
+        "Joint BERT (Chen et al. 2019)": (97.5, 96.1, 88.2),
+        "Stack-Propagation (no BERT)": (96.9, 95.9, None),
+    },
+}
+
+
+def spans_to_bio(words: tuple[str, ...], response: rnlp.AnalyzeIntentResponse) -> list[str]:
+    """Tag each word of `" ".join(words)` by the slot span that covers it (B- first, then I-)."""
+    starts, offset = [], 0
+    for word in words:
+        starts.append(offset)
+        offset += len(word) + 1
+    tags = ["O"] * len(words)
+    for slot in response.slots:
+        start, end, label = slot.span[0].start, slot.span[0].end, slot.label[0].class_name
+        inside = [i for i, s in enumerate(starts) if s < end and s + len(words[i]) > start]
+        for n, i in enumerate(inside):
+            tags[i] = ("B-" if n == 0 else "I-") + label
+    return tags
+
+
+def evaluate(address: str, examples: list[Example], domain: str, name: str) -> tuple[dict, float]:
+    client = riva.client.NLPService(riva.client.Auth(uri=address))
+    options = rnlp.AnalyzeIntentOptions(domain=domain)
+
+    def one(example: Example):
+        return client.analyze_intent(" ".join(example.words), options=options)
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        responses = list(tqdm(pool.map(one, examples), total=len(examples), desc=f"{name} via service"))
+    elapsed = time.perf_counter() - start
+    intents = [r.intent.class_name for r in responses]
+    tags = [spans_to_bio(e.words, r) for e, r in zip(examples, responses, strict=True)]
+    return score(examples, intents, tags), elapsed
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def write_report(results: dict[str, dict], out: Path) -> None:
+    lines = [
+        "# NLU accuracy through the running service",
+        "",
+        "Every test utterance sent as a Riva `AnalyzeIntent` call (riva.client 2.28) to the NLU service,",
+        "which runs the model on the real tritonserver. Slot F1 is span-level, as conlleval computes it",
+        "(seqeval default mode). Reproduce: `make models && python -m bench.nlu_accuracy`.",
+        "",
+        "| test set | utterances | intent acc % | slot F1 % | sentence acc % "
+        "| published (intent / F1 / sentence) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        m = r["metrics"]
+        published = "; ".join(
+            f"{k}: {a} / {b} / {c if c is not None else '–'}"
+            for k, (a, b, c) in PUBLISHED.get(name, {}).items()
+        )
+        lines.append(
+            f"| {name} | {m['count']} | {_pct(m['intent_accuracy'])} | {_pct(m['slot_f1'])} | "
+            f"{_pct(m['sentence_accuracy'])} | {published or '–'} |"
+        )
+    lines += ["", "![per-intent accuracy](nlu_accuracy.png)", ""]
+    for name, r in results.items():
+        lines += [
+            f"## {name}: per-intent accuracy",
+            "",
+            "| intent | correct | count | acc % |",
+            "|---|---|---|---|",
+        ]
+        for intent, c in r["metrics"]["per_intent"].items():
+            lines.append(
+                f"| {intent} | {c['correct']} | {c['count']} | {100 * c['correct'] / c['count']:.1f} |"
+            )
+        lines += [
+            "",
+            f"Wall time through the service: {r['seconds']:.1f} s for {r['metrics']['count']} calls.",
+            "",
+        ]
+    out.write_text("\n".join(lines))
+
+
+def plot(results: dict[str, dict], out: Path) -> None:
+    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items(), strict=True):
+        per = r["metrics"]["per_intent"]
+        names = list(per)
+        acc = [100 * per[n]["correct"] / per[n]["count"] for n in names]
+        ax.barh(names, acc, color="tab:blue")
+        ax.set_xlim(min([*acc, 90]) - 2, 100.5)
+        ax.set_title(f"{name}: intent accuracy by intent (%)")
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repository", type=Path, default=Path("models"))
+    parser.add_argument("--datasets", nargs="+", default=["assistant", "atis"])
+    parser.add_argument("--log-dir", type=Path, default=Path(".run/bench"))
+    args = parser.parse_args(argv)
+    models = tuple(MODEL_NAMES[d] for d in args.datasets)
+    results: dict[str, dict] = {}
+    with nlu_stack(args.repository.resolve(), args.log_dir, models) as address:
+        for dataset in args.datasets:
+            corpus = load_corpus(dataset)
+            for name, examples in corpus.test.items():
+                metrics, seconds = evaluate(address, examples, DOMAINS[dataset], name)
+                results[name] = {"metrics": metrics, "seconds": seconds}
+                print(
+                    f"{name:10s} n={metrics['count']:4d}  intent {_pct(metrics['intent_accuracy'])}%  "
+                    f"slot F1 {_pct(metrics['slot_f1'])}%  sentence {_pct(metrics['sentence_accuracy'])}%"
+                )
+    REPORTS.mkdir(exist_ok=True)
+    write_report(results, REPORTS / "nlu_accuracy.md")
+    plot(results, REPORTS / "nlu_accuracy.png")
+    (REPORTS / "nlu_accuracy.json").write_text(json.dumps(results, indent=1))
+    print(f"report: {REPORTS / 'nlu_accuracy.md'}")
+
+
+if __name__ == "__main__":
+    main()
