@@ -1,0 +1,317 @@
+{{/*
+One Rivulet gRPC service (NLU, ASR, TTS, Dialog): Deployment, Service, HorizontalPodAutoscaler,
+PodDisruptionBudget, NetworkPolicy and (optional) ServiceMonitor. A service chart's only template is
+
+    {{ include "common.grpcService" . }}
+
+and its values.yaml has the block documented in charts/nlu/values.yaml.
+*/}}
+{{- define "common.grpcService" -}}
+{{ include "common.grpcService.deployment" . }}
+---
+{{ include "common.grpcService.service" . }}
+{{- if .Values.autoscaling.enabled }}
+---
+{{ include "common.grpcService.hpa" . }}
+{{- end }}
+{{- if .Values.pdb.enabled }}
+---
+{{ include "common.grpcService.pdb" . }}
+{{- end }}
+{{- if ((.Values.global).networkPolicy).enabled }}
+---
+{{ include "common.grpcService.networkPolicy" . }}
+{{- end }}
+{{- if ((.Values.global).serviceMonitor).enabled }}
+---
+{{ include "common.serviceMonitor" (dict "ctx" . "port" "metrics" "path" "/metrics") }}
+{{- end }}
+{{- end -}}
+
+{{/* Fails the render with a clear message when autoscaling.minReplicas > maxReplicas (JSON schema cannot compare). */}}
+{{- define "common.checkReplicaRange" -}}
+{{- if gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas) -}}
+{{- fail (printf "%s: autoscaling.minReplicas (%d) must not be greater than autoscaling.maxReplicas (%d)" .Chart.Name (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Seconds a pod gets between SIGTERM and SIGKILL: preStop pause + the service's own drain + margin. */}}
+{{- define "common.grpcService.terminationGrace" -}}
+{{- add .Values.preStopSleepSeconds .Values.shutdownGraceSeconds 10 -}}
+{{- end -}}
+
+{{- define "common.grpcService.deployment" -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "common.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
+    app.kubernetes.io/component: grpc-service
+  annotations:
+    # Read by `python -m rivulet.clustercheck` to health-check the pods of this Deployment.
+    rivulet.ai/grpc-service: {{ .Values.grpcServiceName | quote }}
+    rivulet.ai/grpc-port: {{ .Values.containerPorts.grpc | quote }}
+spec:
+  {{- if not .Values.autoscaling.enabled }}
+  replicas: {{ .Values.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 25%
+  selector:
+    matchLabels:
+      {{- include "common.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "common.labels" . | nindent 8 }}
+        app.kubernetes.io/component: grpc-service
+        {{- include "common.clientLabels" . | nindent 8 }}
+        {{- with .Values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        rivulet.ai/grpc-service: {{ .Values.grpcServiceName | quote }}
+        {{- with .Values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      {{- with include "common.imagePullSecrets" . | trim }}{{ . | nindent 6 }}{{ end }}
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: {{ include "common.grpcService.terminationGrace" . }}
+      securityContext:
+        {{- include "common.podSecurityContext" .Values.podSecurityContext | nindent 8 }}
+      {{- with .Values.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      {{- with .Values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      topologySpreadConstraints:
+        {{- include "common.topologySpread" . | nindent 8 }}
+      containers:
+        - name: {{ .Chart.Name }}
+          image: {{ include "common.image" (dict "image" .Values.image "ctx" .) | quote }}
+          imagePullPolicy: {{ .Values.image.pullPolicy }}
+          ports:
+            - name: grpc
+              containerPort: {{ .Values.containerPorts.grpc }}
+              protocol: TCP
+            - name: metrics
+              containerPort: {{ .Values.containerPorts.metrics }}
+              protocol: TCP
+          env:
+            - name: RIVULET_GRPC_PORT
+              value: {{ .Values.containerPorts.grpc | quote }}
+            - name: RIVULET_METRICS_PORT
+              value: {{ .Values.containerPorts.metrics | quote }}
+            - name: RIVULET_LOG_LEVEL
+              value: {{ .Values.logLevel | quote }}
+            - name: RIVULET_SHUTDOWN_GRACE_S
+              value: {{ .Values.shutdownGraceSeconds | quote }}
+            {{- if .Values.needs.triton }}
+            - name: RIVULET_TRITON_URL
+              value: {{ printf "%s:%d" (include "common.componentName" (dict "ctx" . "name" "triton")) (int .Values.tritonGrpcPort) | quote }}
+            {{- end }}
+            {{- if .Values.needs.redis }}
+            - name: RIVULET_REDIS_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "common.redis.secretName" . }}
+                  key: {{ include "common.redis.secretKey" . }}
+            - name: RIVULET_REDIS_URL
+              value: {{ printf "redis://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) | quote }}
+            {{- end }}
+            {{- with .Values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- /* Liveness and startup check that the server accepts connections; readiness asks the
+                 gRPC health service, which says NOT_SERVING until Triton's models are ready. A
+                 Triton outage therefore takes pods out of the Service without restarting them. */}}
+          startupProbe:
+            tcpSocket:
+              port: grpc
+            periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+            timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
+            failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+          readinessProbe:
+            grpc:
+              port: {{ .Values.containerPorts.grpc }}
+              service: {{ .Values.grpcServiceName | quote }}
+            periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+            timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+            failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+            successThreshold: 1
+          livenessProbe:
+            tcpSocket:
+              port: grpc
+            periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+            timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+            failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+          lifecycle:
+            preStop:
+              # Let endpoints controllers and the ingress drop this pod before SIGTERM starts the drain.
+              exec:
+                command: ["sleep", {{ .Values.preStopSleepSeconds | quote }}]
+          resources:
+            {{- toYaml .Values.resources | nindent 12 }}
+          securityContext:
+            {{- include "common.containerSecurityContext" . | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "common.grpcService.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "common.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
+    app.kubernetes.io/component: grpc-service
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "common.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: grpc
+      port: {{ .Values.service.port }}
+      targetPort: grpc
+      protocol: TCP
+      appProtocol: grpc
+    - name: metrics
+      port: {{ .Values.containerPorts.metrics }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+{{- end -}}
+
+{{- define "common.grpcService.hpa" -}}
+{{- include "common.checkReplicaRange" . -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "common.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
+    app.kubernetes.io/component: grpc-service
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "common.fullname" . }}
+  minReplicas: {{ .Values.autoscaling.minReplicas }}
+  maxReplicas: {{ .Values.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .Values.autoscaling.targetCPUUtilizationPercentage }}
+    {{- if .Values.autoscaling.inFlightStreams.enabled }}
+    # Per-pod sum of the `rivulet_grpc_in_flight` gauge, served by prometheus-adapter (README).
+    - type: Pods
+      pods:
+        metric:
+          name: {{ .Values.autoscaling.inFlightStreams.metricName }}
+        target:
+          type: AverageValue
+          averageValue: {{ .Values.autoscaling.inFlightStreams.averageValue | quote }}
+    {{- end }}
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 0
+      policies:
+        - type: Percent
+          value: 100
+          periodSeconds: 30
+    scaleDown:
+      # Streams last long: shrink slowly so a scale-down does not cut off many conversations at once.
+      stabilizationWindowSeconds: {{ .Values.autoscaling.scaleDownStabilizationSeconds }}
+      policies:
+        - type: Pods
+          value: 1
+          periodSeconds: 60
+{{- end -}}
+
+{{- define "common.grpcService.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "common.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
+    app.kubernetes.io/component: grpc-service
+spec:
+  maxUnavailable: {{ .Values.pdb.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "common.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/*
+Ingress to a service: its gRPC port from the ingress controller's namespace and from pods of this
+release that call gRPC services (label rivulet.ai/grpc-client, e.g. Dialog); its metrics port
+from the monitoring namespace.
+*/}}
+{{- define "common.grpcService.networkPolicy" -}}
+{{- $np := .Values.global.networkPolicy -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "common.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
+    app.kubernetes.io/component: grpc-service
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "common.selectorLabels" . | nindent 6 }}
+  policyTypes: ["Ingress"]
+  ingress:
+    - ports:
+        - port: grpc
+          protocol: TCP
+      from:
+        - namespaceSelector:
+            {{- toYaml $np.ingressControllerNamespaceSelector | nindent 12 }}
+          {{- with $np.ingressControllerPodSelector }}
+          podSelector:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/instance: {{ .Release.Name }}
+              rivulet.ai/grpc-client: "true"
+    - ports:
+        - port: metrics
+          protocol: TCP
+      from:
+        - namespaceSelector:
+            {{- toYaml $np.monitoringNamespaceSelector | nindent 12 }}
+{{- end -}}
