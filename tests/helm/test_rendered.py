@@ -1,0 +1,368 @@
+"""Assertions on the rendered objects: GPUs, probes, security, PDBs, NetworkPolicies, Secrets, routing.
+
+Each runs for the default values, the GPU-cluster values and the all-services test values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.helm.charts import (
+    RELEASE,
+    VALUES_CASES,
+    by_kind,
+    containers,
+    ident,
+    one,
+    pod_labels,
+    pod_specs,
+    render,
+    selector_matches,
+    workloads,
+)
+
+CASES = list(VALUES_CASES)
+TRITON = f"{RELEASE}-triton"
+REDIS = f"{RELEASE}-redis"
+Objs = tuple[dict[str, Any], ...]
+
+
+def grpc_services(objs: Objs) -> list[dict[str, Any]]:
+    return [d for d in by_kind(objs, "Deployment") if "rivulet.ai/grpc-service" in d["metadata"].get("annotations", {})]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.fixture(params=CASES)
+def objs(request: pytest.FixtureRequest) -> Objs:
+    return render(request.param)
+
+
+def test_expected_services_render() -> None:
+    assert {d["metadata"]["name"] for d in grpc_services(render("default"))} == {f"{RELEASE}-nlu"}
+    assert {d["metadata"]["name"] for d in grpc_services(render("all-services"))} == {
+        f"{RELEASE}-{n}" for n in ("nlu", "asr", "tts", "dialog")
+    }
+
+
+# ---- Triton ---------------------------------------------------------------------------------------
+
+
+def test_triton_requests_and_limits_gpus_on_gpu_nodes(objs: Objs) -> None:
+    spec = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]
+    triton = next(c for c in spec["containers"] if c["name"] == "triton")
+    assert int(triton["resources"]["requests"]["nvidia.com/gpu"]) >= 1
+    assert triton["resources"]["limits"]["nvidia.com/gpu"] == triton["resources"]["requests"]["nvidia.com/gpu"]
+    assert spec["nodeSelector"].get("nvidia.com/gpu.present") == "true"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    # No other workload takes a GPU.
+    for name, pod in pod_specs(objs):
+        if name != f"Deployment/{TRITON}":
+            for c in containers(pod):
+                assert "nvidia.com/gpu" not in str(c.get("resources")), f"{name}/{c['name']} requests a GPU"
+
+
+def test_triton_probes_allow_model_loading_and_use_triton_health(objs: Objs) -> None:
+    triton = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]["containers"][0]
+    startup, ready, live = triton["startupProbe"], triton["readinessProbe"], triton["livenessProbe"]
+    assert startup["httpGet"]["path"] == "/v2/health/ready"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, "less than 10 minutes to load models"
+    assert ready["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert live["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert "--strict-readiness=true" in triton["args"]
+    ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
+    assert ports == {"http": 8000, "grpc": 8001, "metrics": 8002}
+
+
+def test_model_repository_is_built_once_and_shared_read_only(objs: Objs) -> None:
+    deploy = one(objs, "Deployment", TRITON)
+    pod = deploy["spec"]["template"]["spec"]
+    jobs = by_kind(objs, "Job")
+    assert len(jobs) == 1, "exactly one model-builder Job"
+    job_pod = jobs[0]["spec"]["template"]["spec"]
+    claim = next(v for v in pod["volumes"] if v["name"] == "models")["persistentVolumeClaim"]
+    job_claim = next(v for v in job_pod["volumes"] if v["name"] == "models")["persistentVolumeClaim"]
+    assert claim["claimName"] == job_claim["claimName"] and claim["readOnly"] is True
+    pvc = one(objs, "PersistentVolumeClaim", claim["claimName"])
+    assert "ReadWriteMany" in pvc["spec"]["accessModes"], "replicas on several nodes share the repository"
+    for c in containers(pod):
+        for m in c.get("volumeMounts", []):
+            if m["name"] == "models":
+                assert m.get("readOnly") is True, f"Triton container {c['name']} may write the repository"
+    # Triton waits for the marker the builder writes last, and the builder writes exactly that path.
+    wait = " ".join(pod["initContainers"][0]["command"])
+    marker = re.search(r"\[ -f (\S+) \]", wait).group(1)
+    script = job_pod["containers"][0]["command"][-1]
+    assert script.rstrip().splitlines()[-2].endswith(f"> {marker}"), script
+    assert f"[ -f {marker} ]" in script, "the builder must skip a repository already built"
+    builds = [line for line in script.splitlines() if line.strip().startswith("python -m pipelines.")]
+    assert builds and all(line.endswith("--repository /models") for line in builds), builds
+    # The build id ties the Job name, the marker and Triton's pod annotation together.
+    build_id = jobs[0]["metadata"]["labels"]["rivulet.ai/model-build"]
+    assert marker.endswith(build_id) and jobs[0]["metadata"]["name"].endswith(build_id)
+    assert deploy["spec"]["template"]["metadata"]["annotations"]["rivulet.ai/model-build"] == build_id
+    assert jobs[0]["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_triton_autoscales_on_queue_time(objs: Objs) -> None:
+    hpa = one(objs, "HorizontalPodAutoscaler", TRITON)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": TRITON}
+    metrics = hpa["spec"]["metrics"]
+    assert [m["type"] for m in metrics] == ["Pods"]
+    assert metrics[0]["pods"]["metric"]["name"] == "avg_time_queue_us"
+    assert metrics[0]["pods"]["target"]["type"] == "AverageValue"
+    assert "replicas" not in one(objs, "Deployment", TRITON)["spec"], "the HPA owns the replica count"
+
+
+# ---- gRPC services --------------------------------------------------------------------------------
+
+
+def test_services_use_native_grpc_readiness_and_drain_streams(objs: Objs) -> None:
+    for deploy in grpc_services(objs):
+        pod = deploy["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        grpc_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
+        service_name = deploy["metadata"]["annotations"]["rivulet.ai/grpc-service"]
+        assert c["readinessProbe"]["grpc"] == {"port": grpc_port, "service": service_name}, ident(deploy)
+        assert c["startupProbe"]["tcpSocket"]["port"] == "grpc"
+        assert c["livenessProbe"]["tcpSocket"]["port"] == "grpc"
+        env = env_of(c)
+        assert env["RIVULET_GRPC_PORT"]["value"] == str(grpc_port)
+        drain = float(env["RIVULET_SHUTDOWN_GRACE_S"]["value"])
+        pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][1])
+        assert pod["terminationGracePeriodSeconds"] > drain + pre_stop, ident(deploy)
+
+
+def test_services_autoscale_on_cpu_and_in_flight_streams(objs: Objs) -> None:
+    for deploy in grpc_services(objs):
+        name = deploy["metadata"]["name"]
+        hpa = one(objs, "HorizontalPodAutoscaler", name)
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+        kinds = {m["type"]: m for m in hpa["spec"]["metrics"]}
+        assert kinds["Resource"]["resource"]["name"] == "cpu"
+        assert kinds["Pods"]["pods"]["metric"]["name"] == "rivulet_grpc_in_flight"
+        assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_services_reach_triton_and_redis_at_the_rendered_services(objs: Objs) -> None:
+    triton_svc = one(objs, "Service", TRITON)
+    grpc_port = next(p["port"] for p in triton_svc["spec"]["ports"] if p["name"] == "grpc")
+    for deploy in grpc_services(objs):
+        env = env_of(deploy["spec"]["template"]["spec"]["containers"][0])
+        labels = pod_labels(deploy)
+        if "RIVULET_TRITON_URL" in env:
+            assert env["RIVULET_TRITON_URL"]["value"] == f"{TRITON}:{grpc_port}"
+            assert labels.get("rivulet.ai/triton-client") == "true"
+        else:
+            assert "rivulet.ai/triton-client" not in labels
+        if "RIVULET_REDIS_URL" in env:
+            names = list(env)
+            assert names.index("RIVULET_REDIS_PASSWORD") < names.index("RIVULET_REDIS_URL"), "$(VAR) order"
+            assert env["RIVULET_REDIS_URL"]["value"] == f"redis://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0"
+            assert labels.get("rivulet.ai/redis-client") == "true"
+        else:
+            assert "rivulet.ai/redis-client" not in labels
+
+
+# ---- security --------------------------------------------------------------------------------------
+
+
+def test_every_pod_is_non_root_read_only_without_capabilities(objs: Objs) -> None:
+    problems = []
+    for name, pod in pod_specs(objs):
+        psc = pod.get("securityContext", {})
+        if psc.get("runAsNonRoot") is not True or psc.get("runAsUser", 0) == 0:
+            problems.append(f"{name}: pod may run as root ({psc})")
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problems.append(f"{name}: no RuntimeDefault seccomp profile")
+        if pod.get("automountServiceAccountToken") is not False:
+            problems.append(f"{name}: mounts a service account token")
+        for c in containers(pod):
+            sc = c.get("securityContext", {})
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{name}/{c['name']}: root filesystem is writable")
+            if sc.get("allowPrivilegeEscalation") is not False or sc.get("privileged"):
+                problems.append(f"{name}/{c['name']}: may escalate privileges")
+            if "ALL" not in sc.get("capabilities", {}).get("drop", []) or sc.get("capabilities", {}).get("add"):
+                problems.append(f"{name}/{c['name']}: capabilities not all dropped")
+            if not c.get("resources", {}).get("requests") or not c.get("resources", {}).get("limits"):
+                problems.append(f"{name}/{c['name']}: no resource requests and limits")
+            if re.search(r":latest$", c["image"]) or (":" not in c["image"] and "@" not in c["image"]):
+                problems.append(f"{name}/{c['name']}: unpinned image {c['image']}")
+    assert not problems, "\n".join(problems)
+
+
+def test_images_come_from_the_configured_registry() -> None:
+    for name, pod in pod_specs(render("gpu-cluster")):
+        for c in containers(pod):
+            if "redis" not in c["image"]:
+                assert c["image"].startswith("registry.example.com/rivulet-ai/"), f"{name}: {c['image']}"
+        assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}], name
+
+
+# ---- PDBs, Services ---------------------------------------------------------------------------------
+
+
+def test_every_replicated_deployment_has_a_matching_pdb(objs: Objs) -> None:
+    pdbs = by_kind(objs, "PodDisruptionBudget")
+    for deploy in by_kind(objs, "Deployment"):
+        labels = pod_labels(deploy)
+        matching = [p for p in pdbs if selector_matches(p["spec"]["selector"], labels)]
+        assert len(matching) == 1, f"{ident(deploy)}: {len(matching)} PDBs select its pods"
+        pdb = matching[0]["spec"]
+        assert "maxUnavailable" in pdb and pdb["maxUnavailable"] not in (0, "0%"), "a PDB must allow drains"
+        # and the PDB selects nothing else
+        others = [w for w in workloads(objs) if w is not deploy and selector_matches(matching[0]["spec"]["selector"], pod_labels(w))]
+        assert not others, f"PDB {matching[0]['metadata']['name']} also selects {[ident(o) for o in others]}"
+
+
+def test_every_service_selects_pods_with_its_target_ports(objs: Objs) -> None:
+    for svc in by_kind(objs, "Service"):
+        targets = [w for w in workloads(objs) if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))]
+        assert len(targets) == 1, f"{ident(svc)} selects {[ident(t) for t in targets]}"
+        port_names = {p["name"] for c in targets[0]["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in port_names, f"{ident(svc)} targets unknown port {port['targetPort']}"
+
+
+# ---- NetworkPolicies ----------------------------------------------------------------------------------
+
+
+def _policy_for(objs: Objs, workload: dict[str, Any]) -> dict[str, Any]:
+    policies = [p for p in by_kind(objs, "NetworkPolicy") if selector_matches(p["spec"]["podSelector"], pod_labels(workload))]
+    assert len(policies) == 1, f"{ident(workload)} is selected by {len(policies)} NetworkPolicies"
+    return policies[0]
+
+
+def _admitted(objs: Objs, policy: dict[str, Any], port: str) -> set[str]:
+    """Workloads of this release whose pods the policy admits on a port (same-namespace podSelector peers)."""
+    out = set()
+    for rule in policy["spec"]["ingress"]:
+        if not any(p["port"] == port for p in rule["ports"]):
+            continue
+        for peer in rule["from"]:
+            if "podSelector" in peer and "namespaceSelector" not in peer:
+                out |= {ident(w) for w in workloads(objs) if selector_matches(peer["podSelector"], pod_labels(w))}
+    return out
+
+
+def test_only_services_that_need_triton_reach_it(objs: Objs) -> None:
+    triton = one(objs, "Deployment", TRITON)
+    policy = _policy_for(objs, triton)
+    expected = {
+        ident(d) for d in grpc_services(objs) if "RIVULET_TRITON_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+    }
+    assert expected, "some service must call Triton"
+    assert _admitted(objs, policy, "grpc") == expected
+    assert f"StatefulSet/{REDIS}" not in _admitted(objs, policy, "grpc")
+    assert not any("Job/" in w for w in _admitted(objs, policy, "grpc"))
+
+
+def test_only_services_that_need_redis_reach_it(objs: Objs) -> None:
+    redis = one(objs, "StatefulSet", REDIS)
+    policy = _policy_for(objs, redis)
+    expected = {
+        ident(d) for d in grpc_services(objs) if "RIVULET_REDIS_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+    }
+    assert _admitted(objs, policy, "redis") == expected
+    if any(d["metadata"]["name"] == f"{RELEASE}-dialog" for d in grpc_services(objs)):
+        assert expected == {f"Deployment/{RELEASE}-dialog"}
+    assert all(len(rule["from"]) > 0 for rule in policy["spec"]["ingress"]), "an empty `from` admits everyone"
+
+
+def test_services_admit_the_ingress_controller_and_grpc_clients(objs: Objs) -> None:
+    for deploy in grpc_services(objs):
+        policy = _policy_for(objs, deploy)
+        grpc_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "grpc")
+        ns_peers = [p for p in grpc_rule["from"] if "namespaceSelector" in p]
+        assert ns_peers and ns_peers[0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+        callers = _admitted(objs, policy, "grpc")
+        dialogs = {ident(d) for d in grpc_services(objs) if d["metadata"]["name"].endswith("-dialog")}
+        assert callers == dialogs, f"{ident(deploy)} admits {callers}"
+
+
+def test_no_policies_when_disabled() -> None:
+    from tests.helm.charts import CHART, helm
+
+    import yaml
+
+    out = helm("template", RELEASE, str(CHART), "--set", "global.networkPolicy.enabled=false").stdout
+    assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] == "NetworkPolicy"]
+
+
+# ---- Secrets, Redis ------------------------------------------------------------------------------
+
+
+def test_secret_references_resolve(objs: Objs) -> None:
+    secrets = {s["metadata"]["name"]: s for s in by_kind(objs, "Secret")}
+    refs = []
+    for name, pod in pod_specs(objs):
+        for c in containers(pod):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    refs.append(ref)
+                    assert ref["name"] in secrets, f"{name}/{c['name']} reads missing Secret {ref['name']}"
+                    assert ref["key"] in secrets[ref["name"]]["data"], f"{name}: key {ref['key']} not in Secret"
+    assert refs, "Redis and its clients read the password from a Secret"
+    assert len(secrets[REDIS]["data"]["redis-password"]) >= 32
+
+
+def test_redis_has_aof_persistence_and_no_password_in_plain_text(objs: Objs) -> None:
+    sts = one(objs, "StatefulSet", REDIS)
+    conf = one(objs, "ConfigMap", REDIS)["data"]["redis.conf"]
+    assert re.search(r"^appendonly yes$", conf, re.M) and re.search(r"^dir /data$", conf, re.M)
+    assert "requirepass" not in conf.replace("--requirepass", "")
+    claims = sts["spec"]["volumeClaimTemplates"]
+    assert claims[0]["metadata"]["name"] == "data"
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    assert any(m["name"] == "data" and m["mountPath"] == "/data" for m in c["volumeMounts"])
+    assert '--requirepass "$REDIS_PASSWORD"' in c["args"][0]
+    assert env_of(c)["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == REDIS
+
+
+def test_existing_redis_secret_is_used_and_none_is_created() -> None:
+    from tests.helm.charts import CHART, helm
+
+    import yaml
+
+    out = helm("template", RELEASE, str(CHART), "--set", "global.redis.existingSecret=my-redis",
+               "--set", "dialog.enabled=true").stdout  # fmt: skip
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    dialog = one(tuple(docs), "Deployment", f"{RELEASE}-dialog")
+    ref = env_of(dialog["spec"]["template"]["spec"]["containers"][0])["RIVULET_REDIS_PASSWORD"]
+    assert ref["valueFrom"]["secretKeyRef"]["name"] == "my-redis"
+
+
+# ---- one address: gRPC ingress, monitoring ---------------------------------------------------------------
+
+
+def test_ingress_routes_every_grpc_service_to_its_deployment(objs: Objs) -> None:
+    ingress = one(objs, "Ingress", f"{RELEASE}-grpc")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    routed = {}
+    for p in paths:
+        svc = one(objs, "Service", p["backend"]["service"]["name"])
+        assert p["backend"]["service"]["port"]["number"] in {port["port"] for port in svc["spec"]["ports"] if port["name"] == "grpc"}
+        target = next(w for w in workloads(objs) if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w)))
+        routed[p["path"]] = target["metadata"]["annotations"]["rivulet.ai/grpc-service"]
+    assert routed == {f"/{d['metadata']['annotations']['rivulet.ai/grpc-service']}/": d["metadata"]["annotations"]["rivulet.ai/grpc-service"] for d in grpc_services(objs)}
+    assert ingress["spec"]["tls"], "ingress-nginx serves gRPC (HTTP/2) only over TLS"
+
+
+def test_servicemonitors_select_services_with_a_metrics_port() -> None:
+    objs = render("all-services")
+    monitors = by_kind(objs, "ServiceMonitor")
+    assert len(monitors) == 5
+    for sm in monitors:
+        svcs = [s for s in by_kind(objs, "Service") if selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])]
+        assert len(svcs) == 1, f"{ident(sm)} selects {[ident(s) for s in svcs]}"
+        assert sm["spec"]["endpoints"][0]["port"] in {p["name"] for p in svcs[0]["spec"]["ports"]}
+    assert not by_kind(render("default"), "ServiceMonitor"), "ServiceMonitors are optional (off by default)"
