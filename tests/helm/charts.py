@@ -36,7 +36,11 @@ VALUES_CASES: dict[str, tuple[str, ...]] = {
 SHOWN_CASES = ("default", "gpu-cluster")
 
 # Custom resources kubernetes-validate has no schema for: validated against our own subset schemas.
-CRD_SCHEMAS = {("monitoring.coreos.com/v1", "ServiceMonitor"): Path(__file__).parent / "crd_schemas" / "servicemonitor.json"}
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): Path(__file__).parent
+    / "crd_schemas"
+    / "servicemonitor.json"
+}
 
 
 def package_binary(distribution: str, name: str) -> Path:
@@ -104,7 +108,9 @@ def _schema_dir(version: str) -> str:
 
 @functools.cache
 def _definitions(schema_dir: str) -> Resource:
-    return Resource.from_contents(kv.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir))
+    return Resource.from_contents(
+        kv.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir)
+    )
 
 
 @functools.cache

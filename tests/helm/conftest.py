@@ -22,7 +22,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         findings = sum(len(r.findings) for r in reports.values())
         validated = sum(r.objects for r in reports.values())
         tr.write_line(
-            f"{case:13s} {first.objects:3d} objects x {len(reports)} Kubernetes versions = {validated} validations,"
-            f" {findings} findings (per version {versions})"
+            f"{case:13s} {first.objects:3d} objects x {len(reports)} Kubernetes versions ="
+            f" {validated} validations, {findings} findings (per version {versions})"
         )
         tr.write_line(f"{'':13s} {kinds}")

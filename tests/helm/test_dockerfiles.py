@@ -54,7 +54,9 @@ def test_runs_as_non_root(dockerfile: Path) -> None:
     assert users[-1].split(":")[0] not in ("root", "0"), f"{dockerfile.name} runs as {users[-1]}"
 
 
-@pytest.mark.parametrize("name", sorted(SERVICE_IMAGES & {p.name.removesuffix(".Dockerfile") for p in DOCKERFILES}))
+@pytest.mark.parametrize(
+    "name", sorted(SERVICE_IMAGES & {p.name.removesuffix(".Dockerfile") for p in DOCKERFILES})
+)
 def test_service_image_shape(name: str) -> None:
     path = ROOT / "docker" / f"{name}.Dockerfile"
     all_stages = stages(path)
@@ -66,7 +68,9 @@ def test_service_image_shape(name: str) -> None:
         assert forbidden not in final.lower(), f"{name}: final stage has {forbidden!r}"
     assert re.search(r"^FROM \S*python\S*slim", all_stages[-1][0]) or "${PYTHON_IMAGE}" in all_stages[-1][0]
     assert "slim" in path.read_text().split("ARG PYTHON_IMAGE=")[1].split()[0]
-    assert re.search(r"^HEALTHCHECK .*rivulet\.core\.healthcheck", final, re.M), f"{name}: no gRPC HEALTHCHECK"
+    assert re.search(r"^HEALTHCHECK .*rivulet\.core\.healthcheck", final, re.M), (
+        f"{name}: no gRPC HEALTHCHECK"
+    )
     assert f'ENTRYPOINT ["python", "-m", "rivulet.{name}"]' in final
     # Serving dependencies only: the build installs [project].dependencies, not the extras.
     assert "['project']['dependencies']" in build and "optional-dependencies" not in build
@@ -151,7 +155,9 @@ def test_everything_the_dockerfiles_copy_is_in_the_context() -> None:
                     files = [f for f in files if not f.endswith(".pyc")]
                     if not files and not (ROOT / src).exists():
                         missing.append(f"{dockerfile.name}: {src} does not exist")
-                    missing += [f"{dockerfile.name}: {f} excluded" for f in files if not in_context(f, patterns)]
+                    missing += [
+                        f"{dockerfile.name}: {f} excluded" for f in files if not in_context(f, patterns)
+                    ]
     assert not missing, "\n".join(missing)
 
 
@@ -166,5 +172,9 @@ def test_dockerignore_keeps_out(path: str) -> None:
 
 
 def test_dockerignore_matcher_semantics() -> None:
-    assert in_context("models/nlu/1/model.py", ["*", "!models/", "models/*/[0-9]*/*", "!models/*/[0-9]*/*.py"])
-    assert not in_context("models/nlu/1/w.onnx", ["*", "!models/", "models/*/[0-9]*/*", "!models/*/[0-9]*/*.py"])
+    assert in_context(
+        "models/nlu/1/model.py", ["*", "!models/", "models/*/[0-9]*/*", "!models/*/[0-9]*/*.py"]
+    )
+    assert not in_context(
+        "models/nlu/1/w.onnx", ["*", "!models/", "models/*/[0-9]*/*", "!models/*/[0-9]*/*.py"]
+    )

@@ -9,12 +9,15 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helm.charts import (
+    CHART,
     RELEASE,
     VALUES_CASES,
     by_kind,
     containers,
+    helm,
     ident,
     one,
     pod_labels,
@@ -31,7 +34,11 @@ Objs = tuple[dict[str, Any], ...]
 
 
 def grpc_services(objs: Objs) -> list[dict[str, Any]]:
-    return [d for d in by_kind(objs, "Deployment") if "rivulet.ai/grpc-service" in d["metadata"].get("annotations", {})]
+    return [
+        d
+        for d in by_kind(objs, "Deployment")
+        if "rivulet.ai/grpc-service" in d["metadata"].get("annotations", {})
+    ]
 
 
 def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -57,7 +64,9 @@ def test_triton_requests_and_limits_gpus_on_gpu_nodes(objs: Objs) -> None:
     spec = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]
     triton = next(c for c in spec["containers"] if c["name"] == "triton")
     assert int(triton["resources"]["requests"]["nvidia.com/gpu"]) >= 1
-    assert triton["resources"]["limits"]["nvidia.com/gpu"] == triton["resources"]["requests"]["nvidia.com/gpu"]
+    assert (
+        triton["resources"]["limits"]["nvidia.com/gpu"] == triton["resources"]["requests"]["nvidia.com/gpu"]
+    )
     assert spec["nodeSelector"].get("nvidia.com/gpu.present") == "true"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     # No other workload takes a GPU.
@@ -71,7 +80,9 @@ def test_triton_probes_allow_model_loading_and_use_triton_health(objs: Objs) -> 
     triton = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]["containers"][0]
     startup, ready, live = triton["startupProbe"], triton["readinessProbe"], triton["livenessProbe"]
     assert startup["httpGet"]["path"] == "/v2/health/ready"
-    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, "less than 10 minutes to load models"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, (
+        "less than 10 minutes to load models"
+    )
     assert ready["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert live["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert "--strict-readiness=true" in triton["args"]
@@ -188,7 +199,9 @@ def test_every_pod_is_non_root_read_only_without_capabilities(objs: Objs) -> Non
                 problems.append(f"{name}/{c['name']}: root filesystem is writable")
             if sc.get("allowPrivilegeEscalation") is not False or sc.get("privileged"):
                 problems.append(f"{name}/{c['name']}: may escalate privileges")
-            if "ALL" not in sc.get("capabilities", {}).get("drop", []) or sc.get("capabilities", {}).get("add"):
+            if "ALL" not in sc.get("capabilities", {}).get("drop", []) or sc.get("capabilities", {}).get(
+                "add"
+            ):
                 problems.append(f"{name}/{c['name']}: capabilities not all dropped")
             if not c.get("resources", {}).get("requests") or not c.get("resources", {}).get("limits"):
                 problems.append(f"{name}/{c['name']}: no resource requests and limits")
@@ -217,15 +230,27 @@ def test_every_replicated_deployment_has_a_matching_pdb(objs: Objs) -> None:
         pdb = matching[0]["spec"]
         assert "maxUnavailable" in pdb and pdb["maxUnavailable"] not in (0, "0%"), "a PDB must allow drains"
         # and the PDB selects nothing else
-        others = [w for w in workloads(objs) if w is not deploy and selector_matches(matching[0]["spec"]["selector"], pod_labels(w))]
+        others = [
+            w
+            for w in workloads(objs)
+            if w is not deploy and selector_matches(matching[0]["spec"]["selector"], pod_labels(w))
+        ]
         assert not others, f"PDB {matching[0]['metadata']['name']} also selects {[ident(o) for o in others]}"
 
 
 def test_every_service_selects_pods_with_its_target_ports(objs: Objs) -> None:
     for svc in by_kind(objs, "Service"):
-        targets = [w for w in workloads(objs) if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))]
+        targets = [
+            w
+            for w in workloads(objs)
+            if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))
+        ]
         assert len(targets) == 1, f"{ident(svc)} selects {[ident(t) for t in targets]}"
-        port_names = {p["name"] for c in targets[0]["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        port_names = {
+            p["name"]
+            for c in targets[0]["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
         for port in svc["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"{ident(svc)} targets unknown port {port['targetPort']}"
 
@@ -234,7 +259,11 @@ def test_every_service_selects_pods_with_its_target_ports(objs: Objs) -> None:
 
 
 def _policy_for(objs: Objs, workload: dict[str, Any]) -> dict[str, Any]:
-    policies = [p for p in by_kind(objs, "NetworkPolicy") if selector_matches(p["spec"]["podSelector"], pod_labels(workload))]
+    policies = [
+        p
+        for p in by_kind(objs, "NetworkPolicy")
+        if selector_matches(p["spec"]["podSelector"], pod_labels(workload))
+    ]
     assert len(policies) == 1, f"{ident(workload)} is selected by {len(policies)} NetworkPolicies"
     return policies[0]
 
@@ -247,7 +276,9 @@ def _admitted(objs: Objs, policy: dict[str, Any], port: str) -> set[str]:
             continue
         for peer in rule["from"]:
             if "podSelector" in peer and "namespaceSelector" not in peer:
-                out |= {ident(w) for w in workloads(objs) if selector_matches(peer["podSelector"], pod_labels(w))}
+                out |= {
+                    ident(w) for w in workloads(objs) if selector_matches(peer["podSelector"], pod_labels(w))
+                }
     return out
 
 
@@ -255,7 +286,9 @@ def test_only_services_that_need_triton_reach_it(objs: Objs) -> None:
     triton = one(objs, "Deployment", TRITON)
     policy = _policy_for(objs, triton)
     expected = {
-        ident(d) for d in grpc_services(objs) if "RIVULET_TRITON_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+        ident(d)
+        for d in grpc_services(objs)
+        if "RIVULET_TRITON_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
     }
     assert expected, "some service must call Triton"
     assert _admitted(objs, policy, "grpc") == expected
@@ -267,7 +300,9 @@ def test_only_services_that_need_redis_reach_it(objs: Objs) -> None:
     redis = one(objs, "StatefulSet", REDIS)
     policy = _policy_for(objs, redis)
     expected = {
-        ident(d) for d in grpc_services(objs) if "RIVULET_REDIS_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+        ident(d)
+        for d in grpc_services(objs)
+        if "RIVULET_REDIS_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
     }
     assert _admitted(objs, policy, "redis") == expected
     if any(d["metadata"]["name"] == f"{RELEASE}-dialog" for d in grpc_services(objs)):
@@ -280,16 +315,15 @@ def test_services_admit_the_ingress_controller_and_grpc_clients(objs: Objs) -> N
         policy = _policy_for(objs, deploy)
         grpc_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "grpc")
         ns_peers = [p for p in grpc_rule["from"] if "namespaceSelector" in p]
-        assert ns_peers and ns_peers[0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+        assert ns_peers and ns_peers[0]["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": "ingress-nginx"
+        }
         callers = _admitted(objs, policy, "grpc")
         dialogs = {ident(d) for d in grpc_services(objs) if d["metadata"]["name"].endswith("-dialog")}
         assert callers == dialogs, f"{ident(deploy)} admits {callers}"
 
 
 def test_no_policies_when_disabled() -> None:
-    from tests.helm.charts import CHART, helm
-
-    import yaml
 
     out = helm("template", RELEASE, str(CHART), "--set", "global.networkPolicy.enabled=false").stdout
     assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] == "NetworkPolicy"]
@@ -308,7 +342,9 @@ def test_secret_references_resolve(objs: Objs) -> None:
                 if ref:
                     refs.append(ref)
                     assert ref["name"] in secrets, f"{name}/{c['name']} reads missing Secret {ref['name']}"
-                    assert ref["key"] in secrets[ref["name"]]["data"], f"{name}: key {ref['key']} not in Secret"
+                    assert ref["key"] in secrets[ref["name"]]["data"], (
+                        f"{name}: key {ref['key']} not in Secret"
+                    )
     assert refs, "Redis and its clients read the password from a Secret"
     assert len(secrets[REDIS]["data"]["redis-password"]) >= 32
 
@@ -327,10 +363,6 @@ def test_redis_has_aof_persistence_and_no_password_in_plain_text(objs: Objs) -> 
 
 
 def test_existing_redis_secret_is_used_and_none_is_created() -> None:
-    from tests.helm.charts import CHART, helm
-
-    import yaml
-
     out = helm("template", RELEASE, str(CHART), "--set", "global.redis.existingSecret=my-redis",
                "--set", "dialog.enabled=true").stdout  # fmt: skip
     docs = [d for d in yaml.safe_load_all(out) if d]
@@ -350,10 +382,21 @@ def test_ingress_routes_every_grpc_service_to_its_deployment(objs: Objs) -> None
     routed = {}
     for p in paths:
         svc = one(objs, "Service", p["backend"]["service"]["name"])
-        assert p["backend"]["service"]["port"]["number"] in {port["port"] for port in svc["spec"]["ports"] if port["name"] == "grpc"}
-        target = next(w for w in workloads(objs) if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w)))
+        assert p["backend"]["service"]["port"]["number"] in {
+            port["port"] for port in svc["spec"]["ports"] if port["name"] == "grpc"
+        }
+        target = next(
+            w
+            for w in workloads(objs)
+            if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))
+        )
         routed[p["path"]] = target["metadata"]["annotations"]["rivulet.ai/grpc-service"]
-    assert routed == {f"/{d['metadata']['annotations']['rivulet.ai/grpc-service']}/": d["metadata"]["annotations"]["rivulet.ai/grpc-service"] for d in grpc_services(objs)}
+    assert routed == {
+        f"/{d['metadata']['annotations']['rivulet.ai/grpc-service']}/": d["metadata"]["annotations"][
+            "rivulet.ai/grpc-service"
+        ]
+        for d in grpc_services(objs)
+    }
     assert ingress["spec"]["tls"], "ingress-nginx serves gRPC (HTTP/2) only over TLS"
 
 
@@ -362,7 +405,11 @@ def test_servicemonitors_select_services_with_a_metrics_port() -> None:
     monitors = by_kind(objs, "ServiceMonitor")
     assert len(monitors) == 5
     for sm in monitors:
-        svcs = [s for s in by_kind(objs, "Service") if selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])]
+        svcs = [
+            s
+            for s in by_kind(objs, "Service")
+            if selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])
+        ]
         assert len(svcs) == 1, f"{ident(sm)} selects {[ident(s) for s in svcs]}"
         assert sm["spec"]["endpoints"][0]["port"] in {p["name"] for p in svcs[0]["spec"]["ports"]}
     assert not by_kind(render("default"), "ServiceMonitor"), "ServiceMonitors are optional (off by default)"

@@ -16,7 +16,7 @@ from tests.helm.charts import CHART, ROOT, helm
 CHART_DIRS = [CHART, *sorted(p for p in (CHART / "charts").iterdir() if (p / "values.yaml").exists())]
 
 
-def _generator():  # noqa: ANN202 - a module
+def _generator():
     spec = importlib.util.spec_from_file_location("gen_schemas", ROOT / "helm" / "schemas" / "gen_schemas.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -103,11 +103,11 @@ BAD_VALUES = [
     (["nlu.logLevel=LOUD"], "logLevel must be one of the following"),
     (["redis.auth.password=p@ss:word"], "auth.password: Does not match pattern"),
     (["ingress.host=https://riva.example.com"], "ingress.host: Does not match pattern"),
-    (["nlu.podSecurityContext.runAsUser=0"], "podSecurityContext.runAsUser: Must be greater than or equal to 1"),
+    (["nlu.podSecurityContext.runAsUser=0"], "runAsUser: Must be greater than or equal to 1"),
     (["nlu.resourcez.cpu=1"], "Additional property resourcez is not allowed"),
     (["nlu.resources.requests.cpu=lots"], "resources.requests.cpu"),
     (["triton.modelRepository.accessModes={ReadWriteSometimes}"], "modelRepository.accessModes.0"),
-    (["triton.modelBuilder.builds[0].module=os.system"], "modelBuilder.builds.0.module: Does not match pattern"),
+    (["triton.modelBuilder.builds[0].module=os.system"], "builds.0.module: Does not match pattern"),
     (["redis.config.appendfsync=sometimes"], "config.appendfsync must be one of the following"),
     (["global.serviceMonitor.interval=often"], "global.serviceMonitor.interval: Does not match pattern"),
     (["triton.autoscaling.minReplicas=5", "triton.autoscaling.maxReplicas=2"],
