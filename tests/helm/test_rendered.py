@@ -413,3 +413,20 @@ def test_servicemonitors_select_services_with_a_metrics_port() -> None:
         assert len(svcs) == 1, f"{ident(sm)} selects {[ident(s) for s in svcs]}"
         assert sm["spec"]["endpoints"][0]["port"] in {p["name"] for p in svcs[0]["spec"]["ports"]}
     assert not by_kind(render("default"), "ServiceMonitor"), "ServiceMonitors are optional (off by default)"
+
+
+def test_prometheus_adapter_rules_serve_the_metrics_the_hpas_read() -> None:
+    """helm/prometheus-adapter-values.yaml names exactly the custom metrics the rendered HPAs use."""
+    adapter = yaml.safe_load((CHART.parent / "prometheus-adapter-values.yaml").read_text())
+    served = {rule["name"]["as"]: rule for rule in adapter["rules"]["custom"]}
+    wanted = {
+        m["pods"]["metric"]["name"]
+        for hpa in by_kind(render("all-services"), "HorizontalPodAutoscaler")
+        for m in hpa["spec"]["metrics"]
+        if m["type"] == "Pods"
+    }
+    assert wanted == set(served), f"HPAs read {wanted}, the adapter serves {set(served)}"
+    assert "nv_inference_queue_duration_us" in served["avg_time_queue_us"]["metricsQuery"]
+    for rule in served.values():
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}, "Pods metrics need the pod label"
+        assert "<<.GroupBy>>" in rule["metricsQuery"]
