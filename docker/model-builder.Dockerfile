@@ -3,9 +3,13 @@
 # repository. Only this image carries the training stack; it runs once per model revision as a
 # Kubernetes Job that writes onto the shared model volume (helm/rivulet/charts/triton).
 #
-#   docker build -f docker/model-builder.Dockerfile -t rivulet/model-builder:0.1.0 .
+# The training data lives outside the repository (../shared/data, what `pipelines/` reads through
+# RIVULET_DATA_DIR); it comes in as the named build context `data` (BuildKit):
+#
+#   docker buildx build --build-context data=../shared/data \
+#       -f docker/model-builder.Dockerfile -t rivulet/model-builder:0.1.0 .
 #   docker run --rm -v "$PWD/models-out:/models" rivulet/model-builder:0.1.0 \
-#       python -m pipelines.nlu build --dataset assistant --profile full --repository /models
+#       pipelines.nlu build --dataset assistant --profile full --no-report --repository /models
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE}
 # Compilers are needed here only: NeMo's [tts] extra builds pyopenjtalk, cdifflib and jieba.
@@ -34,13 +38,16 @@ RUN python scripts/gen_protos.py
 COPY services/rivulet/ services/rivulet/
 COPY pipelines/ pipelines/
 COPY models/ models/
+# `data` is the named build context given with --build-context (not a stage of this file).
+# hadolint ignore=DL3022
+COPY --from=data . /data/
 RUN groupadd --system --gid 10001 rivulet \
  && useradd --system --uid 10001 --gid rivulet --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin rivulet
 ENV PYTHONPATH=/app/services:/app PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    HOME=/tmp HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=4
+    RIVULET_DATA_DIR=/data HOME=/tmp HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=4
 USER 10001:10001
 # A one-shot job, not a server: the container is healthy while it runs.
 HEALTHCHECK NONE
 ENTRYPOINT ["python", "-m"]
-CMD ["pipelines.nlu", "build", "--dataset", "assistant", "--profile", "full", "--repository", "/models"]
+CMD ["pipelines.nlu", "build", "--dataset", "assistant", "--profile", "full", "--no-report", "--repository", "/models"]

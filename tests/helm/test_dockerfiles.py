@@ -90,6 +90,8 @@ def test_model_builder_runs_pipelines_with_nemo_and_cpu_torch() -> None:
     assert "nemo_toolkit[" in text and "'pipelines'" in text
     assert "download.pytorch.org/whl/cpu" in text
     assert "COPY pipelines/ pipelines/" in text
+    # pipelines/ read the training data from RIVULET_DATA_DIR (../shared/data, a named build context).
+    assert "COPY --from=data . /data/" in text and "RIVULET_DATA_DIR=/data" in text
 
 
 # ---- .dockerignore is an allow-list ---------------------------------------------------------------

@@ -359,7 +359,7 @@ def test_grpc_targets_come_from_deployment_annotations() -> None:
         )
     ]  # fmt: skip
     assert health.healthcheck_command(targets[0]) == [
-        "python", "-m", "rivulet.core.healthcheck", "--address", "localhost:50052",
+        "python", "-m", "rivulet.core.healthcheck", "--address", "localhost:50052", "--service", nlu,
     ]  # fmt: skip
     assert (
         health.label_selector(targets[0].selector)

@@ -47,7 +47,10 @@ def label_selector(labels: dict[str, str]) -> str:
 
 
 def healthcheck_command(target: GrpcTarget) -> list[str]:
-    return ["python", "-m", "rivulet.core.healthcheck", "--address", f"localhost:{target.port}"]
+    return [
+        "python", "-m", "rivulet.core.healthcheck",
+        "--address", f"localhost:{target.port}", "--service", target.grpc_service,
+    ]  # fmt: skip
 
 
 def is_ready(pod: V1Pod) -> bool:
