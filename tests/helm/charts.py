@@ -149,8 +149,9 @@ def validate(objs: tuple[dict[str, Any], ...], version: str) -> ValidationReport
     return report
 
 
-# Results shown in the terminal summary (conftest.py): case -> version -> report.
+# Results shown in the terminal summary (conftest.py): case -> version -> report, case -> lint findings.
 SUMMARY: dict[str, dict[str, ValidationReport]] = {}
+LINT_SUMMARY: dict[str, list[str]] = {}
 
 
 # ---- helpers over rendered objects ---------------------------------------------------------------

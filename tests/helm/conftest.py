@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helm.charts import SUMMARY, VALUES_CASES
+from tests.helm.charts import LINT_SUMMARY, SUMMARY, VALUES_CASES
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not SUMMARY:
+    if not SUMMARY and not LINT_SUMMARY:
         return
     tr = terminalreporter
-    tr.section("rivulet chart: objects rendered and validated (kubernetes-validate, strict)")
+    tr.section("rivulet chart: helm lint --strict, and objects validated by kubernetes-validate (strict)")
+    for case, files in VALUES_CASES.items():
+        if case in LINT_SUMMARY:
+            shown = " ".join(f"-f {f}" for f in files) or "(default values)"
+            tr.write_line(f"{case:13s} helm lint --strict {shown}: {len(LINT_SUMMARY[case])} findings")
     for case in VALUES_CASES:
         reports = SUMMARY.get(case)
         if not reports:
