@@ -1,0 +1,240 @@
+"""Joint intent + slot runtime: word splitting, tokenization, onnxruntime, BIO decoding.
+
+Plain Python (numpy, onnxruntime, tokenizers only): it runs inside Triton's python backend, in
+NVIDIA's Triton container, and in `pipelines.nlu` (training encodes words with `encode_words`, and
+`evaluate` scores the exported ONNX through `IntentSlotRuntime`), so decode logic lives in one place.
+
+Files next to this module (written by `python -m pipelines.nlu build`):
+  model.onnx      inputs input_ids, attention_mask (int64 [batch, seq]);
+                  outputs intent_logits [batch, intents], slot_logits [batch, seq, tags]
+  tokenizer.json  a `tokenizers` fast tokenizer whose post-processor adds [CLS] ... [SEP]
+  labels.json     {"intents": [...], "slot_tags": [...], "max_length": int, "apostrophes": "split"|"keep"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Punctuation peeled off the edges of a whitespace token. It is never part of a slot span and is
+# not given to the model (the training sets carry no sentence punctuation).
+EDGE_PUNCTUATION = frozenset(".,!?;:\"()[]{}'`\u2018\u2019\u201c\u201d\u00bf\u00a1\u2026")
+APOSTROPHES = frozenset("'\u2019\u2018`")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of the user's text: its model-facing form and [start, end) offsets in the text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Span:
+    """A slot: entity type (no B-/I-), [start, end) character offsets, and confidence."""
+
+    label: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The answer for one text: every intent sorted by probability, and the slot spans."""
+
+    intents: list[str]
+    intent_scores: list[float]
+    spans: list[Span]
+    words: list[Word]
+    word_tags: list[str]
+
+
+def split_words(text: str, apostrophes: str = "split") -> list[Word]:
+    """Split text into words with character offsets, the way the training sets are tokenized.
+
+    Whitespace separates tokens; edge punctuation (.,!?;:"() and quotes) is dropped. Inside a word an
+    apostrophe either splits it and is dropped (`"split"`, SNIPS: "what's" -> "what" "s") or stays
+    (`"keep"`, ATIS: "i'd"). Words are lowercased; offsets always refer to the original text.
+    """
+    if apostrophes not in ("split", "keep"):
+        raise ValueError(f"apostrophes must be 'split' or 'keep', not {apostrophes!r}")
+    words: list[Word] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        start, end = i, j
+        while start < end and text[start] in EDGE_PUNCTUATION:
+            start += 1
+        while end > start and text[end - 1] in EDGE_PUNCTUATION:
+            end -= 1
+        if start < end:
+            words.extend(_split_apostrophes(text, start, end, apostrophes))
+        i = j
+    return words
+
+
+def _split_apostrophes(text: str, start: int, end: int, mode: str) -> list[Word]:
+    if mode == "keep":
+        return [Word(text[start:end].lower(), start, end)]
+    pieces: list[Word] = []
+    piece_start = start
+    for k in range(start, end + 1):
+        if k == end or text[k] in APOSTROPHES:
+            if k > piece_start:
+                pieces.append(Word(text[piece_start:k].lower(), piece_start, k))
+            piece_start = k + 1
+    return pieces
+
+
+def tags_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """BIO tags -> (type, first word, last word + 1), as conlleval reads them.
+
+    A B- always opens a span; an I- continues the open span of the same type and otherwise opens a
+    new one; O closes.
+    """
+    spans: list[tuple[str, int, int]] = []
+    current: list | None = None
+    for index, tag in enumerate(tags):
+        prefix, _, kind = tag.partition("-")
+        if prefix == "B" or (prefix == "I" and (current is None or current[0] != kind)):
+            if current is not None:
+                spans.append(tuple(current))
+            current = [kind, index, index + 1]
+        elif prefix == "I":
+            current[2] = index + 1
+        else:
+            if current is not None:
+                spans.append(tuple(current))
+            current = None
+    if current is not None:
+        spans.append(tuple(current))
+    return spans
+
+
+def encode_words(
+    tokenizer, batch_words: Sequence[Sequence[str]], max_length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokenize pre-split words, padded to the longest sequence in the batch.
+
+    Returns input_ids and attention_mask (int64 [batch, seq]) and first_token (int64 [batch, words]):
+    the position of each word's first sub-token, or -1 where truncation cut the word off.
+    """
+    encodings = tokenizer.encode_batch([list(words) for words in batch_words], is_pretokenized=True)
+    rows: list[list[int]] = []
+    firsts = np.full((len(batch_words), max((len(w) for w in batch_words), default=0)), -1, dtype=np.int64)
+    for row, (encoding, words) in enumerate(zip(encodings, batch_words, strict=True)):
+        ids = list(encoding.ids)
+        word_ids = list(encoding.word_ids)
+        if len(ids) > max_length:  # keep the closing special token
+            ids = ids[: max_length - 1] + ids[-1:]
+            word_ids = [*word_ids[: max_length - 1], None]
+        seen: set[int] = set()
+        for position, word_id in enumerate(word_ids):
+            if word_id is not None and word_id not in seen and word_id < len(words):
+                seen.add(word_id)
+                firsts[row, word_id] = position
+        rows.append(ids)
+    seq = max(len(ids) for ids in rows) if rows else 0
+    input_ids = np.zeros((len(rows), seq), dtype=np.int64)
+    attention = np.zeros((len(rows), seq), dtype=np.int64)
+    for row, ids in enumerate(rows):
+        input_ids[row, : len(ids)] = ids
+        attention[row, : len(ids)] = 1
+    return input_ids, attention, firsts
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class IntentSlotRuntime:
+    """Loads model.onnx, tokenizer.json and labels.json from one model version directory."""
+
+    def __init__(self, model_dir: str, intra_op_num_threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        with open(os.path.join(model_dir, "labels.json"), encoding="utf-8") as f:
+            labels = json.load(f)
+        self.intents: list[str] = list(labels["intents"])
+        self.slot_tags: list[str] = list(labels["slot_tags"])
+        self.max_length: int = int(labels["max_length"])
+        self.apostrophes: str = labels.get("apostrophes", "split")
+        self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_num_threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            os.path.join(model_dir, "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+
+    def split(self, text: str) -> list[Word]:
+        return split_words(text, self.apostrophes)
+
+    def predict_words(self, batch_words: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One onnxruntime call for the batch: intent probabilities [batch, intents] and, per
+        utterance, word-level tag probabilities [words, tags] (a word cut off by truncation gets O)."""
+        if not batch_words:
+            return np.zeros((0, len(self.intents)), dtype=np.float32), []
+        input_ids, attention, firsts = encode_words(self.tokenizer, batch_words, self.max_length)
+        intent_logits, slot_logits = self.session.run(
+            ["intent_logits", "slot_logits"], {"input_ids": input_ids, "attention_mask": attention}
+        )
+        intent_probs = softmax(intent_logits.astype(np.float32))
+        slot_probs = softmax(slot_logits.astype(np.float32))
+        outside = np.zeros(len(self.slot_tags), dtype=np.float32)
+        outside[self.slot_tags.index("O")] = 1.0
+        word_probs: list[np.ndarray] = []
+        for row, words in enumerate(batch_words):
+            positions = firsts[row, : len(words)]
+            probs = slot_probs[row, np.clip(positions, 0, None)]
+            probs[positions < 0] = outside
+            word_probs.append(probs)
+        return intent_probs, word_probs
+
+    def decode_tags(self, word_probs: np.ndarray) -> list[str]:
+        return [self.slot_tags[i] for i in word_probs.argmax(axis=-1)] if len(word_probs) else []
+
+    def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+        """Intents and slot spans for each text (one model call for all). Raises ValueError if a
+        text has no words."""
+        batch_words = [self.split(text) for text in texts]
+        for text, words in zip(texts, batch_words, strict=True):
+            if not words:
+                raise ValueError(f"text has no words: {text!r}")
+        intent_probs, word_probs = self.predict_words([[w.text for w in words] for words in batch_words])
+        results = []
+        for row, words in enumerate(batch_words):
+            order = np.argsort(-intent_probs[row], kind="stable")
+            tags = self.decode_tags(word_probs[row])
+            confidence = word_probs[row].max(axis=-1)
+            spans = [
+                Span(kind, words[a].start, words[b - 1].end, float(confidence[a:b].mean()))
+                for kind, a, b in tags_to_spans(tags)
+            ]
+            results.append(
+                Analysis(
+                    intents=[self.intents[i] for i in order],
+                    intent_scores=[float(intent_probs[row, i]) for i in order],
+                    spans=spans,
+                    words=words,
+                    word_tags=tags,
+                )
+            )
+        return results

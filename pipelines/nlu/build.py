@@ -1,0 +1,210 @@
+"""`build`: train -> export ONNX -> Triton model directory -> evaluate -> report, with a build cache."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.nlu import cache
+from pipelines.nlu.corpus import APOSTROPHES, DOMAINS, MODEL_NAMES, data_files, load_corpus
+from pipelines.nlu.encoder import encoder_files, load_encoder, load_fast_tokenizer
+from pipelines.nlu.paths import REPORTS_DIR, RUNTIME_DIR, RUNTIME_FILES, default_encoder_dir
+from pipelines.nlu.recipes import recipe_for
+from pipelines.nlu.triton_config import config_pbtxt
+
+VERSION = "1"
+
+
+def stage(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def cpu_info() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def write_model_files(model_dir: Path, dataset: str) -> None:
+    """config.pbtxt and the runtime sources (skipped where they already are the canonical files)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    config = config_pbtxt(MODEL_NAMES[dataset], DOMAINS[dataset])
+    path = model_dir / "config.pbtxt"
+    if not path.is_file() or path.read_text() != config:
+        path.write_text(config)
+    version_dir = model_dir / VERSION
+    version_dir.mkdir(exist_ok=True)
+    for name in RUNTIME_FILES:
+        source, target = RUNTIME_DIR / name, version_dir / name
+        if target.exists() and os.path.samefile(source, target):
+            continue
+        target.unlink(missing_ok=True)
+        shutil.copy2(source, target)
+
+
+def build(
+    dataset: str,
+    profile: str,
+    repository: Path,
+    cache_dir: Path | None,
+    encoder: Path | None = None,
+    write_report: bool | None = None,
+) -> dict:
+    """Build `repository/<model>/`; returns its build.json. A build with the same key is reused."""
+    started = time.perf_counter()
+    model_name = MODEL_NAMES[dataset]
+    model_dir = repository / model_name
+    version_dir = model_dir / VERSION
+    encoder_dir = Path(encoder) if encoder else default_encoder_dir()
+    key = cache.build_key(dataset, profile, encoder_files(encoder_dir), data_files(dataset))
+    stage(f"{model_name}: dataset {dataset}, profile {profile}, encoder {encoder_dir}, build key {key}")
+    write_report = profile == "full" if write_report is None else write_report
+
+    if cache.stamped_key(version_dir) == key:
+        write_model_files(model_dir, dataset)
+        stage(f"{version_dir} already holds build {key}: nothing to do")
+        return json.loads((version_dir / cache.STAMP).read_text())
+
+    entry = cache.cached_build(cache_dir, key) if cache_dir else None
+    if entry:
+        stage(f"restoring build {key} from the cache {entry}")
+        _clear_artifacts(version_dir)
+        cache.restore(entry, version_dir)
+        write_model_files(model_dir, dataset)
+        info = json.loads((version_dir / cache.STAMP).read_text())
+    else:
+        info = _train_and_export(dataset, profile, encoder_dir, model_dir, key)
+        if cache_dir:
+            stage(f"storing build {key} in the cache {cache_dir}")
+            cache.store(version_dir, cache_dir, key)
+    if write_report:
+        from pipelines.nlu.report import write_report as write
+
+        path = write(info, REPORTS_DIR / f"nlu_train_{dataset}.md")
+        stage(f"report written: {path}")
+    stage(f"{model_name} ready in {model_dir} ({time.perf_counter() - started:.0f} s)")
+    return info
+
+
+def _clear_artifacts(version_dir: Path) -> None:
+    # Unlink rather than overwrite: artifacts may be hard links into the cache.
+    for name in cache.ARTIFACTS:
+        (version_dir / name).unlink(missing_ok=True)
+
+
+def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: Path, key: str) -> dict:
+    import torch
+
+    from pipelines.nlu.evaluate import evaluate_sets
+    from pipelines.nlu.export import export_onnx, max_onnx_difference
+    from pipelines.nlu.joint_model import JointIntentSlotModel
+    from pipelines.nlu.latency import measure_latency
+    from pipelines.nlu.runtime import intent_slot
+    from pipelines.nlu.train import seed_everything, train
+
+    torch.set_num_threads(2)
+    recipe = recipe_for(dataset, profile)
+    seed_everything(recipe.seed)
+    timings: dict[str, float] = {}
+    version_dir = model_dir / VERSION
+
+    stage("loading data")
+    corpus = load_corpus(dataset, recipe.train_per_intent, recipe.seed)
+    sizes = {
+        "train": {k: len(v) for k, v in corpus.train.items()},
+        "dev": {k: len(v) for k, v in corpus.dev.items()},
+        "test": {k: len(v) for k, v in corpus.test.items()},
+        "intents": len(corpus.intents),
+        "slot_tags": len(corpus.slot_tags),
+    }
+    print(f"    {json.dumps(sizes)}", flush=True)
+
+    stage(f"loading encoder {encoder_dir}")
+    tokenizer = load_fast_tokenizer(encoder_dir)
+    model = JointIntentSlotModel(
+        load_encoder(encoder_dir, recipe.dropout), len(corpus.intents), len(corpus.slot_tags), recipe.dropout
+    )
+
+    stage(f"training ({recipe.epochs} epochs, batch {recipe.batch_size}, lr {recipe.learning_rate:g})")
+    t = time.perf_counter()
+    history = train(model, tokenizer, corpus, recipe)
+    timings["train_s"] = round(time.perf_counter() - t, 1)
+
+    stage(f"exporting ONNX to {version_dir}")
+    t = time.perf_counter()
+    _clear_artifacts(version_dir)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    write_model_files(model_dir, dataset)
+    export_onnx(model, version_dir / "model.onnx")
+    tokenizer.save(str(version_dir / "tokenizer.json"))
+    labels = {
+        "intents": corpus.intents,
+        "slot_tags": corpus.slot_tags,
+        "max_length": recipe.max_length,
+        "apostrophes": APOSTROPHES[dataset],
+    }
+    (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+    sample = [e.words for examples in corpus.dev.values() for e in examples[:8]]
+    ids, mask, _ = intent_slot().encode_words(tokenizer, sample, recipe.max_length)
+    parity = max_onnx_difference(model, version_dir / "model.onnx", [(ids, mask), (ids[:1], mask[:1])])
+    if not parity < 1e-3:
+        raise RuntimeError(f"ONNX and PyTorch disagree: max |logit difference| = {parity}")
+    print(f"    ONNX vs PyTorch: max |logit difference| {parity:.2e}", flush=True)
+    timings["export_s"] = round(time.perf_counter() - t, 1)
+
+    stage("evaluating the exported model (onnxruntime, intent_slot.py)")
+    t = time.perf_counter()
+    metrics = {
+        "dev": evaluate_sets(version_dir, corpus.dev, "dev"),
+        "test": evaluate_sets(version_dir, corpus.test, "test"),
+    }
+    timings["eval_s"] = round(time.perf_counter() - t, 1)
+    for split, sets in metrics.items():
+        for name, m in sets.items():
+            print(
+                f"    {split} {name} ({m['count']}): intent acc {100 * m['intent_accuracy']:.2f}  "
+                f"slot F1 {100 * m['slot_f1']:.2f}  sentence acc {100 * m['sentence_accuracy']:.2f}",
+                flush=True,
+            )
+
+    info = {
+        "key": key,
+        "model": model_dir.name,
+        "dataset": dataset,
+        "domain": DOMAINS[dataset],
+        "profile": profile,
+        "encoder": str(encoder_dir),
+        "recipe": recipe.as_dict(),
+        "data_sizes": sizes,
+        "history": history,
+        "metrics": metrics,
+        "onnx_parity_max_abs_diff": parity,
+        "timings": timings,
+        "environment": {
+            "cpu": cpu_info(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+        },
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": f"python -m pipelines.nlu build --dataset {dataset} --profile {profile} --repository DIR",
+    }
+    timings["total_s"] = round(sum(timings.values()), 1)
+    info["latency"] = measure_latency(version_dir)
+    (version_dir / cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
+    return info

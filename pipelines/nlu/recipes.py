@@ -1,0 +1,61 @@
+"""Training recipes per dataset and profile (`full`: the production model; `quick`: the test suite's)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int
+    learning_rate: float  # encoder
+    head_learning_rate: float  # intent and slot heads
+    warmup_ratio: float
+    weight_decay: float
+    dropout: float
+    max_length: int  # sub-tokens, [CLS] and [SEP] included
+    slot_loss_weight: float = 1.0
+    train_per_intent: dict[str, int] | None = None  # subsample per source: {"snips": 120} (quick)
+    seed: int = 1234
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+FULL = Recipe(
+    epochs=8,
+    batch_size=32,
+    learning_rate=1.5e-4,
+    head_learning_rate=1e-3,
+    warmup_ratio=0.06,
+    weight_decay=0.01,
+    dropout=0.1,
+    max_length=50,
+)
+
+QUICK = Recipe(
+    epochs=3,
+    batch_size=16,
+    learning_rate=2e-4,
+    head_learning_rate=2e-3,
+    warmup_ratio=0.1,
+    weight_decay=0.01,
+    dropout=0.1,
+    max_length=32,
+    train_per_intent={"snips": 110, "assistant": 45, "atis": 60},
+)
+
+RECIPES = {
+    ("assistant", "full"): FULL,
+    ("assistant", "quick"): QUICK,
+    ("atis", "full"): replace(FULL, epochs=12),
+    ("atis", "quick"): QUICK,
+}
+
+
+def recipe_for(dataset: str, profile: str) -> Recipe:
+    try:
+        return RECIPES[(dataset, profile)]
+    except KeyError:
+        raise ValueError(f"no recipe for dataset {dataset!r} and profile {profile!r}") from None

@@ -1,0 +1,46 @@
+"""The Triton `config.pbtxt` of an intent_* model (the I/O contract the NLU service is written against)."""
+
+from __future__ import annotations
+
+DESCRIPTIONS = {
+    "assistant": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on SNIPS + the assistant domain)",
+    "atis": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on ATIS)",
+}
+
+
+def config_pbtxt(model_name: str, domain: str, description: str | None = None) -> str:
+    parameters = {
+        "domain": domain,
+        "language_code": "en-US",
+        "rivulet_task": "intent_slot",
+        "intra_op_num_threads": "1",
+        "description": description or DESCRIPTIONS.get(domain, "Joint intent + slot model"),
+    }
+    params = "".join(
+        f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
+        for key, value in parameters.items()
+    )
+    return f"""# Written by `python -m pipelines.nlu build`; do not edit: a unit test compares it with
+# pipelines/nlu/triton_config.py.
+# One UTF-8 TEXT per request; every output carries a leading batch dim of 1 and may be empty.
+name: "{model_name}"
+backend: "python"
+max_batch_size: 64
+dynamic_batching {{ }}
+instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
+input [
+  {{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}
+]
+output [
+  # every intent, sorted by probability, descending
+  {{ name: "INTENT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
+  # softmax probabilities, same order
+  {{ name: "INTENT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
+  # one entity type per slot span (no B-/I- prefix)
+  {{ name: "SLOT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
+  # confidence per span: mean over its words of the top tag probability
+  {{ name: "SLOT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
+  # [start, end) character offsets of each span in TEXT
+  {{ name: "SLOT_SPANS", data_type: TYPE_INT32, dims: [ -1, 2 ] }}
+]
+{params}"""
