@@ -70,7 +70,8 @@ def build(
     model_dir = repository / model_name
     version_dir = model_dir / VERSION
     encoder_dir = Path(encoder) if encoder else default_encoder_dir()
-    key = cache.build_key(dataset, profile, encoder_files(encoder_dir), data_files(dataset))
+    recipe = recipe_for(dataset, profile).as_dict()
+    key = cache.build_key(dataset, profile, recipe, encoder_files(encoder_dir), data_files(dataset))
     stage(f"{model_name}: dataset {dataset}, profile {profile}, encoder {encoder_dir}, build key {key}")
     write_report = profile == "full" if write_report is None else write_report
 

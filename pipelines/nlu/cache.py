@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pipelines.nlu.paths import RUNTIME_DIR
 
-# The modules whose code decides the weights (the CLI, reports and Triton files do not).
+# The modules whose code decides the weights (the CLI, reports and Triton files do not). The recipe
+# enters the key as its values, so tuning one model's recipe leaves the other models' builds valid.
 KEY_SOURCES = (
     "assistant_domain.py",
     "corpus.py",
@@ -18,7 +19,6 @@ KEY_SOURCES = (
     "encoder.py",
     "export.py",
     "joint_model.py",
-    "recipes.py",
     "train.py",
 )
 ARTIFACTS = ("model.onnx", "tokenizer.json", "labels.json", "build.json")
@@ -33,11 +33,14 @@ def _file_identity(path: Path, hash_limit: int = 4 << 20) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def build_key(dataset: str, profile: str, encoder_files: list[Path], data_files: list[Path]) -> str:
+def build_key(
+    dataset: str, profile: str, recipe: dict, encoder_files: list[Path], data_files: list[Path]
+) -> str:
     source_dir = Path(__file__).parent
     parts = {
         "dataset": dataset,
         "profile": profile,
+        "recipe": recipe,
         "sources": {name: _file_identity(source_dir / name) for name in KEY_SOURCES},
         "runtime": _file_identity(RUNTIME_DIR / "intent_slot.py"),
         "encoder": {p.name: _file_identity(p) for p in encoder_files},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,22 @@ class Recipe:
         return asdict(self)
 
 
-FULL = Recipe(
-    epochs=8,
+# Tuning on SNIPS dev: 8 epochs at lr 1.5e-4 / heads 1e-3 plateaued at slot F1 95.5-95.9 (argmax
+# decoding) from epoch 5; a higher learning rate and more epochs are tried here.
+ASSISTANT_FULL = Recipe(
+    epochs=10,
+    batch_size=32,
+    learning_rate=2e-4,
+    head_learning_rate=2e-3,
+    warmup_ratio=0.06,
+    weight_decay=0.01,
+    dropout=0.1,
+    max_length=50,
+)
+
+# ATIS is a quarter of the size: more epochs for a similar number of steps.
+ATIS_FULL = Recipe(
+    epochs=12,
     batch_size=32,
     learning_rate=1.5e-4,
     head_learning_rate=1e-3,
@@ -47,9 +61,9 @@ QUICK = Recipe(
 )
 
 RECIPES = {
-    ("assistant", "full"): FULL,
+    ("assistant", "full"): ASSISTANT_FULL,
     ("assistant", "quick"): QUICK,
-    ("atis", "full"): replace(FULL, epochs=12),
+    ("atis", "full"): ATIS_FULL,
     ("atis", "quick"): QUICK,
 }
 

@@ -75,23 +75,29 @@ def predict(
     batch_size: int = 64,
     desc: str = "dev",
 ) -> tuple[list[str], list[list[str]]]:
-    """PyTorch predictions (intent, word tags), decoded like the runtime: argmax at each first sub-token."""
+    """PyTorch predictions (intent, word tags), decoded like the runtime: best valid BIO sequence over
+    the tag probabilities at each word's first sub-token."""
     model.eval()
     pred_intents: list[str] = []
     pred_tags: list[list[str]] = []
     intent_ids = {name: i for i, name in enumerate(intents)}
     tag_ids = {name: i for i, name in enumerate(slot_tags)}
+    runtime = intent_slot()
+    start, allowed = runtime.bio_transitions(slot_tags)
+    outside = np.eye(len(slot_tags), dtype=np.float32)[slot_tags.index("O")]
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].words))
     results: dict[int, tuple[str, list[str]]] = {}
     for start in tqdm(range(0, len(order), batch_size), desc=f"    eval {desc}", unit="batch", leave=False):
         index = order[start : start + batch_size]
         batch = make_batch([examples[i] for i in index], tokenizer, max_length, intent_ids, tag_ids)
         intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
-        slot_best = slot_logits.argmax(-1)
+        slot_probs = torch.softmax(slot_logits, dim=-1).numpy()
         for row, i in enumerate(index):
-            firsts = batch["firsts"][row, : len(examples[i].words)]
-            tags = [slot_tags[int(slot_best[row, p])] if p >= 0 else "O" for p in firsts.tolist()]
-            results[i] = (intents[int(intent_logits[row].argmax())], tags)
+            firsts = batch["firsts"][row, : len(examples[i].words)].numpy()
+            probs = slot_probs[row, np.clip(firsts, 0, None)]
+            probs[firsts < 0] = outside
+            best = runtime.viterbi_bio(probs, start, allowed)
+            results[i] = (intents[int(intent_logits[row].argmax())], [slot_tags[t] for t in best])
     for i in range(len(examples)):
         pred_intents.append(results[i][0])
         pred_tags.append(results[i][1])

@@ -15,6 +15,7 @@ from pipelines.nlu.cache import build_key
 from pipelines.nlu.corpus import data_files
 from pipelines.nlu.encoder import encoder_files
 from pipelines.nlu.paths import REPO_ROOT, data_dir
+from pipelines.nlu.recipes import recipe_for
 from pipelines.nlu.runtime import intent_slot
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "nlu" / "snips").is_dir(), reason="shared data not found")
@@ -70,8 +71,9 @@ def test_the_encoder_is_part_of_the_build_key(tiny_encoder: Path) -> None:
     from pipelines.nlu.paths import default_encoder_dir
 
     files = data_files("assistant")
-    tiny = build_key("assistant", "quick", encoder_files(tiny_encoder), files)
-    minilm = build_key("assistant", "quick", encoder_files(default_encoder_dir()), files)
+    quick = recipe_for("assistant", "quick").as_dict()
+    tiny = build_key("assistant", "quick", quick, encoder_files(tiny_encoder), files)
+    minilm = build_key("assistant", "quick", quick, encoder_files(default_encoder_dir()), files)
     assert tiny != minilm
-    assert tiny == build_key("assistant", "quick", encoder_files(tiny_encoder), files)
-    assert tiny != build_key("assistant", "full", encoder_files(tiny_encoder), files)
+    assert tiny == build_key("assistant", "quick", quick, encoder_files(tiny_encoder), files)
+    assert tiny != build_key("assistant", "quick", {**quick, "epochs": 1}, encoder_files(tiny_encoder), files)

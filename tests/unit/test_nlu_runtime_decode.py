@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
@@ -108,3 +109,36 @@ def test_encode_words_truncates_but_keeps_the_closing_token() -> None:
     ids, _, firsts = rt.encode_words(tiny_tokenizer(), [["play", "the", "kitchen", "lights"]], 5)
     assert ids.tolist() == [[2, 4, 5, 6, 3]]
     assert firsts.tolist() == [[1, 2, 3, -1]]
+
+
+def test_decoding_picks_the_best_valid_bio_sequence() -> None:
+    tags = ["O", "B-playlist", "I-playlist", "B-entity_name", "I-entity_name"]
+    start, allowed = rt.bio_transitions(tags)
+    assert (
+        not start[2]
+        and start[1]
+        and allowed[1, 2]
+        and allowed[2, 2]
+        and not allowed[3, 2]
+        and not allowed[0, 4]
+    )
+    # per-word argmax would read B-entity_name I-playlist I-playlist: two broken spans
+    probs = np.array(
+        [
+            [0.05, 0.40, 0.00, 0.55, 0.00],
+            [0.00, 0.00, 0.60, 0.00, 0.40],
+            [0.10, 0.00, 0.90, 0.00, 0.00],
+        ]
+    )
+    best = [tags[i] for i in rt.viterbi_bio(probs, start, allowed)]
+    assert best == ["B-playlist", "I-playlist", "I-playlist"]
+    assert rt.viterbi_bio(np.zeros((0, 5)), start, allowed).tolist() == []
+    # a sequence that is already valid is kept as is
+    probs = np.eye(5)[[0, 3, 4, 0, 1]] * 0.9 + 0.02
+    assert [tags[i] for i in rt.viterbi_bio(probs, start, allowed)] == [
+        "O",
+        "B-entity_name",
+        "I-entity_name",
+        "O",
+        "B-playlist",
+    ]

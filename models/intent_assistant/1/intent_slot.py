@@ -155,6 +155,38 @@ def encode_words(
     return input_ids, attention, firsts
 
 
+def bio_transitions(tags: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed BIO moves: (start [tags], transition [from, to]) masks; I-x only after B-x or I-x."""
+    kinds = [t[2:] if t[:2] in ("B-", "I-") else None for t in tags]
+    inside = np.array([t.startswith("I-") for t in tags])
+    start = ~inside
+    allowed = np.ones((len(tags), len(tags)), dtype=bool)
+    for to, kind in enumerate(kinds):
+        if inside[to]:
+            allowed[:, to] = [k == kind for k in kinds]
+    return start, allowed
+
+
+def viterbi_bio(word_probs: np.ndarray, start: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The most probable tag sequence (product of word-level probabilities) that is valid BIO."""
+    n = len(word_probs)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    log_probs = np.log(np.clip(word_probs, 1e-12, None))
+    penalty = np.where(allowed, 0.0, -np.inf)
+    score = np.where(start, log_probs[0], -np.inf)
+    back = np.zeros((n, word_probs.shape[1]), dtype=np.int64)
+    for i in range(1, n):
+        candidates = score[:, None] + penalty
+        back[i] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[i]
+    best = np.empty(n, dtype=np.int64)
+    best[-1] = int(score.argmax())
+    for i in range(n - 1, 0, -1):
+        best[i - 1] = back[i, best[i]]
+    return best
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
@@ -174,6 +206,7 @@ class IntentSlotRuntime:
         self.slot_tags: list[str] = list(labels["slot_tags"])
         self.max_length: int = int(labels["max_length"])
         self.apostrophes: str = labels.get("apostrophes", "split")
+        self._start, self._allowed = bio_transitions(self.slot_tags)
         self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -208,8 +241,12 @@ class IntentSlotRuntime:
             word_probs.append(probs)
         return intent_probs, word_probs
 
+    def decode_best(self, word_probs: np.ndarray) -> np.ndarray:
+        """Tag indices per word: the best valid BIO sequence (no I-x without a B-x before it)."""
+        return viterbi_bio(word_probs, self._start, self._allowed)
+
     def decode_tags(self, word_probs: np.ndarray) -> list[str]:
-        return [self.slot_tags[i] for i in word_probs.argmax(axis=-1)] if len(word_probs) else []
+        return [self.slot_tags[i] for i in self.decode_best(word_probs)]
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         """Intents and slot spans for each text (one model call for all). Raises ValueError if a
@@ -222,8 +259,9 @@ class IntentSlotRuntime:
         results = []
         for row, words in enumerate(batch_words):
             order = np.argsort(-intent_probs[row], kind="stable")
-            tags = self.decode_tags(word_probs[row])
-            confidence = word_probs[row].max(axis=-1)
+            best = self.decode_best(word_probs[row])
+            tags = [self.slot_tags[i] for i in best]
+            confidence = word_probs[row][np.arange(len(best)), best]
             spans = [
                 Span(kind, words[a].start, words[b - 1].end, float(confidence[a:b].mean()))
                 for kind, a, b in tags_to_spans(tags)
