@@ -83,7 +83,7 @@ def predict(
     intent_ids = {name: i for i, name in enumerate(intents)}
     tag_ids = {name: i for i, name in enumerate(slot_tags)}
     runtime = intent_slot()
-    start, allowed = runtime.bio_transitions(slot_tags)
+    can_start, allowed = runtime.bio_transitions(slot_tags)
     outside = np.eye(len(slot_tags), dtype=np.float32)[slot_tags.index("O")]
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].words))
     results: dict[int, tuple[str, list[str]]] = {}
@@ -96,7 +96,7 @@ def predict(
             firsts = batch["firsts"][row, : len(examples[i].words)].numpy()
             probs = slot_probs[row, np.clip(firsts, 0, None)]
             probs[firsts < 0] = outside
-            best = runtime.viterbi_bio(probs, start, allowed)
+            best = runtime.viterbi_bio(probs, can_start, allowed)
             results[i] = (intents[int(intent_logits[row].argmax())], [slot_tags[t] for t in best])
     for i in range(len(examples)):
         pred_intents.append(results[i][0])

@@ -58,6 +58,11 @@ def test_build_with_a_tiny_encoder_exports_a_working_model(tiny_encoder: Path, t
     assert info["encoder"] == str(tiny_encoder)
     assert len(info["key"]) == 20 and info["profile"] == "quick"
     assert info["onnx_parity_max_abs_diff"] < 1e-3
+    # the per-epoch PyTorch dev scores (used to pick the epoch) decode like the runtime scoring the ONNX
+    best = info["history"]["epochs"][info["history"]["best_epoch"] - 1]["dev"]
+    for name, metrics in info["metrics"]["dev"].items():
+        for key in ("intent_accuracy", "slot_f1", "sentence_accuracy"):
+            assert abs(best[name][key] - metrics[key]) < 0.005, (name, key, best[name][key], metrics[key])
 
     runtime = intent_slot().IntentSlotRuntime(str(version))
     assert runtime.tokenizer.get_vocab_size() == len((tiny_encoder / "vocab.txt").read_text().split())

@@ -66,6 +66,11 @@ def test_build_writes_the_triton_model_layout(repository: Path) -> None:
     assert info["profile"] == "quick" and len(info["key"]) == 20
     assert set(info["metrics"]["test"]) == {"snips", "assistant"}
     assert info["onnx_parity_max_abs_diff"] < 1e-3
+    # the per-epoch PyTorch dev scores (used to pick the epoch) decode like the runtime scoring the ONNX
+    best = info["history"]["epochs"][info["history"]["best_epoch"] - 1]["dev"]
+    for name, metrics in info["metrics"]["dev"].items():
+        for key in ("intent_accuracy", "slot_f1", "sentence_accuracy"):
+            assert abs(best[name][key] - metrics[key]) < 0.005, (name, key, best[name][key], metrics[key])
     labels = json.loads((model / "1" / "labels.json").read_text())
     assert labels["apostrophes"] == "split" and labels["slot_tags"][0] == "O"
 
