@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -20,6 +21,8 @@ def _load_runtime_module():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "intent_slot.py")
     spec = importlib.util.spec_from_file_location("rivulet_intent_slot_runtime", path)
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: its dataclasses resolve their module through sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
