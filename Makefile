@@ -10,6 +10,8 @@ export PYTHONPATH := $(CURDIR)/services:$(CURDIR)
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Built models and the prepared tritonserver are cached outside the checkout (reruns reuse them).
+export RIVULET_CACHE_DIR ?= $(HOME)/.cache/rivulet
 MODELS ?= models
 
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)

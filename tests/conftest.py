@@ -44,13 +44,19 @@ def redis_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def nlu_repository(tmp_path_factory) -> Path:
+def nlu_cache_dir(tmp_path_factory) -> Path:
+    """Where NLU builds are cached: $RIVULET_CACHE_DIR/nlu (reused across runs), else one per session,
+    so every test that needs the quick model shares a single training run."""
+    base = os.environ.get("RIVULET_CACHE_DIR")
+    return Path(base) / "nlu" if base else tmp_path_factory.mktemp("nlu-cache")
+
+
+@pytest.fixture(scope="session")
+def nlu_repository(tmp_path_factory, nlu_cache_dir) -> Path:
     """A Triton model repository with the quick-profile assistant NLU model (built, or from the cache)."""
     repository = tmp_path_factory.mktemp("model_repository")
     command = [sys.executable, "-m", "pipelines.nlu", "build", "--dataset", "assistant", "--profile", "quick"]
-    command += ["--repository", str(repository)]
-    if os.environ.get("RIVULET_CACHE_DIR"):
-        command += ["--cache-dir", str(Path(os.environ["RIVULET_CACHE_DIR"]) / "nlu")]
+    command += ["--repository", str(repository), "--cache-dir", str(nlu_cache_dir)]
     subprocess.run(command, cwd=ROOT, check=True)
     return repository
 

@@ -29,9 +29,8 @@ def run_cli(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = os.environ.get("RIVULET_CACHE_DIR")
-    return Path(base) / "nlu" if base else tmp_path_factory.mktemp("nlu-cache")
+def cache_dir(nlu_cache_dir: Path) -> Path:
+    return nlu_cache_dir  # shared with the integration tests' model repository (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -50,18 +50,27 @@ class TritonClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.retry_backoff_s = retry_backoff_s
-        self._client = triton_aio.InferenceServerClient(
-            url,
-            channel_args=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2000),
-            ],
-        )
+        self._aio_client: triton_aio.InferenceServerClient | None = None
+
+    @property
+    def _client(self) -> triton_aio.InferenceServerClient:
+        """Made on first use, inside the running event loop (a gRPC aio channel belongs to one loop)."""
+        if self._aio_client is None:
+            self._aio_client = triton_aio.InferenceServerClient(
+                self.url,
+                channel_args=[
+                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                    ("grpc.initial_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ],
+            )
+        return self._aio_client
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._aio_client is not None:
+            await self._aio_client.close()
+            self._aio_client = None
 
     async def server_ready(self) -> bool:
         try:
