@@ -17,7 +17,7 @@ MODELS ?= models
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
 PROTO_STAMP := services/riva/.generated
 
-.PHONY: setup protos models models-quick run test test-unit test-integration lint helm-check bench eval constraints clean redis
+.PHONY: setup protos models default-model run test test-unit lint helm-check bench constraints clean redis
 
 setup: $(STAMP) $(PROTO_STAMP) redis
 
@@ -38,12 +38,17 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP) scripts/gen_protos.py
 redis:
 	@scripts/ensure_redis.sh
 
-# The production NLU models (full training; see README for timings). Skips models already built.
-models: setup
-	$(PY) -m pipelines.nlu build --dataset assistant --profile full --repository $(MODELS)
-	$(PY) -m pipelines.nlu build --dataset atis --profile full --repository $(MODELS)
+NLU_BUILD := $(PY) -m pipelines.nlu build --profile full --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
 
-run: setup models
+# The production NLU models (full training on CPU; see README for timings). Skips what is built.
+models: default-model
+	$(NLU_BUILD) --dataset atis
+
+# The default model `make run` needs (intent_assistant: SNIPS + the assistant domain).
+default-model: setup
+	$(NLU_BUILD) --dataset assistant
+
+run: setup default-model
 	$(PY) -m rivulet.stack --model-repository $(MODELS)
 
 lint: setup
