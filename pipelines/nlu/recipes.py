@@ -23,13 +23,13 @@ class Recipe:
         return asdict(self)
 
 
-# Tuning on SNIPS dev: 8 epochs at lr 1.5e-4 / heads 1e-3 plateaued at slot F1 95.5-95.9 (argmax
-# decoding) from epoch 5; a higher learning rate is used here.
+# Tuning on SNIPS dev (valid-BIO decoding): lr 1.5e-4 / heads 1e-3 reached intent 98.86, slot F1 96.22;
+# lr 2e-4 / heads 2e-3 reached 98.86 / 95.64 (and SNIPS test 97.86 / 95.16), so the lower rate is kept.
 ASSISTANT_FULL = Recipe(
     epochs=8,
     batch_size=32,
-    learning_rate=2e-4,
-    head_learning_rate=2e-3,
+    learning_rate=1.5e-4,
+    head_learning_rate=1e-3,
     warmup_ratio=0.06,
     weight_decay=0.01,
     dropout=0.1,
