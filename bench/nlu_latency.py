@@ -76,6 +76,7 @@ def without_dynamic_batching(repository: Path) -> None:
     text, n = re.subn(r"dynamic_batching\s*\{[^}]*\}", "", config.read_text())
     if n != 1:
         raise RuntimeError(f"{config} has no dynamic_batching block to remove")
+    config.unlink()  # the copy hard-links its files: never write through to the original
     config.write_text(text)
 
 
