@@ -52,7 +52,7 @@ def _table(settings: StackSettings, host: ServerHost, redis_ok: bool, repository
 
 
 async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
-    console = Console()
+    console = Console(width=140)
     triton = TritonServer(
         repository,
         grpc_port=settings.triton_grpc_port,
