@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,8 @@ ASSISTANT_FULL = Recipe(
     seed=7,
 )
 
-# ATIS is a quarter of the size: more epochs for a similar number of steps.
-ATIS_FULL = Recipe(
-    epochs=12,
-    batch_size=32,
-    learning_rate=1.5e-4,
-    head_learning_rate=1e-3,
-    warmup_ratio=0.06,
-    weight_decay=0.01,
-    dropout=0.1,
-    max_length=50,
-)
+# ATIS is a quarter of the size: the same recipe with more epochs for a similar number of steps.
+ATIS_FULL = replace(ASSISTANT_FULL, epochs=12, seed=1234)
 
 QUICK = Recipe(
     epochs=3,

@@ -51,7 +51,7 @@ def prepare_installation(dest_root: Path | None = None) -> Path:
     """A writable copy of the wheel's tritonserver tree with this Python's backend stub; made once."""
     source = _pytriton_root()
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
-    dest = (dest_root or cache_dir()) / f"tritonserver-{_version(source)}-py{py}"
+    dest = (dest_root or cache_dir()) / f"tritonserver-{_version()}-py{py}"
     marker = dest / ".complete"
     if marker.exists():
         return dest
@@ -69,7 +69,7 @@ def prepare_installation(dest_root: Path | None = None) -> Path:
     return dest
 
 
-def _version(source: Path) -> str:
+def _version() -> str:
     try:
         from importlib.metadata import version
 
