@@ -73,6 +73,19 @@ class ServiceProcess:
         )
         return self
 
+    def start_serving(self, service: str = "", timeout_s: float = 60.0) -> ServiceProcess:
+        """Start and wait until its health says SERVING (for `service`, or overall); on a timeout the
+        process is stopped and the error carries the tail of its log."""
+        self.start()
+        try:
+            wait_for_health(self.address, service=service, timeout_s=timeout_s)
+        except BaseException as exc:
+            self.stop()
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(f"{self.module} did not become healthy:\n{self.logs()[-3000:]}") from None
+            raise
+        return self
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 

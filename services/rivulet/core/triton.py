@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 import numpy as np
@@ -185,3 +186,24 @@ class TritonClient:
         if "INVALID_ARG" in status:
             return invalid_argument(f"model {model} rejected the input: {message}")
         return unavailable(f"Triton inference on {model} failed: {status} {message}")
+
+
+class ModelCatalogLike(Protocol):
+    """What a service's model catalog offers to readiness: follow Triton's ready models."""
+
+    def update(self, infos: Iterable[ModelInfo]) -> None: ...
+
+    @property
+    def default_ready(self) -> bool: ...
+
+
+async def refresh_catalog(triton: TritonClient, catalog: ModelCatalogLike) -> bool:
+    """A Triton-backed service's readiness: Triton is up, the catalog follows its ready models, and
+    the service's default model is among them."""
+    if not await triton.server_ready():
+        return False
+    try:
+        catalog.update(await triton.ready_models())
+    except RivuletError:
+        return False
+    return catalog.default_ready

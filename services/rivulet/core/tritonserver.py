@@ -91,6 +91,9 @@ def server_environment() -> dict[str, str]:
         env["VIRTUAL_ENV"] = str(venv)
         env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
     env.setdefault("OMP_NUM_THREADS", "1")
+    # Python-backend models may import Rivulet's own pure-python helpers (e.g. rivulet.voices).
+    services = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = ":".join(p for p in (services, env.get("PYTHONPATH", "")) if p)
     return env
 
 
