@@ -1,0 +1,1 @@
+"""ASR model pipeline: speech data, streaming Conformer-CTC training, ONNX export, Triton model."""

@@ -1,0 +1,71 @@
+"""`python -m pipelines.asr build|data|import-nemo|report ...`: the streaming ASR model pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from pipelines.asr.paths import cache_dir
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.asr", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="speech data, training, ONNX export, parity, Triton model")
+    build.add_argument("--profile", choices=("full", "quick"), default="full")
+    build.add_argument("--repository", type=Path, required=True, help="Triton model repository directory")
+    build.add_argument("--cache-dir", type=Path, default=cache_dir(), help="cache (default %(default)s)")
+    build.add_argument("--workers", type=int, default=2, help="speech generation processes")
+    build.add_argument("--no-report", action="store_true", help="do not write bench/reports/asr_train.md")
+    gen = commands.add_parser("data", help="only make the profile's speech data (prints its directory)")
+    gen.add_argument("--profile", choices=("full", "quick"), default="full")
+    gen.add_argument("--cache-dir", type=Path, default=cache_dir())
+    gen.add_argument("--workers", type=int, default=2)
+    imp = commands.add_parser("import-nemo", help="a NeMo streaming (Fast)Conformer CTC .nemo → Triton model")
+    imp.add_argument("--checkpoint", type=Path, required=True, help="the .nemo file")
+    imp.add_argument("--repository", type=Path, required=True)
+    imp.add_argument("--model-name", default="asr_streaming")
+    imp.add_argument(
+        "--att-context-size", help="JSON [left, right] to pick one of a multi-lookahead model's contexts"
+    )
+    report = commands.add_parser("report", help="write bench/reports/asr_train.md from a built model")
+    report.add_argument("--repository", type=Path, required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # sleep, don't spin, on a shared 2-core machine
+    args = parse_args(argv)
+    if args.command == "data":
+        from pipelines.asr import data
+
+        print(data.generate(data.PROFILES[args.profile], args.cache_dir, workers=args.workers))
+        return 0
+    if args.command == "build":
+        from pipelines.asr.build import build
+
+        model_dir = build(args.profile, args.repository, args.cache_dir, workers=args.workers)
+        if args.profile == "full" and not args.no_report:
+            from pipelines.asr.report import write_train_report
+
+            print(write_train_report(model_dir))
+        print(model_dir)
+        return 0
+    if args.command == "import-nemo":
+        from pipelines.asr.import_nemo import import_nemo
+
+        context = json.loads(args.att_context_size) if args.att_context_size else None
+        print(import_nemo(args.checkpoint, args.repository, args.model_name, context))
+        return 0
+    if args.command == "report":
+        from pipelines.asr.report import write_train_report
+
+        print(write_train_report(args.repository / "asr_streaming"))
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

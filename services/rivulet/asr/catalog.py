@@ -1,0 +1,110 @@
+"""Which ASR models exist: discovered from Triton, chosen by `config.model` or `language_code`.
+
+A Triton model is a Rivulet ASR model when its config.pbtxt has the parameter
+`rivulet_task = "asr_streaming"` (see models/asr_streaming and pipelines/asr); its other
+parameters say what the service needs: `language_code`, `sample_rate_hz`, `chunk_ms`,
+`frame_shift_ms`, `vocabulary`, `blank_index`, `tokenizer`. The catalog refreshes on every
+readiness check, so models loaded or unloaded on Triton appear and disappear without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rivulet.asr.vocabulary import Vocabulary
+from rivulet.core.errors import not_found, unavailable
+from rivulet.core.triton import ModelInfo
+
+log = logging.getLogger(__name__)
+
+ASR_TASK = "asr_streaming"
+
+
+@dataclass(frozen=True)
+class AsrModel:
+    name: str
+    language_code: str
+    vocabulary: Vocabulary
+    sample_rate_hz: int = 16_000
+    chunk_ms: int = 160
+    frame_shift_ms: float = 40.0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_triton(cls, info: ModelInfo) -> AsrModel:
+        params = dict(info.parameters)
+        return cls(
+            name=info.name,
+            language_code=params.get("language_code", "en-US"),
+            vocabulary=Vocabulary.from_parameters(params),
+            sample_rate_hz=int(params.get("sample_rate_hz", 16_000)),
+            chunk_ms=int(params.get("chunk_ms", 160)),
+            frame_shift_ms=float(params.get("frame_shift_ms", 40)),
+            parameters=params,
+        )
+
+    @property
+    def chunk_samples(self) -> int:
+        return self.sample_rate_hz * self.chunk_ms // 1000
+
+    def speaks(self, language_code: str) -> bool:
+        """'' matches any; 'en' matches 'en-US'; comparison ignores case."""
+        if not language_code:
+            return True
+        want, have = language_code.lower(), self.language_code.lower()
+        return have == want or have.split("-")[0] == want
+
+
+class ModelCatalog:
+    def __init__(self, default_model: str, triton_url: str) -> None:
+        self.default_model = default_model
+        self.triton_url = triton_url
+        self._models: dict[str, AsrModel] = {}
+
+    def update(self, infos: Iterable[ModelInfo]) -> None:
+        models = {}
+        for info in infos:
+            if info.parameters.get("rivulet_task") != ASR_TASK:
+                continue
+            try:
+                models[info.name] = AsrModel.from_triton(info)
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring ASR model %s: its config parameters are unusable (%s)", info.name, exc)
+        self._models = models
+
+    @property
+    def models(self) -> list[AsrModel]:
+        return sorted(self._models.values(), key=lambda m: m.name)
+
+    @property
+    def default_ready(self) -> bool:
+        return self.default_model in self._models
+
+    def _available(self) -> str:
+        return ", ".join(f"{m.name} ({m.language_code})" for m in self.models) or "none"
+
+    def select(self, model: str = "", language_code: str = "") -> AsrModel:
+        """The model named `model`, else the default (or first) model speaking `language_code`."""
+        if not self._models:
+            raise unavailable(
+                f"no ASR model is ready on Triton at {self.triton_url}; retry when it has loaded"
+            )
+        if model:
+            found = self._models.get(model)
+            if found is None:
+                raise not_found(f"unknown ASR model {model!r}; available models: {self._available()}")
+            if not found.speaks(language_code):
+                raise not_found(
+                    f"model {model!r} recognizes {found.language_code}, not {language_code!r}; "
+                    f"send language_code {found.language_code!r} or leave it empty"
+                )
+            return found
+        candidates = [m for m in self.models if m.speaks(language_code)]
+        if not candidates:
+            raise not_found(
+                f"no ASR model recognizes language_code {language_code!r}; available: {self._available()}"
+            )
+        default = self._models.get(self.default_model)
+        return default if default in candidates else candidates[0]

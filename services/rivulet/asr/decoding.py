@@ -1,0 +1,252 @@
+"""CTC decoding of the acoustic model's log-probabilities, incrementally as frames arrive.
+
+- `GreedyDecoder`: best token per frame, repeats merged, blanks dropped. Cheap; used for interim
+  results (which may change anyway).
+- `BeamDecoder`: CTC prefix beam search with contextual biasing (`biasing.ContextGraph`). Used
+  for final results and alternatives. Both are fed frame blocks as they come back from Triton, so
+  at the end of audio only the last block is left to decode (the final is ready within
+  milliseconds). Pure numpy + Python on small beams: about 10 µs per frame and beam.
+
+Both track, for each emitted token, the frame where it starts and ends and its posterior, which
+become word time offsets and confidences (`words_of`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rivulet.asr.biasing import ContextGraph, ContextState
+from rivulet.asr.vocabulary import Vocabulary
+
+NEG_INF = float("-inf")
+
+
+def _lse(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    if a > b:
+        return a + math.log1p(math.exp(b - a))
+    return b + math.log1p(math.exp(a - b))
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start_frame: int
+    end_frame: int  # exclusive
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded transcript with per-token frames and posteriors."""
+
+    text: str
+    tokens: tuple[int, ...] = ()
+    starts: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()  # inclusive last frame of each token
+    probs: tuple[float, ...] = ()
+    score: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        return float(np.mean(self.probs)) if self.probs else 0.0
+
+
+def words_of(hypothesis: Hypothesis, vocabulary: Vocabulary) -> list[Word]:
+    """Split a hypothesis into words with frame spans and confidence (mean token posterior)."""
+    words: list[Word] = []
+    chars: list[str] = []
+    span: list[int] = []
+    probs: list[float] = []
+
+    def close() -> None:
+        if chars:
+            words.append(Word("".join(chars), span[0], span[1] + 1, float(np.mean(probs))))
+        chars.clear()
+        span.clear()
+        probs.clear()
+
+    for token, start, end, prob in zip(
+        hypothesis.tokens, hypothesis.starts, hypothesis.ends, hypothesis.probs, strict=True
+    ):
+        for ch in vocabulary.texts[token]:
+            if ch == " ":
+                close()
+                continue
+            if not span:
+                span[:] = [start, end]
+            span[1] = end
+            chars.append(ch)
+            probs.append(prob)
+    close()
+    return words
+
+
+class GreedyDecoder:
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.reset()
+
+    def reset(self) -> None:
+        self._tokens: list[int] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._probs: list[float] = []
+        self._previous = -1
+
+    def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
+        if not len(logprobs):
+            return
+        best = logprobs.argmax(axis=1)
+        best_lp = logprobs[np.arange(len(best)), best]
+        blank = self.vocabulary.blank
+        for i, (token, lp) in enumerate(zip(best.tolist(), best_lp.tolist(), strict=True)):
+            if token != blank:
+                if token != self._previous:
+                    self._tokens.append(token)
+                    self._starts.append(frame_start + i)
+                    self._ends.append(frame_start + i)
+                    self._probs.append(math.exp(lp))
+                else:
+                    self._ends[-1] = frame_start + i
+                    self._probs[-1] = max(self._probs[-1], math.exp(lp))
+            self._previous = token
+
+    def hypothesis(self) -> Hypothesis:
+        return Hypothesis(
+            self.vocabulary.text(self._tokens),
+            tuple(self._tokens),
+            tuple(self._starts),
+            tuple(self._ends),
+            tuple(self._probs),
+        )
+
+
+@dataclass
+class _Beam:
+    """One prefix of the beam: CTC probabilities (ending in blank / non-blank) plus bookkeeping."""
+
+    p_blank: float = NEG_INF
+    p_token: float = NEG_INF
+    context: ContextState = field(default_factory=ContextState)
+    bias: float = 0.0  # contextual-biasing score of this prefix
+    starts: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()
+    probs: tuple[float, ...] = ()
+
+    @property
+    def total(self) -> float:
+        return _lse(self.p_blank, self.p_token)
+
+    def carried(self) -> _Beam:
+        return _Beam(NEG_INF, NEG_INF, self.context, self.bias, self.starts, self.ends, self.probs)
+
+
+class BeamDecoder:
+    """CTC prefix beam search over frame blocks, with optional word/phrase boosting.
+
+    Per frame only the `beam_size` most likely tokens within `prune` nats of the best are tried,
+    and frames where blank has probability ≥ `blank_skip` only extend existing prefixes.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        beam_size: int = 8,
+        context: ContextGraph | None = None,
+        prune: float = 10.0,
+        blank_skip: float = 0.999,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.beam_size = beam_size
+        self.context = context
+        self.prune = prune
+        self._blank_skip_lp = math.log(blank_skip)
+        self.reset()
+
+    def reset(self) -> None:
+        self._beams: dict[tuple[int, ...], _Beam] = {(): _Beam(p_blank=0.0)}
+
+    def _extend(self, prefix: tuple[int, ...], parent: _Beam, token: int, frame: int, lp: float) -> _Beam:
+        context, bias = parent.context, parent.bias
+        if self.context is not None:
+            context, delta = self.context.step(parent.context, self.vocabulary.texts[token])
+            bias += delta
+        return _Beam(
+            NEG_INF,
+            NEG_INF,
+            context,
+            bias,
+            (*parent.starts, frame),
+            (*parent.ends, frame),
+            (*parent.probs, math.exp(lp)),
+        )
+
+    def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
+        if not len(logprobs):
+            return
+        blank = self.vocabulary.blank
+        k = min(self.beam_size, logprobs.shape[1])
+        top = np.argpartition(-logprobs, k - 1, axis=1)[:, :k]
+        for i, row in enumerate(logprobs):
+            frame = frame_start + i
+            lp_blank = float(row[blank])
+            if lp_blank >= self._blank_skip_lp:
+                candidates: list[int] = []
+            else:
+                floor = float(row.max()) - self.prune
+                candidates = [int(t) for t in top[i] if t != blank and row[t] >= floor]
+            nxt: dict[tuple[int, ...], _Beam] = {}
+            for prefix, beam in self._beams.items():
+                total = beam.total
+                here = nxt.get(prefix)
+                if here is None:
+                    here = nxt[prefix] = beam.carried()
+                here.p_blank = _lse(here.p_blank, total + lp_blank)
+                last = prefix[-1] if prefix else -1
+                if last >= 0:  # the last token repeated, no blank between: same prefix
+                    lp_last = float(row[last])
+                    here.p_token = _lse(here.p_token, beam.p_token + lp_last)
+                    if lp_last > lp_blank and beam.p_token > NEG_INF:
+                        here.ends = (*here.ends[:-1], frame)
+                        here.probs = (*here.probs[:-1], max(here.probs[-1], math.exp(lp_last)))
+                for token in candidates:
+                    lp = float(row[token])
+                    new = (*prefix, token)
+                    target = nxt.get(new)
+                    if target is None:
+                        old = self._beams.get(new)
+                        target = old.carried() if old else self._extend(new, beam, token, frame, lp)
+                        nxt[new] = target
+                    # after a blank, or a different token: a new token starts
+                    source = beam.p_blank if token == last else total
+                    target.p_token = _lse(target.p_token, source + lp)
+            if len(nxt) > self.beam_size:
+                ranked = sorted(nxt.items(), key=lambda kv: kv[1].total + kv[1].bias, reverse=True)
+                nxt = dict(ranked[: self.beam_size])
+            self._beams = nxt
+
+    def best(self, n: int = 1) -> list[Hypothesis]:
+        """The `n` best distinct transcripts, biasing finished (partial phrases taken back)."""
+        scored = []
+        for prefix, beam in self._beams.items():
+            bias = beam.bias + (self.context.finish(beam.context) if self.context else 0.0)
+            scored.append((beam.total + bias, prefix, beam))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        seen: set[str] = set()
+        out: list[Hypothesis] = []
+        for score, prefix, beam in scored:
+            text = self.vocabulary.text(prefix)
+            if text in seen:
+                continue
+            seen.add(text)
+            out.append(Hypothesis(text, prefix, beam.starts, beam.ends, beam.probs, score))
+            if len(out) == n:
+                break
+        return out

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the ASR service (beside the per-RPC metrics every service has)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from rivulet.core.metrics import LATENCY_BUCKETS
+
+CHUNK_LATENCY = Histogram(
+    "rivulet_asr_chunk_latency_seconds",
+    "From a 160 ms chunk of audio being complete in the service to its results being ready "
+    "(Triton round trip + decoding).",
+    ["model"],
+    buckets=LATENCY_BUCKETS,
+)
+FINAL_LATENCY = Histogram(
+    "rivulet_asr_final_latency_seconds",
+    "From the end of a stream's audio (client half-close) to its last final result being ready.",
+    ["model"],
+    buckets=LATENCY_BUCKETS,
+)
+ACTIVE_STREAMS = Gauge(
+    "rivulet_asr_active_streams", "StreamingRecognize streams and Recognize calls in progress."
+)
+OPEN_SEQUENCES = Gauge(
+    "rivulet_asr_open_sequences",
+    "Triton sequences started and not yet ended (model state held for a stream).",
+)
+SEQUENCES_RELEASED = Counter(
+    "rivulet_asr_sequences_released_total",
+    "Triton sequences ended, by why: 'end' (audio finished), 'cancelled' (client went away or the "
+    "stream failed: an END with no audio, answered by the model, freed its state at once), "
+    "'release_failed' (that END failed, e.g. Triton down: Triton evicts the state after its idle timeout).",
+    ["reason"],
+)
+AUDIO_SECONDS = Counter("rivulet_asr_audio_seconds_total", "Seconds of audio recognized.", ["model"])

@@ -1,0 +1,118 @@
+"""A Riva `RecognitionConfig` checked and turned into what one recognition needs.
+
+Every problem becomes INVALID_ARGUMENT with a message that says what to send instead. Fields
+Rivulet accepts but does not act on: `enable_automatic_punctuation` (no punctuation model is
+deployed: transcripts are lower-case words), `profanity_filter`, `verbatim_transcripts` (output
+is always verbatim), `custom_configuration`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from riva.proto import riva_asr_pb2 as asr
+
+from rivulet.asr.biasing import ContextGraph
+from rivulet.asr.catalog import AsrModel, ModelCatalog
+from rivulet.asr.endpointing import EndpointingParams
+from rivulet.asr.settings import AsrSettings
+from rivulet.core import audio
+from rivulet.core.errors import invalid_argument
+
+# Raw encodings need the client's sample rate; container formats carry their own.
+RAW_ENCODINGS = (audio.LINEAR_PCM, audio.MULAW, audio.ALAW)
+SUPPORTED = (audio.LINEAR_PCM, audio.FLAC, audio.MULAW, audio.ALAW, audio.OGGOPUS)
+
+
+@dataclass(frozen=True)
+class RecognitionOptions:
+    model: AsrModel
+    encoding: int
+    sample_rate_hz: int  # 0 when a container format (FLAC/OGG) says it
+    endpointing: EndpointingParams
+    context: ContextGraph | None
+    max_alternatives: int
+    word_time_offsets: bool
+    interim_results: bool = False
+
+
+def endpointing_params(config: asr.RecognitionConfig, settings: AsrSettings) -> EndpointingParams:
+    ep = config.endpointing_config if config.HasField("endpointing_config") else None
+
+    def pick(name: str, default: float) -> float:
+        return getattr(ep, name) if ep is not None and ep.HasField(name) else default
+
+    params = EndpointingParams(
+        start_history_ms=int(pick("start_history", settings.asr_start_history_ms)),
+        start_threshold=pick("start_threshold", settings.asr_start_threshold),
+        stop_history_ms=int(pick("stop_history", settings.asr_stop_history_ms)),
+        stop_threshold=pick("stop_threshold", settings.asr_stop_threshold),
+        stop_history_eou_ms=int(pick("stop_history_eou", settings.asr_stop_history_eou_ms)),
+        stop_threshold_eou=pick("stop_threshold_eou", settings.asr_stop_threshold_eou),
+    )
+    problems = params.problems()
+    if problems:
+        raise invalid_argument("endpointing_config: " + "; ".join(problems))
+    return params
+
+
+def _context(config: asr.RecognitionConfig, model: AsrModel, settings: AsrSettings) -> ContextGraph | None:
+    phrases = sum(len(c.phrases) for c in config.speech_contexts)
+    if phrases > settings.asr_max_context_phrases:
+        raise invalid_argument(
+            f"speech_contexts has {phrases} phrases; the limit is {settings.asr_max_context_phrases} "
+            "(boost fewer phrases or raise RIVULET_ASR_MAX_CONTEXT_PHRASES)"
+        )
+    for i, context in enumerate(config.speech_contexts):
+        if not math.isfinite(context.boost):
+            raise invalid_argument(f"speech_contexts[{i}].boost={context.boost} must be a finite number")
+    return ContextGraph.from_speech_contexts(
+        ((c.phrases, c.boost) for c in config.speech_contexts), model.vocabulary, settings.asr_boost_scale
+    )
+
+
+def recognition_options(
+    config: asr.RecognitionConfig,
+    catalog: ModelCatalog,
+    settings: AsrSettings,
+    *,
+    streaming: bool,
+    interim_results: bool = False,
+) -> RecognitionOptions:
+    encoding = config.encoding or audio.LINEAR_PCM  # unspecified: 16-bit PCM, as Riva assumes
+    if encoding not in SUPPORTED:
+        raise invalid_argument(
+            f"encoding {audio.encoding_name(encoding)} is not supported: use LINEAR_PCM (16-bit), "
+            "FLAC, MULAW or ALAW"
+        )
+    rate = config.sample_rate_hertz
+    if encoding in RAW_ENCODINGS or rate:
+        if not rate and streaming:
+            raise invalid_argument(
+                f"sample_rate_hertz is missing: {audio.encoding_name(encoding)} audio needs its rate "
+                f"({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz)"
+            )
+        if rate:
+            try:
+                audio.check_sample_rate(rate)
+            except audio.AudioFormatError as exc:
+                raise invalid_argument(str(exc)) from exc
+    if config.audio_channel_count > 1:
+        raise invalid_argument(
+            f"audio_channel_count={config.audio_channel_count}: only mono audio is supported; "
+            "send one channel (downmix, or one stream per channel)"
+        )
+    if config.diarization_config.enable_speaker_diarization:
+        raise invalid_argument("speaker diarization is not supported: leave diarization_config unset")
+    model = catalog.select(config.model, config.language_code)
+    return RecognitionOptions(
+        model=model,
+        encoding=encoding,
+        sample_rate_hz=rate,
+        endpointing=endpointing_params(config, settings),
+        context=_context(config, model, settings),
+        max_alternatives=min(max(config.max_alternatives, 1), settings.asr_max_alternatives),
+        word_time_offsets=config.enable_word_time_offsets,
+        interim_results=interim_results,
+    )

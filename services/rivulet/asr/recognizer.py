@@ -1,0 +1,137 @@
+"""From frames of CTC log-probabilities to interim and final results (pure logic, no I/O).
+
+One `Recognizer` per stream (and per `Recognize` call). It endpoints the frames, keeps a greedy
+decoder for interim results and a biased beam decoder for finals, and resets both at each
+endpoint so every utterance gets its own final result.
+
+`use_beam=False` makes finals greedy too: without a language model, a CTC prefix beam search
+almost never changes the best transcript, so the service runs the beam only when it matters
+(`speech_contexts` to boost, or more than one alternative asked for) and saves its CPU otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from rivulet.asr.biasing import ContextGraph
+from rivulet.asr.decoding import BeamDecoder, GreedyDecoder, Hypothesis
+from rivulet.asr.endpointing import Endpointer, EndpointingParams, Event
+from rivulet.asr.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class Result:
+    is_final: bool
+    alternatives: list[Hypothesis]
+    stability: float = 0.0
+
+
+def _stability(previous: str, current: str) -> float:
+    """Share of `current` already the same in the previous interim result (0.0–1.0)."""
+    if not current:
+        return 0.0
+    same = 0
+    for a, b in zip(previous, current, strict=False):
+        if a != b:
+            break
+        same += 1
+    return same / len(current)
+
+
+class Recognizer:
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        endpointing: EndpointingParams,
+        frame_ms: float,
+        *,
+        beam_size: int = 8,
+        context: ContextGraph | None = None,
+        max_alternatives: int = 1,
+        interim_results: bool = False,
+        use_beam: bool = True,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.endpointer = Endpointer(endpointing, frame_ms)
+        self.greedy = GreedyDecoder(vocabulary)
+        use_beam = use_beam or context is not None or max_alternatives > 1
+        self.beam = BeamDecoder(vocabulary, beam_size=beam_size, context=context) if use_beam else None
+        self.max_alternatives = max(1, max_alternatives)
+        self.interim_results = interim_results
+        # frames seen while no utterance is active: decoded once speech starts (the first word)
+        self._pending: deque[tuple[int, np.ndarray]] = deque(maxlen=self.endpointer.start_frames)
+        self._previous_interim = ""
+
+    @property
+    def active(self) -> bool:
+        return self.endpointer.active
+
+    def _decode(self, logprobs: np.ndarray, frame_start: int) -> None:
+        if len(logprobs):
+            self.greedy.advance(logprobs, frame_start)
+            if self.beam:
+                self.beam.advance(logprobs, frame_start)
+
+    def _decode_pending(self) -> None:
+        if self._pending:
+            first = self._pending[0][0]
+            self._decode(np.stack([row for _, row in self._pending]), first)
+            self._pending.clear()
+
+    def _best(self) -> list[Hypothesis]:
+        return self.beam.best(self.max_alternatives) if self.beam else [self.greedy.hypothesis()]
+
+    def _final(self) -> Result | None:
+        hypotheses = self._best()
+        self.greedy.reset()
+        if self.beam:
+            self.beam.reset()
+        self._previous_interim = ""
+        if not hypotheses or not hypotheses[0].text:
+            return None
+        return Result(True, hypotheses)
+
+    def process(self, logprobs: np.ndarray, frame_start: int) -> list[Result]:
+        """Feed a block of frames [T, V] whose first frame has absolute index `frame_start`."""
+        results: list[Result] = []
+        speech = (logprobs.argmax(axis=1) != self.vocabulary.blank).tolist() if len(logprobs) else []
+        run = 0  # first row of the active run not yet decoded
+        for i, is_speech in enumerate(speech):
+            if not self.endpointer.active:
+                self._pending.append((frame_start + i, logprobs[i]))
+                if self.endpointer.push(is_speech) is Event.START:
+                    self._decode_pending()
+                    run = i + 1
+                continue
+            event = self.endpointer.push(is_speech)
+            if event is Event.END:
+                self._decode(logprobs[run : i + 1], frame_start + run)
+                run = i + 1
+                final = self._final()
+                if final:
+                    results.append(final)
+            elif event is Event.EOU:
+                self._decode(logprobs[run : i + 1], frame_start + run)
+                run = i + 1
+                early = self._best()
+                if early and early[0].text:
+                    results.append(Result(False, early, stability=1.0))
+        if self.endpointer.active:
+            self._decode(logprobs[run:], frame_start + run)
+            if self.interim_results:
+                hypothesis = self.greedy.hypothesis()
+                if hypothesis.text:
+                    stability = _stability(self._previous_interim, hypothesis.text)
+                    self._previous_interim = hypothesis.text
+                    results.append(Result(False, [hypothesis], stability=stability))
+        return results
+
+    def finish(self) -> list[Result]:
+        """End of audio: the final of the utterance in progress (or of speech too short to start one)."""
+        if not self.endpointer.active:
+            self._decode_pending()
+        final = self._final()
+        return [final] if final else []

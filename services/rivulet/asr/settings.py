@@ -1,0 +1,51 @@
+"""ASR service settings (`RIVULET_*` environment variables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rivulet.core.settings import ServiceSettings
+
+
+class AsrSettings(ServiceSettings):
+    asr_default_model: str = Field(
+        "asr_streaming", description="Triton model used when a request names no model or language."
+    )
+    asr_max_stream_seconds: float = Field(
+        300.0, gt=0, description="Longest audio per stream or Recognize call; longer → RESOURCE_EXHAUSTED."
+    )
+    asr_max_stream_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Most audio bytes per stream or call; more → RESOURCE_EXHAUSTED."
+    )
+    asr_max_streams: int = Field(
+        256, gt=0, description="Most concurrent streams and Recognize calls; more → RESOURCE_EXHAUSTED."
+    )
+    asr_offline_request_seconds: float = Field(
+        1.6, gt=0, description="Recognize sends the audio to the model in requests of this many seconds."
+    )
+    asr_max_alternatives: int = Field(
+        5, ge=1, description="Upper bound on max_alternatives (larger requests are clamped to it)."
+    )
+    asr_beam_size: int = Field(8, ge=1, description="CTC prefix beam width for final results.")
+    asr_final_decoding: Literal["auto", "beam"] = Field(
+        "auto",
+        description="auto: finals by beam search only with speech_contexts or max_alternatives > 1 "
+        "(greedy otherwise: without an LM the best path rarely differs); beam: always.",
+    )
+    asr_boost_scale: float = Field(
+        0.2, gt=0, description="Natural-log score per unit of speech_contexts boost (whole phrase)."
+    )
+    asr_max_context_phrases: int = Field(
+        1000, gt=0, description="Most speech_contexts phrases per request; more → INVALID_ARGUMENT."
+    )
+    # Endpointing defaults (Riva-like); a request's EndpointingConfig overrides any of them.
+    asr_start_history_ms: int = Field(300, ge=0, description="Window (ms) watched for the start of speech.")
+    asr_start_threshold: float = Field(0.2, ge=0, le=1, description="Speech share that starts an utterance.")
+    asr_stop_history_ms: int = Field(800, gt=0, description="Silence window (ms) that ends an utterance.")
+    asr_stop_threshold: float = Field(0.98, ge=0, le=1, description="Non-speech share that ends it.")
+    asr_stop_history_eou_ms: int = Field(
+        -1, description="Earlier end-of-utterance window (ms) for an intermediate final; ≤ 0 disables."
+    )
+    asr_stop_threshold_eou: float = Field(0.77, ge=0, le=1, description="Non-speech share for that check.")
