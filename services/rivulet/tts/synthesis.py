@@ -1,0 +1,120 @@
+"""Streams one script through a decoupled synthesizer model on Triton.
+
+``TritonSynthesizer.stream(voice, script)`` opens a gRPC ``ModelStreamInfer`` stream, sends one
+request and yields each audio piece as Triton returns it, until the response flagged ``FINAL``.
+If the consumer stops early (the client cancelled, barge-in), the ``finally`` cancels the gRPC
+stream; Triton then marks the request cancelled and the model drops its remaining pieces.
+
+Error mapping: Triton unreachable → UNAVAILABLE; the model rejecting the request → INVALID_ARGUMENT;
+no piece within ``timeout_s`` → DEADLINE_EXCEEDED; a synthesis failure → INTERNAL with its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import numpy as np
+import tritonclient.grpc.aio as triton_aio
+from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.utils import InferenceServerException
+
+from rivulet.core.errors import RivuletError, invalid_argument, unavailable
+from rivulet.core.metrics import TRITON_ERRORS, TRITON_LATENCY
+from rivulet.tts.catalog import TtsVoice
+
+OUTPUTS = ("AUDIO", "SAMPLE_RATE", "FINAL")
+
+
+def _string_input(name: str, value: str) -> InferInput:
+    tensor = InferInput(name, [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([value.encode("utf-8")], dtype=object))
+    return tensor
+
+
+class TritonSynthesizer:
+    """One gRPC channel to Triton for streaming synthesis (made lazily inside the event loop)."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._aio: triton_aio.InferenceServerClient | None = None
+
+    @property
+    def _client(self) -> triton_aio.InferenceServerClient:
+        if self._aio is None:
+            self._aio = triton_aio.InferenceServerClient(
+                self.url,
+                channel_args=[
+                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                    ("grpc.initial_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ],
+            )
+        return self._aio
+
+    async def close(self) -> None:
+        if self._aio is not None:
+            await self._aio.close()
+            self._aio = None
+
+    def _error(self, voice: TtsVoice, message: str) -> RivuletError:
+        TRITON_ERRORS.labels(voice.model, "stream").inc()
+        if "bad request" in message:
+            return invalid_argument(f"{voice.model} rejected the request: {message}")
+        if "synthesis failed" in message:
+            return RivuletError(grpc.StatusCode.INTERNAL, f"{voice.name}: {message}")
+        return unavailable(f"Triton at {self.url} failed to synthesize with {voice.model}: {message}")
+
+    async def stream(
+        self, voice: TtsVoice, script_json: str, request_id: str = ""
+    ) -> AsyncIterator[tuple[np.ndarray, int]]:
+        """Yield (float32 audio piece, its sample rate) in order until the model's final piece."""
+        request = {
+            "model_name": voice.model,
+            "inputs": [_string_input("VOICE", voice.subvoice), _string_input("SCRIPT", script_json)],
+            "outputs": [InferRequestedOutput(name) for name in OUTPUTS],
+            "request_id": request_id,
+        }
+
+        async def requests() -> AsyncIterator[dict]:
+            yield request
+
+        start = time.perf_counter()
+        try:
+            responses = self._client.stream_infer(requests())
+        except InferenceServerException as exc:
+            raise unavailable(f"Triton at {self.url} is unreachable: {exc.message()}") from exc
+        try:
+            while True:
+                try:
+                    result, error = await asyncio.wait_for(anext(responses), self.timeout_s)
+                except StopAsyncIteration:
+                    raise unavailable(
+                        f"Triton at {self.url} closed the stream before {voice.model} finished"
+                    ) from None
+                except TimeoutError:
+                    raise RivuletError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"{voice.model} produced no audio for {self.timeout_s}s",
+                    ) from None
+                except grpc.aio.AioRpcError as exc:
+                    raise unavailable(
+                        f"Triton at {self.url} is unavailable ({exc.code().name}: {exc.details()})"
+                    ) from exc
+                except InferenceServerException as exc:
+                    raise self._error(voice, exc.message() or str(exc)) from exc
+                if error is not None:
+                    raise self._error(voice, error.message() or str(error))
+                audio = result.as_numpy("AUDIO")
+                rate = int(result.as_numpy("SAMPLE_RATE").reshape(-1)[0])
+                final = bool(result.as_numpy("FINAL").reshape(-1)[0])
+                TRITON_LATENCY.labels(voice.model).observe(time.perf_counter() - start)
+                start = time.perf_counter()
+                yield (audio.reshape(-1) if audio is not None else np.zeros(0, np.float32)), rate
+                if final:
+                    return
+        finally:
+            responses.cancel()
