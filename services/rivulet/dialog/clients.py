@@ -1,0 +1,236 @@
+"""gRPC clients for the Riva services the dialog manager calls: NLU AnalyzeIntent, ASR
+StreamingRecognize, TTS SynthesizeOnline. Each failure becomes a `DependencyError` naming the stage,
+so a turn can report it to the client as an error event and the session carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from riva.proto import riva_asr_pb2 as asr
+from riva.proto import riva_asr_pb2_grpc, riva_nlp_pb2_grpc, riva_tts_pb2_grpc
+from riva.proto import riva_audio_pb2 as audio
+from riva.proto import riva_nlp_pb2 as nlp
+from riva.proto import riva_tts_pb2 as tts
+
+from rivulet.dialog.policy import NluResult, NluSlot
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.enable_retries", 0),
+]
+
+
+class DependencyError(Exception):
+    """A dependency (asr, nlu, tts) failed; `code` is its gRPC status name."""
+
+    def __init__(self, stage: str, code: str, message: str) -> None:
+        super().__init__(f"{stage}: {code}: {message}")
+        self.stage, self.code, self.message = stage, code, message
+
+    @classmethod
+    def from_rpc(cls, stage: str, exc: grpc.RpcError, address: str) -> DependencyError:
+        code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        return cls(stage, name, f"the {stage.upper()} service at {address} failed: {details}")
+
+
+class _Channel:
+    """One lazily made aio channel (made inside the running loop, shared by every request)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel: grpc.aio.Channel | None = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        return self._channel
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+
+class NluClient(_Channel):
+    def __init__(self, address: str, domain: str, timeout_s: float) -> None:
+        super().__init__(address)
+        self.domain, self.timeout_s = domain, timeout_s
+
+    async def analyze(self, text: str, language_code: str = "en-US") -> NluResult:
+        stub = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(self.channel)
+        request = nlp.AnalyzeIntentRequest(
+            query=text, options=nlp.AnalyzeIntentOptions(domain=self.domain, lang=language_code)
+        )
+        try:
+            response = await stub.AnalyzeIntent(request, timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            raise DependencyError.from_rpc("nlu", exc, self.address) from exc
+        return NluResult(
+            intent=response.intent.class_name,
+            score=response.intent.score,
+            slots=[
+                NluSlot(
+                    s.label[0].class_name if s.label else "", s.token, s.label[0].score if s.label else 0.0
+                )
+                for s in response.slots
+            ],
+        )
+
+
+@dataclass
+class Voice:
+    voice_name: str
+    sample_rate_hz: int
+    encoding: int = audio.LINEAR_PCM
+    language_code: str = "en-US"
+
+
+class TtsClient(_Channel):
+    def __init__(self, address: str, timeout_s: float) -> None:
+        super().__init__(address)
+        self.timeout_s = timeout_s
+        self._native_rates: dict[str, int] = {}
+
+    async def native_rate(self, voice_name: str) -> int:
+        """The sample rate the TTS reports for a voice (GetRivaSynthesisConfig), cached per voice."""
+        if voice_name in self._native_rates:
+            return self._native_rates[voice_name]
+        stub = riva_tts_pb2_grpc.RivaSpeechSynthesisStub(self.channel)
+        try:
+            config = await stub.GetRivaSynthesisConfig(
+                tts.RivaSynthesisConfigRequest(), timeout=self.timeout_s
+            )
+        except grpc.RpcError as exc:
+            raise DependencyError.from_rpc("tts", exc, self.address) from exc
+        rate = 0
+        for model in config.model_config:
+            params = model.parameters
+            try:  # Rivulet's TTS: {"<subvoice>": {"sample_rate_hz": ...}} per model
+                details = json.loads(params.get("voice_details", "{}") or "{}")
+            except ValueError:
+                details = {}
+            subvoice = voice_name.rpartition(".")[2] if voice_name else params.get("default_subvoice", "")
+            if isinstance(details.get(subvoice), dict) and details[subvoice].get("sample_rate_hz"):
+                rate = int(details[subvoice]["sample_rate_hz"])
+            elif params.get("sample_rate_hz", "").isdigit():
+                rate = int(params["sample_rate_hz"])
+            if rate:
+                break
+        self._native_rates[voice_name] = rate or 22050
+        return self._native_rates[voice_name]
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[bytes]:
+        """Audio chunks of `text` as SynthesizeOnline streams them. Closing the iterator (or
+        cancelling the task iterating it) cancels the RPC, which stops the synthesis upstream."""
+        stub = riva_tts_pb2_grpc.RivaSpeechSynthesisStub(self.channel)
+        request = tts.SynthesizeSpeechRequest(
+            text=text,
+            language_code=voice.language_code,
+            encoding=voice.encoding,
+            sample_rate_hz=voice.sample_rate_hz,
+            voice_name=voice.voice_name,
+        )
+
+        async def requests() -> AsyncIterator[tts.SynthesizeSpeechRequest]:
+            yield request
+
+        call = stub.SynthesizeOnline(requests())
+        try:
+            async for response in call:
+                if response.audio:
+                    yield response.audio
+        except grpc.RpcError as exc:
+            raise DependencyError.from_rpc("tts", exc, self.address) from exc
+        finally:
+            call.cancel()
+
+
+class AsrStream:
+    """One StreamingRecognize call: `send` audio, iterate `responses()`; `close` half-closes."""
+
+    def __init__(
+        self,
+        stub: riva_asr_pb2_grpc.RivaSpeechRecognitionStub,
+        config: asr.StreamingRecognitionConfig,
+        address: str,
+    ) -> None:
+        self.address = address
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._call = stub.StreamingRecognize(self._requests(config))
+
+    async def _requests(
+        self, config: asr.StreamingRecognitionConfig
+    ) -> AsyncIterator[asr.StreamingRecognizeRequest]:
+        yield asr.StreamingRecognizeRequest(streaming_config=config)
+        while True:
+            chunk = await self._queue.get()
+            if chunk is None:
+                return
+            yield asr.StreamingRecognizeRequest(audio_content=chunk)
+
+    def send(self, chunk: bytes) -> None:
+        self._queue.put_nowait(chunk)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    async def responses(self) -> AsyncIterator[asr.StreamingRecognizeResponse]:
+        try:
+            async for response in self._call:
+                yield response
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise DependencyError.from_rpc("asr", exc, self.address) from exc
+
+
+class AsrClient(_Channel):
+    def __init__(self, address: str, model: str) -> None:
+        super().__init__(address)
+        self.model = model
+
+    def open(
+        self,
+        encoding: int,
+        sample_rate_hz: int,
+        language_code: str,
+        stop_silence_ms: int,
+        start_speech_ms: int,
+    ) -> AsrStream:
+        endpointing = asr.EndpointingConfig(stop_history=stop_silence_ms)
+        if start_speech_ms:
+            endpointing.start_history = start_speech_ms
+        config = asr.StreamingRecognitionConfig(
+            config=asr.RecognitionConfig(
+                encoding=encoding,
+                sample_rate_hertz=sample_rate_hz,
+                language_code=language_code,
+                max_alternatives=1,
+                enable_word_time_offsets=True,
+                model=self.model,
+                endpointing_config=endpointing,
+            ),
+            interim_results=True,
+        )
+        return AsrStream(riva_asr_pb2_grpc.RivaSpeechRecognitionStub(self.channel), config, self.address)
+
+
+async def close_all(*clients: _Channel) -> None:
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await client.close()

@@ -1,0 +1,67 @@
+"""Dialog service settings (`RIVULET_DIALOG_*` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from rivulet.core.settings import ServiceSettings
+
+DEFAULT_BACKCHANNELS = (
+    "uh-huh uh huh mhm mm-hmm mm hmm hm um uh ah oh okay ok yeah yes yep right sure alright "
+    "i see got it wow really nice cool great"
+)
+
+
+class DialogSettings(ServiceSettings):
+    dialog_asr_url: str = Field("localhost:50051", description="Riva ASR service address host:port.")
+    dialog_nlu_url: str = Field("localhost:50051", description="Riva NLU service address host:port.")
+    dialog_tts_url: str = Field("localhost:50051", description="Riva TTS service address host:port.")
+    dialog_nlu_domain: str = Field("assistant", description="AnalyzeIntentOptions.domain sent to the NLU.")
+    dialog_asr_model: str = Field("", description="ASR model name (empty: the ASR service's default).")
+    dialog_rpc_timeout_s: float = Field(5.0, gt=0, description="Deadline of one NLU call / TTS stream start.")
+    dialog_session_ttl_s: int = Field(
+        7 * 24 * 3600, gt=0, description="A session (and its data) expires this long after its last turn."
+    )
+    dialog_history_limit: int = Field(50, gt=0, description="Turns kept in a session's history.")
+    dialog_log_maxlen: int = Field(10_000, gt=0, description="Approximate cap of a session's event log.")
+    dialog_lock_timeout_s: float = Field(
+        5.0, gt=0, description="Expiry of a session lock (a crashed holder frees it after this)."
+    )
+    dialog_lock_wait_s: float = Field(
+        10.0, gt=0, description="How long a request waits for another request on the same session."
+    )
+    dialog_time_zone: str = Field("UTC", description="Default IANA time zone for clocks, timers and alarms.")
+    dialog_nlu_threshold: float = Field(
+        0.5, ge=0, le=1, description="Intent scores below this are treated as not understood."
+    )
+    dialog_max_text_chars: int = Field(512, gt=0, description="Longest typed or transcribed turn.")
+    dialog_max_streams: int = Field(256, gt=0, description="Open Converse streams per replica.")
+    dialog_stop_silence_ms: int = Field(160, gt=0, description="Default end-of-turn silence (endpointing).")
+    dialog_backchannels: str = Field(
+        DEFAULT_BACKCHANNELS, description="Space-separated words that never barge in over a reply."
+    )
+    dialog_reply_lead_ms: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "Reply audio is sent at most this far ahead of real-time playback, so a barge-in stops the "
+            "synthesis itself and little unplayed audio sits at the client (0: send as fast as synthesized)."
+        ),
+    )
+    dialog_default_voice: str = Field("", description="TTS voice when a client names none (TTS default).")
+    dialog_default_sample_rate_hz: int = Field(
+        16000, ge=0, description="Reply audio rate when a client asks for none (0: the voice's own rate)."
+    )
+    dialog_scheduler_interval_s: float = Field(0.1, gt=0, description="How often due timers are checked.")
+    dialog_weather_url: str = Field(
+        "", description="Open-Meteo-format forecast API base URL (…/v1/forecast); empty: no weather provider."
+    )
+    dialog_geocoding_url: str = Field(
+        "",
+        description="Open-Meteo-format geocoding URL (…/v1/search); empty: derived from the forecast URL.",
+    )
+    dialog_weather_timeout_s: float = Field(3.0, gt=0, description="Deadline of one weather provider call.")
+
+    @property
+    def backchannel_words(self) -> frozenset[str]:
+        return frozenset(self.dialog_backchannels.lower().split())

@@ -1,0 +1,174 @@
+"""The policy and skills on a real Redis, with NLU results given directly (the NLU model is tested on
+its own): slot filling, confirmation, changes while confirming, carry-over, cancel/help/repeat,
+low-confidence fallback, topic switches, and the atomicity of a turn's writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from zoneinfo import ZoneInfo
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from rivulet.core.errors import RivuletError
+from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
+from rivulet.dialog.settings import DialogSettings
+from rivulet.dialog.skills import build_registry
+from rivulet.dialog.skills.base import TurnContext
+from rivulet.dialog.state import Keys
+from rivulet.dialog.store import Event, SessionStore
+
+ZONE = ZoneInfo("Europe/Berlin")
+
+
+class Harness:
+    """Runs policy turns the way the engine does: under the store's lock, committed atomically."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.store = SessionStore(redis, ttl_s=600)
+        self.policy = Policy(build_registry(DialogSettings()), threshold=0.5)
+        self.session_id = f"p-{uuid.uuid4().hex[:8]}"
+
+    async def turn(self, text: str, intent: str = "", score: float = 0.99, **slots: str) -> PolicyReply:
+        nlu = NluResult(intent, score if intent else 0.1, [NluSlot(k, v) for k, v in slots.items()])
+        async with self.store.turn(self.session_id) as txn:
+            ctx = TurnContext(
+                self.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events
+            )
+            reply = await self.policy.respond(text, nlu, txn.state, ctx)
+            if not reply.repeat:
+                txn.state.last_reply = reply.text
+            txn.state.turns += 1
+        return reply
+
+    async def data(self) -> dict:
+        _, _, _, data = await self.store.inspect(self.session_id)
+        return data
+
+
+@pytest.fixture
+async def h(redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    yield Harness(client)
+    await client.aclose()
+
+
+async def test_slot_filling_with_a_bare_answer(h):
+    asked = await h.turn("set a timer", "SetTimer")
+    assert (asked.action, asked.expecting_slot, asked.text) == ("ask_slot", "duration", "For how long?")
+    done = await h.turn("ten minutes", "GetTime", 0.3)  # the NLU's guess for a bare answer does not matter
+    assert done.action == "timer.set" and done.action_slots["duration_s"] == "600"
+    assert [t["duration_s"] for t in (await h.data())["timers"]] == [600]
+
+
+async def test_unusable_answer_is_asked_again_then_dropped(h):
+    await h.turn("set a timer", "SetTimer")
+    again = await h.turn("purple", "PlayMusic", 0.4)
+    assert again.action == "ask_slot" and again.text.startswith("Sorry")
+    await h.turn("green", "PlayMusic", 0.4)
+    gave_up = await h.turn("blue", "PlayMusic", 0.4)
+    assert gave_up.action == "abandoned"
+    state = await h.store.load(h.session_id)
+    assert state.frame is None
+
+
+async def test_confirmation_yes_no_and_a_change(h):
+    reply = await h.turn(
+        "book a table for 4 in boston at 7 pm",
+        "BookRestaurant",
+        party_size_number="4",
+        city="boston",
+        timeRange="at 7 pm",
+    )
+    assert reply.expecting_confirmation and reply.text == "Book a table for 4 people 7 pm in boston?"
+    changed = await h.turn("no make it six people", "Deny", party_size_number="six")
+    assert changed.action == "confirm" and "6 people" in changed.text
+    unclear = await h.turn("hmm", "", 0.1)
+    assert unclear.action == "confirm" and unclear.text.startswith("Please say yes or no")
+    booked = await h.turn("yes", "Affirm")
+    assert booked.action == "restaurant.book"
+    assert booked.action_slots == {
+        "intent": "BookRestaurant",
+        "party_size": "6",
+        "time": "7 pm",
+        "place": "boston",
+    }
+    declined_first = await h.turn(
+        "book a table for two in paris tonight",
+        "BookRestaurant",
+        party_size_number="two",
+        city="paris",
+        timeRange="tonight",
+    )
+    assert declined_first.expecting_confirmation
+    assert (await h.turn("no", "Deny")).action == "declined"
+    assert len((await h.data())["bookings"]) == 1
+
+
+async def test_carry_over_changes_one_slot_of_the_context(h):
+    first = await h.turn("weather in paris", "GetWeather", city="paris")
+    assert first.action == "weather.no_provider" and first.action_slots["place"] == "paris"
+    follow = await h.turn("what about tomorrow", "GetDate", 0.3)
+    assert follow.action == "weather.no_provider"
+    tomorrow = dt.datetime.now(ZONE).date() + dt.timedelta(days=1)
+    assert follow.action_slots == {"intent": "GetWeather", "place": "paris", "date": tomorrow.isoformat()}
+    place = await h.turn("and in rome", "GetWeather", 0.7)
+    assert place.action_slots["place"] == "rome" and place.action_slots["date"] == tomorrow.isoformat()
+    alone = await h.turn("friday", "", 0.2)
+    assert alone.action_slots["place"] == "rome"
+
+
+async def test_cancel_help_repeat(h):
+    asked = await h.turn("turn on the lights", "LightsOn", device="lights")
+    help_ = await h.turn("help", "Help")
+    assert help_.text == "I'm turning on a light. Which room? Or say cancel to stop."
+    assert help_.expecting_slot == "room"
+    again = await h.turn("say again", "Repeat")
+    assert again.repeat and again.text == help_.text
+    assert (await h.turn("cancel", "Cancel")).action == "cancelled"
+    assert (await h.store.load(h.session_id)).frame is None
+    assert (await h.turn("cancel", "Cancel")).text == "Okay."
+    assert asked.expecting_slot == "room"
+
+
+async def test_low_confidence_falls_back(h):
+    reply = await h.turn("blorp zib", "SetAlarm", 0.2)
+    assert reply.action == "fallback" and reply.low_confidence
+    assert (await h.store.load(h.session_id)).frame is None
+
+
+async def test_a_full_new_request_switches_task(h):
+    await h.turn("set an alarm", "SetAlarm")
+    switched = await h.turn("add milk to my shopping list", "ListAdd", item="milk", list_name="shopping")
+    assert switched.action == "list.add"
+    assert (await h.store.load(h.session_id)).frame is None
+
+
+async def test_turn_writes_are_all_or_nothing(h):
+    keys = Keys(h.session_id)
+    with pytest.raises(RuntimeError):
+        async with h.store.turn(h.session_id) as txn:
+            txn.state.turns = 5
+            txn.tx.hset(keys.data, "lists", json.dumps({"shopping": ["milk"]}))
+            txn.events.append(Event("user", {"text": "x"}))
+            raise RuntimeError("the policy failed after skills queued writes")
+    assert await h.redis.exists(keys.session, keys.data, keys.log) == 0
+    assert await h.redis.get(keys.lock) is None  # lock released
+
+
+async def test_a_concurrent_write_aborts_the_turn(h):
+    keys = Keys(h.session_id)
+    await h.turn("hello", "Greet")
+    other = aioredis.Redis(connection_pool=h.redis.connection_pool)
+    with pytest.raises(RivuletError) as err:
+        async with h.store.turn(h.session_id) as txn:
+            txn.state.turns = 99
+            await other.hset(
+                keys.session, "state", txn.state.model_copy(update={"turns": 42}).model_dump_json()
+            )
+    assert err.value.code == grpc.StatusCode.ABORTED
+    assert (await h.store.load(h.session_id)).turns == 42
