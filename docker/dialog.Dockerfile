@@ -10,11 +10,17 @@
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Packages this service imports that [project].dependencies does not list (yet); space-separated,
+# pinned by constraints.txt like the rest. tests/helm/test_dockerfiles.py checks that every package
+# the service's modules import is installed.
+ARG EXTRA_REQUIREMENTS="httpx tzdata"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > serving-requirements.txt \
+ && echo "${EXTRA_REQUIREMENTS}" | tr ' ' '\n' | sed '/^$/d' >> serving-requirements.txt \
  && grep -E '^grpcio-tools==' constraints.txt > build-requirements.txt \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt -r serving-requirements.txt \

@@ -29,6 +29,8 @@ QUANTITY = {
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 POS_INT = {"type": "integer", "minimum": 1}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# One path segment that does not start with a dot (so neither "." nor ".." nor hidden files).
+SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 DNS_LABEL = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}
 
 
@@ -123,6 +125,23 @@ def grpc_service_schema() -> dict[str, Any]:
             {name: {"type": "boolean"} for name in ("triton", "redis", "grpcServices")},
             ["triton", "redis", "grpcServices"],
         ),
+        "calls": {
+            "type": "array",
+            "description": "gRPC services this one calls: env var, chart name and port (or an address)",
+            "items": obj(
+                {
+                    "env": {"type": "string", "pattern": r"^RIVULET_[A-Z0-9_]+$"},
+                    "service": {"enum": list(SERVICE_CHARTS)},
+                    "port": PORT,
+                    "address": {
+                        "type": "string",
+                        "pattern": r"^$|^[A-Za-z0-9._:\[\]/-]+:[0-9]+$",
+                        "description": "host:port of a service outside this release; empty: the release's",
+                    },
+                },
+                ["env", "service", "port"],
+            ),
+        },
         "tritonGrpcPort": PORT,
         "redisPort": PORT,
         "redisDatabase": {"type": "integer", "minimum": 0, "maximum": 15},
@@ -203,13 +222,27 @@ def triton_schema() -> dict[str, Any]:
             {
                 "enabled": {"type": "boolean"},
                 "image": image(),
-                "builds": {
+                "models": {
                     "type": "array",
                     "minItems": 1,
+                    "uniqueItems": True,
+                    "description": "model directory names under the builder image's models/",
+                    "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
+                },
+                "builds": {
+                    "type": "array",
                     "items": obj(
                         {
                             "module": {"type": "string", "pattern": r"^pipelines(\.[a-z_][a-z0-9_]*)+$"},
-                            "args": {"type": "array", "items": {"type": "string"}},
+                            "args": {
+                                "type": "array",
+                                "items": {"type": "string", "pattern": "^[^']*$"},
+                            },
+                            "skipIfPresent": {
+                                "type": "string",
+                                "pattern": rf"^$|^{SEGMENT}(/{SEGMENT})*$",
+                                "description": "a path in the model repository; no segment starts with a dot",
+                            },
                         },
                         ["module", "args"],
                     ),
@@ -222,7 +255,7 @@ def triton_schema() -> dict[str, Any]:
                 "nodeSelector": STRING_MAP,
                 "tolerations": sched["tolerations"],
             },
-            ["enabled", "image", "builds", "revision", "resources"],
+            ["enabled", "image", "models", "builds", "revision", "resources"],
         ),
         "probes": obj(
             {"startup": probe(), "readiness": probe(), "liveness": probe(2)},

@@ -31,8 +31,10 @@ VALUES_CASES: dict[str, tuple[str, ...]] = {
     "default": (),
     "gpu-cluster": ("helm/rivulet/values-gpu-cluster.yaml",),
     "all-services": ("helm/rivulet/values-gpu-cluster.yaml", "tests/helm/values-all-services.yaml"),
+    "nlu-only": ("tests/helm/values-nlu-only.yaml",),
 }
-# The two values files the deploy issue asks to show; all-services adds the disabled charts.
+# The two values files the deploy issue asks to show; all-services adds the optional parts
+# (ServiceMonitors, extra pull secrets), nlu-only turns asr, tts and dialog off.
 SHOWN_CASES = ("default", "gpu-cluster")
 
 # Custom resources kubernetes-validate has no schema for: validated against our own subset schemas.

@@ -1,11 +1,16 @@
 """Assertions on the rendered objects: GPUs, probes, security, PDBs, NetworkPolicies, Secrets, routing.
 
-Each runs for the default values, the GPU-cluster values and the all-services test values.
+Each runs for the default values, the GPU-cluster values and the test values (all-services,
+nlu-only).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +19,7 @@ import yaml
 from tests.helm.charts import (
     CHART,
     RELEASE,
+    ROOT,
     VALUES_CASES,
     by_kind,
     containers,
@@ -50,10 +56,140 @@ def objs(request: pytest.FixtureRequest) -> Objs:
     return render(request.param)
 
 
+SERVICES = ("nlu", "asr", "tts", "dialog")
+# chart -> (gRPC service it serves, its settings class: each RIVULET_* variable the chart sets is a field)
+SERVICE_API = {
+    "nlu": ("nvidia.riva.nlp.RivaLanguageUnderstanding", "rivulet.nlu.settings:NluSettings"),
+    "asr": ("nvidia.riva.asr.RivaSpeechRecognition", "rivulet.asr.settings:AsrSettings"),
+    "tts": ("nvidia.riva.tts.RivaSpeechSynthesis", "rivulet.tts.settings:TtsSettings"),
+    "dialog": ("rivulet.dialog.v1.Dialog", "rivulet.dialog.settings:DialogSettings"),
+}
+
+
 def test_expected_services_render() -> None:
-    assert {d["metadata"]["name"] for d in grpc_services(render("default"))} == {f"{RELEASE}-nlu"}
-    assert {d["metadata"]["name"] for d in grpc_services(render("all-services"))} == {
-        f"{RELEASE}-{n}" for n in ("nlu", "asr", "tts", "dialog")
+    every = {f"{RELEASE}-{n}" for n in SERVICES}
+    assert {d["metadata"]["name"] for d in grpc_services(render("default"))} == every, "all on by default"
+    assert {d["metadata"]["name"] for d in grpc_services(render("gpu-cluster"))} == every
+    assert {d["metadata"]["name"] for d in grpc_services(render("all-services"))} == every
+    assert {d["metadata"]["name"] for d in grpc_services(render("nlu-only"))} == {f"{RELEASE}-nlu"}
+
+
+def test_services_serve_their_riva_api_with_the_service_module(objs: Objs) -> None:
+    """Readiness asks the health service about the API the service registers (its SERVICE_NAME)."""
+    import importlib
+
+    for deploy in grpc_services(objs):
+        chart = deploy["metadata"]["labels"]["app.kubernetes.io/name"]
+        api, _ = SERVICE_API[chart]
+        assert deploy["metadata"]["annotations"]["rivulet.ai/grpc-service"] == api
+        assert importlib.import_module(f"rivulet.{chart}.service").SERVICE_NAME == api
+        container = deploy["spec"]["template"]["spec"]["containers"][0]
+        assert container["readinessProbe"]["grpc"]["service"] == api
+        assert container["image"].rsplit(":", 1)[0].endswith(f"/{chart}") or container["image"].startswith(
+            f"rivulet/{chart}:"
+        ), container["image"]
+
+
+def test_every_env_var_is_a_setting_of_the_service(objs: Objs) -> None:
+    """A misspelled RIVULET_* variable would be ignored silently (extra="ignore"): each one set must exist."""
+    import importlib
+
+    for deploy in grpc_services(objs):
+        chart = deploy["metadata"]["labels"]["app.kubernetes.io/name"]
+        module, cls = SERVICE_API[chart][1].split(":")
+        settings = getattr(importlib.import_module(module), cls)
+        known = {f"RIVULET_{name.upper()}" for name in settings.model_fields}
+        env = env_of(deploy["spec"]["template"]["spec"]["containers"][0])
+        unknown = [
+            n for n in env if n.startswith("RIVULET_") and n not in known and n != "RIVULET_REDIS_PASSWORD"
+        ]
+        assert not unknown, f"{ident(deploy)} sets {unknown}, not fields of {cls}"
+
+
+def test_every_enabled_service_has_probes_pdb_hpa_and_resources(objs: Objs) -> None:
+    for deploy in grpc_services(objs):
+        name = deploy["metadata"]["name"]
+        c = deploy["spec"]["template"]["spec"]["containers"][0]
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(c), name
+        assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"], name
+        pdb = one(objs, "PodDisruptionBudget", name)
+        assert selector_matches(pdb["spec"]["selector"], pod_labels(deploy))
+        assert one(objs, "HorizontalPodAutoscaler", name)["spec"]["scaleTargetRef"]["name"] == name
+        assert "nvidia.com/gpu" not in str(c["resources"]), f"{name}: services run on CPU nodes"
+
+
+# ---- Dialog -> ASR, NLU, TTS ------------------------------------------------------------------------
+
+DIALOG_CALLS = {
+    "RIVULET_DIALOG_ASR_URL": "asr",
+    "RIVULET_DIALOG_NLU_URL": "nlu",
+    "RIVULET_DIALOG_TTS_URL": "tts",
+}
+
+
+@pytest.mark.parametrize("case", ["default", "gpu-cluster", "all-services"])
+def test_dialog_dials_the_release_services_and_they_admit_it(case: str) -> None:
+    objs = render(case)
+    dialog = one(objs, "Deployment", f"{RELEASE}-dialog")
+    env = env_of(dialog["spec"]["template"]["spec"]["containers"][0])
+    assert pod_labels(dialog).get("rivulet.ai/grpc-client") == "true"
+    for var, chart in DIALOG_CALLS.items():
+        host, port = env[var]["value"].rsplit(":", 1)
+        svc = one(objs, "Service", host)  # the address is a rendered Service of this release...
+        grpc = next(p for p in svc["spec"]["ports"] if p["name"] == "grpc")
+        assert int(port) == grpc["port"], f"{var}: port {port}, Service {host} serves gRPC on {grpc['port']}"
+        target = next(
+            w
+            for w in workloads(objs)
+            if selector_matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))
+        )
+        # ...in front of the pods that serve the API the variable names...
+        assert target["metadata"]["annotations"]["rivulet.ai/grpc-service"] == SERVICE_API[chart][0], var
+        # ...whose NetworkPolicy admits the dialog pods on that port.
+        assert f"Deployment/{RELEASE}-dialog" in _admitted(objs, _policy_for(objs, target), "grpc"), var
+
+
+def test_dialog_reaches_redis_not_triton() -> None:
+    objs = render("default")
+    dialog = one(objs, "Deployment", f"{RELEASE}-dialog")
+    env = env_of(dialog["spec"]["template"]["spec"]["containers"][0])
+    assert "RIVULET_TRITON_URL" not in env and "rivulet.ai/triton-client" not in pod_labels(dialog)
+    assert env["RIVULET_REDIS_URL"]["value"].startswith("redis://:$(RIVULET_REDIS_PASSWORD)@rivulet-redis:")
+    assert f"Deployment/{RELEASE}-dialog" in _admitted(
+        objs, _policy_for(objs, one(objs, "StatefulSet", REDIS)), "redis"
+    )
+    assert f"Deployment/{RELEASE}-dialog" not in _admitted(
+        objs, _policy_for(objs, one(objs, "Deployment", TRITON)), "grpc"
+    )
+
+
+def test_dialog_call_addresses_can_point_outside_the_release() -> None:
+    out = helm("template", RELEASE, str(CHART), "--set", "asr.enabled=false",
+               "--set", "dialog.calls[0].env=RIVULET_DIALOG_ASR_URL", "--set", "dialog.calls[0].service=asr",
+               "--set", "dialog.calls[0].port=50051",
+               "--set", "dialog.calls[0].address=riva-asr.speech.svc:50051").stdout  # fmt: skip
+    dialog = one(tuple(d for d in yaml.safe_load_all(out) if d), "Deployment", f"{RELEASE}-dialog")
+    env = env_of(dialog["spec"]["template"]["spec"]["containers"][0])
+    assert env["RIVULET_DIALOG_ASR_URL"]["value"] == "riva-asr.speech.svc:50051"
+    assert "RIVULET_DIALOG_NLU_URL" not in env, "--set on a list replaces the whole list"
+
+
+def test_calls_without_the_client_label_are_rejected() -> None:
+    proc = helm("template", RELEASE, str(CHART), "--set", "dialog.needs.grpcServices=false", check=False)
+    assert proc.returncode != 0
+    assert "dialog: calls lists gRPC services to call, so needs.grpcServices must be true" in proc.stderr
+
+
+def test_ingress_routes_the_dialog_api_to_dialog() -> None:
+    ingress = one(render("default"), "Ingress", f"{RELEASE}-grpc")
+    routes = {
+        p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert routes == {
+        "/nvidia.riva.nlp.RivaLanguageUnderstanding/": f"{RELEASE}-nlu",
+        "/nvidia.riva.asr.RivaSpeechRecognition/": f"{RELEASE}-asr",
+        "/nvidia.riva.tts.RivaSpeechSynthesis/": f"{RELEASE}-tts",
+        "/rivulet.dialog.v1.Dialog/": f"{RELEASE}-dialog",
     }
 
 
@@ -118,6 +254,113 @@ def test_model_repository_is_built_once_and_shared_read_only(objs: Objs) -> None
     assert marker.endswith(build_id) and jobs[0]["metadata"]["name"].endswith(build_id)
     assert deploy["spec"]["template"]["metadata"]["annotations"]["rivulet.ai/model-build"] == build_id
     assert jobs[0]["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+MODELS = ("intent_assistant", "intent_atis", "asr_streaming", "tts_embedded")
+
+
+def _builder_script(objs: Objs) -> str:
+    return by_kind(objs, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+
+
+def test_model_builder_puts_every_served_model_into_the_repository(objs: Objs) -> None:
+    script = _builder_script(objs)
+    copy_loop = next(line for line in script.splitlines() if line.startswith("for model in"))
+    assert re.findall(r"'([^']+)'", copy_loop) == list(MODELS)
+    for model in MODELS:  # the directories the Job copies exist in the repository (and so in the image)
+        assert (ROOT / "models" / model / "1").is_dir(), model
+    runs = [line.strip() for line in script.splitlines() if line.strip().startswith("python -m pipelines.")]
+    full = "'--profile' 'full' '--no-report' --repository /models"
+    assert runs == [
+        f"python -m pipelines.nlu 'build' '--dataset' 'assistant' {full}",
+        f"python -m pipelines.nlu 'build' '--dataset' 'atis' {full}",
+        f"python -m pipelines.asr 'build' {full}",
+    ]
+    # The ASR build runs only when the committed weights are not there.
+    asr = script.index("python -m pipelines.asr")
+    assert "if [ -e /models/asr_streaming/1/encoder.onnx ]; then" in script[:asr].splitlines()[-3]
+    env = env_of(by_kind(objs, "Job")[0]["spec"]["template"]["spec"]["containers"][0])
+    assert env["RIVULET_CACHE_DIR"]["value"].startswith("/tmp/"), "caches go to the tmp emptyDir"
+
+
+def test_model_builder_commands_are_real_cli_commands() -> None:
+    """Each build's arguments parse with the pipeline's own argument parser (no typo'd flags)."""
+    import importlib
+
+    for build in yaml.safe_load((CHART / "charts" / "triton" / "values.yaml").read_text())["modelBuilder"][
+        "builds"
+    ]:
+        parse_args = importlib.import_module(f"{build['module']}.__main__").parse_args
+        args = parse_args([*build["args"], "--repository", "/models"])
+        assert args.command == "build" and str(args.repository) == "/models", build
+    # The optional neural-voice entry documented in the values: its flags exist.
+    values = (CHART / "charts" / "triton" / "values.yaml").read_text()
+    assert '#     args: ["export", "--fastpitch", "/data/tts/fastpitch.nemo", "--hifigan"' in values
+    usage = subprocess.run([sys.executable, "-m", "pipelines.tts", "export", "--help"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    assert all(flag in usage for flag in ("--fastpitch", "--hifigan", "--repository")), usage
+
+
+def _run_builder(script: str, src: Path, repo: Path) -> subprocess.CompletedProcess[str]:
+    script = script.replace("/app/models", str(src))
+    return subprocess.run(["/bin/sh", "-ec", script], capture_output=True, text=True, timeout=60)
+
+
+def test_model_builder_script_copies_skips_and_checks(tmp_path: Path) -> None:
+    """The Job's real shell script, run here on a copy of models/ with a build that is skipped."""
+    src, repo = tmp_path / "app-models", tmp_path / "models"
+    repo.mkdir()
+    shutil.copytree(ROOT / "models", src, ignore=shutil.ignore_patterns("__pycache__", "*.onnx", "*.json"))
+    (src / "asr_streaming" / "1" / "encoder.onnx").write_bytes(b"committed weights")
+    for model in ("asr_streaming",):
+        (src / model / "config.pbtxt").write_text(f'name: "{model}"\n')
+    sets = ["--set", f"triton.modelRepository.mountPath={repo}",
+            "--set-json", 'triton.modelBuilder.builds=[{"module": "pipelines.asr", "args": ["build"],'
+            ' "skipIfPresent": "asr_streaming/1/encoder.onnx"}]']  # fmt: skip
+    out = helm("template", RELEASE, str(CHART), *sets).stdout
+    script = _builder_script(tuple(d for d in yaml.safe_load_all(out) if d))
+    proc = _run_builder(script, src, repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "asr_streaming/1/encoder.onnx present: skipping pipelines.asr build" in proc.stdout
+    for model in MODELS:
+        assert (repo / model / "config.pbtxt").is_file() and (repo / model / "1" / "model.py").is_file(), (
+            model
+        )
+    assert (repo / "asr_streaming" / "1" / "encoder.onnx").read_bytes() == b"committed weights"
+    markers = list(repo.glob(".rivulet-build-*"))
+    assert len(markers) == 1 and markers[0].name in script
+    # A second run finds the marker and does nothing.
+    again = _run_builder(script, src, repo)
+    assert again.returncode == 0 and "already present" in again.stdout
+
+
+def test_model_builder_script_fails_on_an_incomplete_model(tmp_path: Path) -> None:
+    src, repo = tmp_path / "app-models", tmp_path / "models"
+    repo.mkdir()
+    shutil.copytree(
+        ROOT / "models" / "tts_embedded", src / "tts_embedded", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (src / "half_built" / "1").mkdir(parents=True)
+    sets = ["--set", f"triton.modelRepository.mountPath={repo}", "--set-json",
+            "triton.modelBuilder.builds=[]",
+            "--set-json", 'triton.modelBuilder.models=["tts_embedded", "half_built"]']  # fmt: skip
+    script = _builder_script(
+        tuple(d for d in yaml.safe_load_all(helm("template", RELEASE, str(CHART), *sets).stdout) if d)
+    )
+    proc = _run_builder(script, src, repo)
+    assert proc.returncode != 0 and "half_built has no config.pbtxt after the builds" in proc.stdout
+    assert not list(repo.glob(".rivulet-build-*")), "no marker: Triton keeps waiting"
+    missing = _run_builder(script.replace("'half_built'", "'not_there'"), src, repo)
+    assert missing.returncode != 0 and "models/not_there is not in the builder image" in missing.stdout
+
+
+def test_triton_serves_the_image_with_the_python_models_environment(objs: Objs) -> None:
+    triton = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]["containers"][0]
+    assert triton["command"] == ["tritonserver"]
+    assert "--model-repository=/models" in triton["args"]
+    # PYTHONPATH (rivulet.voices for tts_embedded) comes from the image; the chart must not override it.
+    assert "PYTHONPATH" not in env_of(triton)
+    assert any(m["mountPath"] == "/tmp" for m in triton["volumeMounts"]), "engines write temp files to /tmp"
 
 
 def test_triton_autoscales_on_queue_time(objs: Objs) -> None:

@@ -114,6 +114,14 @@ BAD_VALUES = [
      "triton: autoscaling.minReplicas (5) must not be greater than autoscaling.maxReplicas (2)"),
     (["dialog.enabled=true", "dialog.autoscaling.minReplicas=9", "dialog.autoscaling.maxReplicas=3"],
      "dialog: autoscaling.minReplicas (9) must not be greater than autoscaling.maxReplicas (3)"),
+    (["dialog.calls[0].env=DIALOG_ASR_URL", "dialog.calls[0].service=asr", "dialog.calls[0].port=50051"],
+     "calls.0.env: Does not match pattern"),
+    (["dialog.calls[0].env=RIVULET_X", "dialog.calls[0].service=speech", "dialog.calls[0].port=1"],
+     "calls.0.service must be one of the following"),
+    (["triton.modelBuilder.models[0]=../etc"], "modelBuilder.models.0: Does not match pattern"),
+    (["triton.modelBuilder.builds[0].skipIfPresent=asr/../../x"],
+     "builds.0.skipIfPresent: Does not match pattern"),
+    (["triton.modelBuilder.builds[0].args[0]=it's"], "builds.0.args.0: Does not match pattern"),
 ]  # fmt: skip
 
 

@@ -337,6 +337,12 @@ def test_triton_probe_failures(code: int | None, stdout: str, stderr: str, detai
     assert checks[0].status is Status.FAIL and checks[0].detail.startswith(detail), checks
 
 
+def test_expected_models_from_the_deployment_annotation() -> None:
+    annotations = {"rivulet.ai/models": "intent_assistant, asr_streaming,,tts_embedded"}
+    assert triton.expected_models(annotations) == {"intent_assistant", "asr_streaming", "tts_embedded"}
+    assert triton.expected_models(None) == frozenset() and triton.expected_models({}) == frozenset()
+
+
 def test_triton_probe_command_is_valid_python_for_the_port() -> None:
     cmd = triton.probe_command(8000)
     assert cmd[:2] == ["python3", "-c"] and "http://127.0.0.1:8000" in cmd[2]

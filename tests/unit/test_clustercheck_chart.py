@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from kubernetes import client
 
-from rivulet.clustercheck import health
+from rivulet.clustercheck import health, smoke
 from rivulet.clustercheck.cluster import Cluster, Options
 from rivulet.clustercheck.report import Status
 from tests.helm.charts import NAMESPACE, RELEASE, render, selector_matches
@@ -227,3 +227,27 @@ def test_rendered_deployment_without_status_is_waiting() -> None:
 
     d = as_model(next(o for o in render("default") if o["kind"] == "Deployment"), "V1Deployment")
     assert deployment_status(d).status is Status.WAIT
+
+
+def test_smoke_turns_follow_the_services_the_release_deploys(fake_api: FakeApi) -> None:
+    """Every default-enabled API gets its smoke turn; a release without some gets none for them."""
+    turns = fake_api.cluster().smoke_turns(Options(NAMESPACE, RELEASE))
+    assert [t.name for t in turns] == ["nlu-intent", "asr-config", "tts-synthesize", "dialog-text-turn"]
+    nlu_only = [with_status(o) for o in render("nlu-only") if o["kind"] == "Deployment"]
+    api = FakeApi(nlu_only)
+    try:
+        assert [t.name for t in api.cluster().smoke_turns(Options(NAMESPACE, RELEASE))] == ["nlu-intent"]
+    finally:
+        api.close()
+    explicit = [smoke.NluIntentTurn(text="hello")]
+    assert fake_api.cluster().smoke_turns(Options(NAMESPACE, RELEASE, turns=explicit)) is explicit
+
+
+def test_expected_models_come_from_the_chart_unless_named(fake_api: FakeApi) -> None:
+    cluster = fake_api.cluster()
+    assert cluster.expected_models(Options(NAMESPACE, RELEASE)) == {
+        "intent_assistant", "intent_atis", "asr_streaming", "tts_embedded"
+    }  # fmt: skip
+    named = Options(NAMESPACE, RELEASE, expected_models=frozenset({"intent_assistant"}))
+    assert cluster.expected_models(named) == {"intent_assistant"}
+    assert cluster.expected_models(Options(NAMESPACE, "other-release")) == frozenset()

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from rivulet.clustercheck.report import exit_code, render
-from rivulet.clustercheck.smoke import Endpoint, NluIntentTurn
+from rivulet.clustercheck.smoke import Endpoint, TurnOptions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m rivulet.clustercheck",
-        description="Check a Rivulet Helm release: rollout, Triton models, gRPC health, a smoke turn.",
+        description="Check a Rivulet Helm release: rollout, Triton models, gRPC health, smoke turns.",
     )
     p.add_argument("--namespace", "-n", required=True, help="namespace of the release")
     p.add_argument("--release", "-r", required=True, help="Helm release name")
@@ -23,10 +23,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ca-cert", help="CA certificate (PEM) that signed the ingress certificate")
     p.add_argument("--server-name", help="TLS server name when --address is an IP")
     p.add_argument("--text", default="what time is it", help="smoke turn text for NLU AnalyzeIntent")
-    p.add_argument("--expect-intent", help="intent the smoke turn must return")
-    p.add_argument("--skip-smoke", action="store_true", help="do not run the smoke turn (reported as SKIP)")
+    p.add_argument("--expect-intent", help="intent the NLU smoke turn must return")
+    p.add_argument("--asr-model", help="ASR model GetRivaSpeechRecognitionConfig must list")
+    p.add_argument("--tts-text", default="Rivulet is ready.", help="smoke text for TTS Synthesize")
+    p.add_argument("--voice", help="TTS voice for the smoke synthesis (default: the service's default)")
+    p.add_argument("--dialog-text", default="what time is it", help="smoke text for Dialog TextTurn")
+    p.add_argument("--skip-smoke", action="store_true", help="do not run the smoke turns (reported as SKIP)")
     p.add_argument(
-        "--model", action="append", default=[], help="a Triton model that must be READY (repeatable)"
+        "--model",
+        action="append",
+        default=[],
+        help="a Triton model that must be READY (repeatable; default: triton.modelBuilder.models)",
     )
     p.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for the rollout (default 1800)"
@@ -36,6 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--context", help="kubeconfig context")
     return p.parse_args(argv)
+
+
+def turn_options(args: argparse.Namespace) -> TurnOptions:
+    """What the smoke turns (one per deployed API) say and expect."""
+    return TurnOptions(
+        nlu_text=args.text, expect_intent=args.expect_intent, asr_model=args.asr_model,
+        tts_text=args.tts_text, tts_voice=args.voice, dialog_text=args.dialog_text,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint=endpoint,
         ca_cert=args.ca_cert,
         skip_smoke=args.skip_smoke,
-        turns=[NluIntentTurn(text=args.text, expect_intent=args.expect_intent)],
+        turn_options=turn_options(args),
     )
     report = run(Cluster(), opts, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True))
     print(render(report))

@@ -28,7 +28,9 @@ class Options:
     discover_endpoint: bool = True
     ca_cert: str | None = None
     skip_smoke: bool = False
-    turns: list[smoke.SmokeTurn] = field(default_factory=lambda: [smoke.NluIntentTurn()])
+    # Explicit smoke turns; None: one per gRPC API the release deploys (smoke.turns_for).
+    turns: list[smoke.SmokeTurn] | None = None
+    turn_options: smoke.TurnOptions = field(default_factory=smoke.TurnOptions)
 
 
 @dataclass
@@ -87,22 +89,43 @@ class Cluster:
             p.metadata.name for p in pods if health.is_ready(p) and not p.metadata.deletion_timestamp
         )
 
+    def expected_models(self, opts: Options) -> frozenset[str]:
+        """--model names, else the models the chart says the repository holds (rivulet.ai/models)."""
+        if opts.expected_models:
+            return opts.expected_models
+        deployments = self.apps.list_namespaced_deployment(
+            opts.namespace, label_selector=health.label_selector(self._triton_selector(opts))
+        ).items
+        return frozenset().union(*(triton.expected_models(d.metadata.annotations) for d in deployments))
+
+    @staticmethod
+    def _triton_selector(opts: Options) -> dict[str, str]:
+        return {"app.kubernetes.io/instance": opts.release, "app.kubernetes.io/name": "triton"}
+
     def triton_checks(self, opts: Options) -> list[Check]:
-        selector = {"app.kubernetes.io/instance": opts.release, "app.kubernetes.io/name": "triton"}
-        pods = self.ready_pods(opts.namespace, selector)
+        pods = self.ready_pods(opts.namespace, self._triton_selector(opts))
         if not pods:
             return [Check("triton", "pods", Status.FAIL, "no ready Triton pod")]
+        expected = self.expected_models(opts)
         checks = []
         for pod in pods:
             r = self.exec(opts.namespace, pod, "triton", triton.probe_command(), opts.exec_timeout_s)
-            checks += triton.triton_checks(pod, r.exit_code, r.stdout, r.stderr, opts.expected_models)
+            checks += triton.triton_checks(pod, r.exit_code, r.stdout, r.stderr, expected)
         return checks
 
-    def health_checks(self, opts: Options) -> list[Check]:
+    def grpc_targets(self, opts: Options) -> list[health.GrpcTarget]:
         selector = f"app.kubernetes.io/instance={opts.release}"
-        targets = health.grpc_targets(
+        return health.grpc_targets(
             self.apps.list_namespaced_deployment(opts.namespace, label_selector=selector).items
         )
+
+    def smoke_turns(self, opts: Options) -> list[smoke.SmokeTurn]:
+        if opts.turns is not None:
+            return opts.turns
+        return smoke.turns_for((t.grpc_service for t in self.grpc_targets(opts)), opts.turn_options)
+
+    def health_checks(self, opts: Options) -> list[Check]:
+        targets = self.grpc_targets(opts)
         if not targets:
             return [
                 Check("grpc-health", "services", Status.FAIL, "no gRPC service Deployments in this release")
@@ -160,5 +183,5 @@ def run(
         return report
     report.add(*cluster.triton_checks(opts))
     report.add(*cluster.health_checks(opts))
-    report.add(*smoke.run_turns(opts.turns, cluster.endpoint(opts), skip=opts.skip_smoke))
+    report.add(*smoke.run_turns(cluster.smoke_turns(opts), cluster.endpoint(opts), skip=opts.skip_smoke))
     return report

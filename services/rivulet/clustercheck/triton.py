@@ -26,6 +26,15 @@ print(json.dumps({"ready": ready == 200, "models": json.loads(body) if status ==
 """
 
 
+MODELS_ANNOTATION = "rivulet.ai/models"
+
+
+def expected_models(annotations: dict[str, str] | None) -> frozenset[str]:
+    """The models the chart put into the repository, from the Triton Deployment's annotation."""
+    value = (annotations or {}).get(MODELS_ANNOTATION, "")
+    return frozenset(m.strip() for m in value.split(",") if m.strip())
+
+
 def probe_command(http_port: int = 8000) -> list[str]:
     return ["python3", "-c", PROBE_SCRIPT % http_port]
 

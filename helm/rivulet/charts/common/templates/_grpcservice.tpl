@@ -40,7 +40,23 @@ and its values.yaml has the block documented in charts/nlu/values.yaml.
 {{- add .Values.preStopSleepSeconds .Values.shutdownGraceSeconds 10 -}}
 {{- end -}}
 
+{{/*
+The address a service dials for one entry of `calls`: the entry's own `address` (a service outside
+this release), else the ClusterIP Service of this release's chart named `service`, <release>-<service>:<port>.
+*/}}
+{{- define "common.grpcService.callAddress" -}}
+{{- .call.address | default (printf "%s:%d" (include "common.componentName" (dict "ctx" .ctx "name" .call.service)) (int .call.port)) -}}
+{{- end -}}
+
+{{/* Fails the render when a service calls other services without the label their NetworkPolicies admit. */}}
+{{- define "common.checkCalls" -}}
+{{- if and .Values.calls (not .Values.needs.grpcServices) -}}
+{{- fail (printf "%s: calls lists gRPC services to call, so needs.grpcServices must be true (it sets the rivulet.ai/grpc-client label their NetworkPolicies admit)" .Chart.Name) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "common.grpcService.deployment" -}}
+{{- include "common.checkCalls" . -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -136,6 +152,10 @@ spec:
                   key: {{ include "common.redis.secretKey" . }}
             - name: RIVULET_REDIS_URL
               value: {{ printf "redis://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) | quote }}
+            {{- end }}
+            {{- range .Values.calls }}
+            - name: {{ .env }}
+              value: {{ include "common.grpcService.callAddress" (dict "ctx" $ "call" .) | quote }}
             {{- end }}
             {{- with .Values.extraEnv }}
             {{- toYaml . | nindent 12 }}

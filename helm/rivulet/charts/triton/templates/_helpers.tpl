@@ -1,7 +1,7 @@
-{{/* Identifies one model-repository build: the builds, the builder image and the revision. */}}
+{{/* Identifies one model-repository build: the copied models, the builds, the builder image and the revision. */}}
 {{- define "triton.buildId" -}}
 {{- $img := include "common.image" (dict "image" .Values.modelBuilder.image "ctx" .) -}}
-{{- printf "%s|%s|%s" (toJson .Values.modelBuilder.builds) $img (toString .Values.modelBuilder.revision) | sha256sum | trunc 10 -}}
+{{- printf "%s|%s|%s|%s" (toJson .Values.modelBuilder.models) (toJson .Values.modelBuilder.builds) $img (toString .Values.modelBuilder.revision) | sha256sum | trunc 10 -}}
 {{- end -}}
 
 {{/* The file the model builder writes last; Triton waits for it before it starts. */}}
