@@ -17,9 +17,9 @@ MODELS ?= models
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
 PROTO_STAMP := services/riva/.generated
 
-.PHONY: setup protos models default-model run test test-unit lint helm-check bench constraints clean redis
+.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools
 
-setup: $(STAMP) $(PROTO_STAMP) redis
+setup: $(STAMP) $(PROTO_STAMP) redis speech-tools
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
@@ -38,15 +38,25 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP) scripts/gen_protos.py
 redis:
 	@scripts/ensure_redis.sh
 
+# espeak-ng, flite, festival (+ English voices) and sox: ASR training/test audio and the embedded TTS.
+speech-tools:
+	@scripts/ensure_speech_tools.sh
+
 NLU_BUILD := $(PY) -m pipelines.nlu build --profile full --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
 
 # The production NLU models (full training on CPU; see README for timings). Skips what is built.
 models: default-model
 	$(NLU_BUILD) --dataset atis
 
-# The default model `make run` needs (intent_assistant: SNIPS + the assistant domain).
+# The default models `make run` needs: intent_assistant (SNIPS + the assistant domain) and the
+# streaming ASR model (its weights are committed; trained again only when they are missing).
 default-model: setup
 	$(NLU_BUILD) --dataset assistant
+	@test -f $(MODELS)/asr_streaming/1/encoder.onnx || $(MAKE) asr-model
+
+# Train the embedded streaming ASR model from scratch (about an hour on 2 cores; resumable).
+asr-model: setup
+	$(PY) -m pipelines.asr build --profile full --repository $(MODELS)
 
 run: setup default-model
 	$(PY) -m rivulet.stack --model-repository $(MODELS)
@@ -67,9 +77,17 @@ helm-check: setup
 bench: setup models
 	$(PY) -m bench.nlu_latency
 	$(PY) -m bench.nlu_accuracy
+	$(PY) -m bench.asr_accuracy
+	$(PY) -m bench.asr_latency
+	$(PY) -m bench.tts_latency
+	$(PY) -m bench.tts_intelligibility
+	$(PY) -m bench.dialog_latency
+	$(PY) -m bench.dialog_task_success
 
 constraints:
-	$(PY) -m pip freeze | sort > constraints.txt
+	@{ echo "# Every dependency pinned (pip freeze of the project venv). torch is the CPU build (local wheel)."; \
+	   echo "# Regenerate with \`make constraints\` after changing pyproject.toml."; \
+	   $(PY) -m pip freeze | sort | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
 
 clean:
 	rm -rf services/riva build .pytest_cache .ruff_cache

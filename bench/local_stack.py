@@ -1,4 +1,4 @@
-"""Triton + the NLU service as real processes on free ports, for benchmarks."""
+"""Triton + one Rivulet service as real processes on free ports, for benchmarks."""
 
 from __future__ import annotations
 
@@ -13,31 +13,49 @@ from rivulet.core.tritonserver import TritonServer
 
 
 @contextlib.contextmanager
-def nlu_stack(
-    repository: Path, log_dir: Path, models: tuple[str, ...] = ("intent_assistant",)
+def service_stack(
+    module: str,
+    repository: Path,
+    log_dir: Path,
+    models: tuple[str, ...],
+    *,
+    grpc_service: str = "",
+    settings: dict[str, str | int] | None = None,
+    only_these_models: bool = False,
 ) -> Iterator[str]:
-    """Serve `repository` with tritonserver and run `python -m rivulet.nlu` against it; yields its address."""
+    """Serve `repository` with tritonserver and run `python -m <module>` against it; yields its address.
+
+    `only_these_models` loads just `models` (Triton's explicit model control) so a benchmark of one
+    service does not share the CPU with the other models of the repository."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    extra_args = ["--model-control-mode=explicit", *(f"--load-model={m}" for m in models)]
     triton = TritonServer(
         repository,
         grpc_port=free_port(),
         http_port=free_port(),
         metrics_port=free_port(),
         log_file=log_dir / "tritonserver.log",
+        extra_args=extra_args if only_these_models else (),
     )
     triton.start()
     service = None
     try:
         triton.wait_ready(models, timeout_s=300)
-        service = ServiceProcess(
-            "rivulet.nlu", log_dir / "nlu.log", {"triton_url": triton.grpc_url, "log_level": "WARNING"}
-        ).start()
-        wait_for_health(service.address, timeout_s=60)
+        env = {"triton_url": triton.grpc_url, "log_level": "WARNING", **(settings or {})}
+        service = ServiceProcess(module, log_dir / f"{module.rsplit('.', 1)[-1]}.log", env).start()
+        wait_for_health(service.address, service=grpc_service, timeout_s=60)
         yield service.address
     finally:
         if service:
             service.stop()
         triton.stop()
+
+
+def nlu_stack(
+    repository: Path, log_dir: Path, models: tuple[str, ...] = ("intent_assistant",)
+) -> contextlib.AbstractContextManager[str]:
+    """Triton + `python -m rivulet.nlu`; yields the service address."""
+    return service_stack("rivulet.nlu", repository, log_dir, models)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,9 @@
-"""Session fixtures: a real Redis, the quick NLU model repository, a real tritonserver."""
+"""Session fixtures: a real Redis, one model repository with every service's test models, a real tritonserver.
+
+Each service's test models are added by its own module (``tests/models_<service>.py``, a function
+``add_models(repository, cache_dir) -> list[str]`` returning the model names to wait for), so the
+session starts one tritonserver that serves NLU, ASR and TTS together, as ``make run`` does.
+"""
 
 from __future__ import annotations
 
@@ -62,8 +67,26 @@ def nlu_repository(tmp_path_factory, nlu_cache_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def triton(nlu_repository, tmp_path_factory):
-    """A real tritonserver serving the quick NLU model repository."""
+def model_cache_dir(tmp_path_factory) -> Path:
+    """Where ASR/TTS test builds are cached: $RIVULET_CACHE_DIR (reused across runs), else per session."""
+    base = os.environ.get("RIVULET_CACHE_DIR")
+    return Path(base) if base else tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def test_models(nlu_repository, model_cache_dir) -> list[str]:
+    """Adds every service's test models to the session repository; returns the names to wait for."""
+    from tests import models_asr, models_tts
+
+    names = ["intent_assistant"]
+    for module in (models_asr, models_tts):
+        names += module.add_models(nlu_repository, model_cache_dir)
+    return names
+
+
+@pytest.fixture(scope="session")
+def triton(nlu_repository, test_models, tmp_path_factory):
+    """A real tritonserver serving the session repository (NLU, ASR and TTS test models)."""
     from rivulet.core.tritonserver import TritonServer
 
     log = tmp_path_factory.mktemp("triton") / "tritonserver.log"
@@ -71,5 +94,5 @@ def triton(nlu_repository, tmp_path_factory):
         nlu_repository, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(), log_file=log
     )
     with server:
-        server.wait_ready(["intent_assistant"])
+        server.wait_ready(test_models)
         yield server

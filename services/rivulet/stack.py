@@ -1,8 +1,9 @@
 """`python -m rivulet.stack`: the whole stack on one machine (what `make run` starts).
 
-Starts the real tritonserver on the model repository, checks Redis, and serves every Riva service
-that exists on one address (default 0.0.0.0:50051), as Riva's own server does. Ctrl-C or SIGTERM
-drains in-flight RPCs, then stops Triton.
+Starts the real tritonserver on the model repository, checks Redis, and serves the Riva services
+(ASR, NLU, TTS) and Rivulet's dialog manager on one address (default 0.0.0.0:50051), as Riva's own
+server does. The dialog manager reaches ASR, NLU and TTS through that same address. Ctrl-C or
+SIGTERM drains in-flight RPCs, then stops Triton.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
+from rivulet.asr.service import AsrService
+from rivulet.asr.settings import AsrSettings
 from rivulet.core.logs import configure_logging
 from rivulet.core.redis_client import create_redis, redis_ready
 from rivulet.core.server import ServerHost
 from rivulet.core.tritonserver import TritonServer
+from rivulet.dialog.service import DialogService
+from rivulet.dialog.settings import DialogSettings
 from rivulet.nlu.service import NluService
 from rivulet.nlu.settings import NluSettings
+from rivulet.tts.service import TtsService
+from rivulet.tts.settings import TtsSettings
 
 log = logging.getLogger("rivulet.stack")
 
 
-class StackSettings(NluSettings):
+class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings):
     """Every service's settings plus where the embedded Triton listens."""
 
     triton_grpc_port: int = Field(8001, description="Port of the embedded tritonserver's gRPC endpoint.")
@@ -63,7 +70,8 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
     with console.status(f"starting tritonserver on {repository} (log: {log_dir / 'tritonserver.log'})"):
         triton.start()
         try:
-            await asyncio.to_thread(triton.wait_ready, (settings.nlu_default_model,), 300.0)
+            models = (settings.nlu_default_model, settings.asr_default_model, "tts_embedded")
+            await asyncio.to_thread(triton.wait_ready, models, 300.0)
         except BaseException:
             triton.stop()
             raise
@@ -71,13 +79,21 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
     redis = create_redis(settings.redis_url)
     redis_ok = await redis_ready(redis)
     await redis.aclose()
-    host = ServerHost(settings, [NluService(settings)])
+    # The dialog manager calls ASR, NLU and TTS on this same address unless configured otherwise.
+    local = f"127.0.0.1:{settings.grpc_port}"
+    for field in ("dialog_asr_url", "dialog_nlu_url", "dialog_tts_url"):
+        if field not in settings.model_fields_set:
+            setattr(settings, field, local)
+    services = [AsrService(settings), NluService(settings), TtsService(settings), DialogService(settings)]
+    host = ServerHost(settings, services)
     try:
         await host.start()
         host.install_signal_handlers()
         console.print(_table(settings, host, redis_ok, repository))
+        hint = f"python -m rivulet.cli --server localhost:{host.port}"
         console.print(
-            "Try: [bold]python -m rivulet.tools.try_nlu 'play the latest album by adele'[/]  (Ctrl-C stops)"
+            f"Try: [bold]{hint} chat 'set a timer for ten minutes'[/], "
+            f"[bold]{hint} tts 'hello there' -o hello.wav[/], [bold]{hint} asr hello.wav[/]  (Ctrl-C stops)"
         )
         await host.wait_for_termination()
     finally:

@@ -6,8 +6,7 @@ import logging
 
 import grpc
 
-from rivulet.core.errors import RivuletError
-from rivulet.core.triton import TritonClient
+from rivulet.core.triton import TritonClient, refresh_catalog
 from rivulet.nlu.catalog import ModelCatalog
 from rivulet.nlu.servicer import NluServicer, register
 from rivulet.nlu.settings import NluSettings
@@ -34,13 +33,7 @@ class NluService:
 
     async def ready(self) -> bool:
         """Serving once Triton is up and the default model is loaded; the catalog follows Triton."""
-        if not await self.triton.server_ready():
-            return False
-        try:
-            self.catalog.update(await self.triton.ready_models())
-        except RivuletError:
-            return False
-        return self.catalog.default_ready
+        return await refresh_catalog(self.triton, self.catalog)
 
     async def stop(self) -> None:
         await self.triton.close()
