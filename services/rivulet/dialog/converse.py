@@ -32,6 +32,7 @@ from rivulet.dialog.policy import PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.state import Keys, check_session_id
 from rivulet.dialog.v1 import dialog_pb2 as pb
+from rivulet.dialog.vad import SilenceTracker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,17 @@ SPECULATION_WAIT_S = 2.0
 ASR_ROTATE_MS = 120_000
 EOF = object()
 ANNOUNCE = object()
+
+
+@dataclass
+class AsrCall:
+    """One StreamingRecognize call of this conversation and where it starts in the stream's audio."""
+
+    stream: AsrStream
+    offset_ms: float
+    # set when the dialog ended the call because the audio went silent (VAD): the stream time of
+    # the end of turn and the silence before it
+    vad_end: tuple[float, float] | None = None
 
 
 @dataclass
@@ -217,9 +229,13 @@ class ConverseSession:
         self.out: asyncio.Queue = asyncio.Queue()
         self.work: asyncio.Queue = asyncio.Queue()
         self.tasks: set[asyncio.Task] = set()
-        self.asr: AsrStream | None = None
+        self.asr: AsrCall | None = None
         self.asr_task: asyncio.Task | None = None
-        self.asr_offset_ms = 0.0
+        self.silence = (
+            SilenceTracker(config.encoding, config.sample_rate_hz)
+            if settings.dialog_vad_endpointing
+            else None
+        )
         self.asr_retry_at = 0.0
         self.audio_ms = 0.0
         self.first_audio_wall = 0.0
@@ -263,7 +279,7 @@ class ConverseSession:
 
     async def close(self) -> None:
         if self.asr:
-            self.asr.cancel()
+            self.asr.stream.cancel()
         current = asyncio.current_task()
         for task in list(self.tasks):
             if task is not current:
@@ -318,7 +334,7 @@ class ConverseSession:
                     raise invalid_argument("config must be sent once, as the first message of the stream")
             # the client half-closed: flush the ASR (its last final becomes a turn), then finish
             if self.asr:
-                self.asr.close()
+                self.asr.stream.close()
                 if self.asr_task:
                     with contextlib.suppress(Exception):
                         await self.asr_task
@@ -341,22 +357,30 @@ class ConverseSession:
         self.arrival_wall.append(now)
         if len(self.arrival_ms) > 20_000:  # keep the last few minutes of arrival marks
             del self.arrival_ms[:10_000], self.arrival_wall[:10_000]
+        silence_ms = self.silence.feed(chunk) if self.silence else 0
         if self.asr is None:
             if now < self.asr_retry_at:
                 return
             self._open_asr()
-        self.asr.send(chunk)
+        self.asr.stream.send(chunk)
+        if self.in_speech and silence_ms >= self.cfg.stop_ms:
+            # end of turn by the audio's own silence: half-close the call, so the ASR flushes its
+            # final at once; the next chunk opens a fresh call for the next turn
+            self.asr.vad_end = (self.audio_ms, float(silence_ms))
+            self.asr.stream.close()
+            self.asr = None
 
     def _open_asr(self) -> None:
         # the new ASR stream starts with the chunk just received
-        self.asr_offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
-        self.asr = self.asr_client.open(
+        offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
+        stream = self.asr_client.open(
             self.cfg.encoding,
             self.cfg.sample_rate_hz,
             self.cfg.language_code,
             self.cfg.stop_ms,
             self.cfg.start_ms,
         )
+        self.asr = AsrCall(stream, offset_ms)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
 
     def _on_playback(self, playback: pb.PlaybackEvent) -> None:
@@ -382,17 +406,17 @@ class ConverseSession:
         i = bisect.bisect_left(self.arrival_ms, audio_ms)
         return self.arrival_wall[min(i, len(self.arrival_wall) - 1)]
 
-    async def _read_asr(self, stream: AsrStream) -> None:
+    async def _read_asr(self, call: AsrCall) -> None:
         try:
-            async for response in stream.responses():
+            async for response in call.stream.responses():
                 for result in response.results:
-                    self._on_asr_result(result)
+                    self._on_asr_result(result, call)
                     if (
                         result.is_final
-                        and self.asr is stream
-                        and self.audio_ms - self.asr_offset_ms > ASR_ROTATE_MS
+                        and self.asr is call
+                        and self.audio_ms - call.offset_ms > ASR_ROTATE_MS
                     ):
-                        stream.close()  # the next audio chunk opens a fresh stream
+                        call.stream.close()  # the next audio chunk opens a fresh stream
                         self.asr = None
         except DependencyError as exc:
             if exc.code == "INVALID_ARGUMENT":
@@ -401,11 +425,12 @@ class ConverseSession:
                 self.error(self.pending_turn_id, "asr", exc.code, exc.message)
             self.asr_retry_at = time.perf_counter() + 1.0
         finally:
-            if self.asr is stream:
+            if self.asr is call:
                 self.asr = None
-            self.in_speech = False
+            if self.asr is None:  # (a newer call may already be hearing the next turn)
+                self.in_speech = False
 
-    def _on_asr_result(self, result) -> None:
+    def _on_asr_result(self, result, call: AsrCall) -> None:
         text = result.alternatives[0].transcript.strip() if result.alternatives else ""
         if not result.is_final:
             if not text:
@@ -443,9 +468,12 @@ class ConverseSession:
             return  # "uh-huh" over the reply: neither an interruption nor a turn
         self._barge_in(text)
         words = result.alternatives[0].words
-        endpoint_ms = self.asr_offset_ms + (result.audio_processed * 1000 if result.audio_processed else 0)
-        if words:
-            speech_end_ms = self.asr_offset_ms + words[-1].end_time
+        endpoint_ms = call.offset_ms + (result.audio_processed * 1000 if result.audio_processed else 0)
+        if call.vad_end:
+            endpoint_ms, silence_ms = call.vad_end
+            speech_end_ms = endpoint_ms - silence_ms
+        elif words:
+            speech_end_ms = call.offset_ms + words[-1].end_time
             if not result.audio_processed:
                 endpoint_ms = speech_end_ms + self.cfg.stop_ms
         else:

@@ -37,6 +37,13 @@ class DialogSettings(ServiceSettings):
     dialog_max_text_chars: int = Field(512, gt=0, description="Longest typed or transcribed turn.")
     dialog_max_streams: int = Field(256, gt=0, description="Open Converse streams per replica.")
     dialog_stop_silence_ms: int = Field(160, gt=0, description="Default end-of-turn silence (endpointing).")
+    dialog_vad_endpointing: bool = Field(
+        True,
+        description=(
+            "End a spoken turn when a voice activity detector (WebRTC VAD) hears the end-of-turn silence "
+            "in the audio, without waiting for the ASR's own endpointing (LINEAR_PCM, MULAW, ALAW)."
+        ),
+    )
     dialog_backchannels: str = Field(
         DEFAULT_BACKCHANNELS, description="Space-separated words that never barge in over a reply."
     )

@@ -1,0 +1,54 @@
+"""rivulet.dialog.vad: the silence after real (synthesized) speech is measured from the audio, in
+every streamed encoding and at any rate, whatever the chunk size; noise alone is not speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from riva.proto import riva_audio_pb2 as ra
+
+from rivulet import voices
+from rivulet.core import audio
+from rivulet.dialog.vad import SilenceTracker
+
+
+@pytest.fixture(scope="module")
+def speech() -> tuple[np.ndarray, int]:
+    samples, rate = voices.synthesize(voices.Voice.parse("flite:slt"), "set a timer for five minutes")
+    return samples, rate
+
+
+def feed(tracker: SilenceTracker, data: bytes, chunk_bytes: int) -> list[int]:
+    return [tracker.feed(data[i : i + chunk_bytes]) for i in range(0, len(data), chunk_bytes)]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rate", "chunk_ms"),
+    [(ra.LINEAR_PCM, 16000, 40), (ra.LINEAR_PCM, 44100, 100), (ra.MULAW, 8000, 20), (ra.ALAW, 8000, 160)],
+)
+def test_silence_after_speech_is_counted_from_its_end(speech, encoding, rate, chunk_ms):
+    samples, native = speech
+    talk = audio.resample(samples, native, rate)
+    pause = np.zeros(rate * 600 // 1000, dtype=np.float32)  # 600 ms of silence after the words
+    data = audio.encode(np.concatenate([talk, pause]), encoding, rate)
+    bytes_per_ms = len(data) / ((len(talk) + len(pause)) * 1000 / rate)
+    tracker = SilenceTracker(encoding, rate)
+    assert tracker.available
+    trail = feed(tracker, data, max(1, int(chunk_ms * bytes_per_ms)))
+    assert max(trail[: len(trail) // 3]) < 300  # the words are speech (short gaps between them only)
+    # the trailing silence is the pause (plus the last word's fading end), within a frame or two
+    assert 560 <= trail[-1] <= 800, trail[-10:]
+
+
+def test_steady_noise_is_not_speech():
+    rng = np.random.default_rng(3)
+    noise = (0.01 * rng.standard_normal(16000)).astype(np.float32)  # 1 s of faint hiss
+    tracker = SilenceTracker(ra.LINEAR_PCM, 16000)
+    trail = feed(tracker, audio.encode(noise, ra.LINEAR_PCM, 16000), 1280)
+    assert trail[-1] >= 900
+
+
+def test_whole_file_encodings_leave_endpointing_to_the_asr():
+    tracker = SilenceTracker(ra.FLAC, 16000)
+    assert not tracker.available
+    assert tracker.feed(b"fLaC....") == 0
