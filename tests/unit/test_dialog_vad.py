@@ -40,6 +40,18 @@ def test_silence_after_speech_is_counted_from_its_end(speech, encoding, rate, ch
     assert 560 <= trail[-1] <= 800, trail[-10:]
 
 
+@pytest.mark.parametrize("voice", ["flite:slt", "flite:rms", "espeak-ng:en-us+m3", "festival:ked_diphone"])
+def test_the_end_of_a_voice_is_placed_within_a_frame_or_two_despite_the_vad_hangover(voice):
+    samples, native = voices.synthesize(voices.Voice.parse(voice), "book a table for two")
+    talk = audio.resample(samples, native, 16000)
+    loud = np.flatnonzero(np.abs(talk) > 0.03 * np.abs(talk).max())
+    talk = talk[: loud[-1] + 1]  # the voice stops dead here
+    pause = np.zeros(16000 * 400 // 1000, np.float32)
+    tracker = SilenceTracker(ra.LINEAR_PCM, 16000)
+    trail = feed(tracker, audio.encode(np.concatenate([talk, pause]), ra.LINEAR_PCM, 16000), 640)
+    assert 360 <= trail[-1] <= 420, trail[-12:]
+
+
 def test_steady_noise_is_not_speech():
     rng = np.random.default_rng(3)
     noise = (0.01 * rng.standard_normal(16000)).astype(np.float32)  # 1 s of faint hiss
