@@ -119,24 +119,32 @@ async def say(client: VoiceClient, text: str, voice: str = HELD_OUT_VOICES[0]) -
     return turn
 
 
+async def test_a_spoken_turn_streams_its_events_in_order(voice_stack):
+    async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
+        asked = await say(client, "set a timer")
+    assert asked.reply.expecting_slot == "duration", (asked.transcript, asked.reply)
+    kinds = [r.kind for r in asked.messages]
+    assert (
+        kinds.index("transcript") < kinds.index("understanding") < kinds.index("reply") < kinds.index("audio")
+    )
+    events = [m.event.type for m in asked.of("event")]
+    assert events.index(EVENT.SPEECH_STARTED) < events.index(EVENT.END_OF_TURN)
+    finals = [m.transcript for m in asked.of("transcript") if m.transcript.is_final]
+    assert len(finals) == 1 and finals[0].text
+    latency = asked.server_latency
+    # ended by the audio's silence (VAD): the wait is the 160 ms end-of-turn silence, give or take a
+    # 20 ms frame and a 40 ms client chunk
+    assert 150 <= latency.endpointing_ms <= 260 and latency.total_ms >= latency.endpointing_ms
+
+
+@ASR_ACCURACY_XFAIL  # "five seconds" must be heard well enough to parse a duration
 async def test_voice_slot_filling_and_a_timer_that_fires(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         asked = await say(client, "set a timer")
         assert asked.reply.expecting_slot == "duration", (asked.transcript, asked.reply)
-        kinds = [r.kind for r in asked.messages]
-        assert (
-            kinds.index("transcript")
-            < kinds.index("understanding")
-            < kinds.index("reply")
-            < kinds.index("audio")
-        )
-        events = [m.event.type for m in asked.of("event")]
-        assert EVENT.SPEECH_STARTED in events and EVENT.END_OF_TURN in events
         set_ = await say(client, "five seconds")
         assert set_.reply.action == "timer.set", (set_.transcript, set_.reply)
         assert set_.reply.action_slots["duration_s"] == "5"
-        latency = set_.server_latency
-        assert latency.endpointing_ms > 0 and latency.total_ms > 0
         since = len(client.received)
         fired = await client.wait_for(is_event(EVENT.ANNOUNCEMENT), since, timeout_s=20)
         spoken = await client.wait_for(lambda r: r.kind == "audio", fired, timeout_s=20)
