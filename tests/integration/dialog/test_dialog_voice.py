@@ -219,6 +219,49 @@ async def test_voice_conversation_continues_after_the_dialog_service_is_killed(v
     assert done.reply.action_slots["room"] == "bedroom"
 
 
+def heard(turns: list[Turn]) -> list[tuple[str, str, str]]:
+    """(turn id, final transcript, reply text) of each spoken turn, as its own stream received them."""
+    return [(t.messages[-1].message.turn_id, t.transcript, t.reply.text) for t in turns]
+
+
+def stored(address: str, session_id: str) -> list[tuple[str, str, str]]:
+    return [(h.turn_id, h.user_text, h.reply_text) for h in session(address, session_id).history]
+
+
+async def test_two_spoken_sessions_at_once_keep_exactly_their_own_turns(voice_stack):
+    """Whatever the ASR makes of the words, each session's store holds exactly the turns its own
+    stream heard and answered, in order (the content-level version is the xfail test above)."""
+    address = voice_stack.dialogs[0].address
+    a_id, b_id = sid(), sid()
+
+    async def talk(session_id: str, texts: list[str], voice: str) -> list[Turn]:
+        async with VoiceClient(address, session_id) as client:
+            return [await say(client, text, voice) for text in texts]
+
+    a, b = await asyncio.gather(
+        talk(a_id, ["turn on the lights", "the kitchen", "what time is it"], HELD_OUT_VOICES[0]),
+        talk(b_id, ["add milk to my shopping list", "what is on my shopping list"], HELD_OUT_VOICES[1]),
+    )
+    assert all(t.transcript for t in a + b)
+    assert stored(address, a_id) == heard(a)
+    assert stored(address, b_id) == heard(b)
+    assert not {turn_id for turn_id, _, _ in heard(a)} & {turn_id for turn_id, _, _ in heard(b)}
+
+
+async def test_a_spoken_session_continues_on_a_restarted_dialog_service(voice_stack):
+    """The same, across a killed and restarted dialog service: nothing of the session is lost."""
+    session_id = sid()
+    async with VoiceClient(voice_stack.dialogs[0].address, session_id) as client:
+        before = [await say(client, "turn on the lights")]
+    voice_stack.dialogs[0].process.kill()
+    voice_stack.dialogs[0].stop()
+    restarted = voice_stack.start_dialog(0)
+    async with VoiceClient(restarted.address, session_id) as client:
+        after = [await say(client, "the bedroom")]
+    assert stored(restarted.address, session_id) == heard(before + after)
+    assert session(restarted.address, session_id).turns == 2
+
+
 async def test_voice_barge_in_cancels_the_reply(voice_stack):
     address = voice_stack.dialogs[0].address
     session_id = sid()
