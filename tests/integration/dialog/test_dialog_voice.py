@@ -92,7 +92,9 @@ async def test_typed_barge_in_stops_the_reply_and_records_what_was_heard(tts_sta
         for r in client.received
         if r.kind == "audio" and r.message.turn_id == help_turn
     )
-    assert help_audio / 32000 < 4.0, "most of the long help reply must not have been sent"
+    # the whole help reply is ~9 s; paced 1 s ahead, only what played before the "stop" (plus the lead)
+    # was sent (room for a slow CI machine to take seconds over the "stop")
+    assert help_audio / 32000 < 6.0, "most of the long help reply must not have been sent"
     stopped = [r.message.reply for r in after if r.kind == "reply"]
     assert stopped and stopped[0].action == "cancelled"
     history = {h.turn_id: h for h in session(address, session_id).history}
