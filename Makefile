@@ -54,7 +54,7 @@ default-model: setup
 	$(NLU_BUILD) --dataset assistant
 	@test -f $(MODELS)/asr_streaming/1/encoder.onnx || $(MAKE) asr-model
 
-# Train the embedded streaming ASR model from scratch (about an hour on 2 cores; resumable).
+# Train the embedded streaming ASR model from scratch (about 95 min on 2 cores; resumable).
 asr-model: setup
 	$(PY) -m pipelines.asr build --profile full --repository $(MODELS)
 
