@@ -4,13 +4,14 @@
     python -m bench.dialog_latency --mode text          # typed turns: text sent → first reply audio
 
 Starts tritonserver (NLU, ASR, TTS models), the NLU, ASR and TTS services, Redis and the dialog
-service as processes, then runs 1, 4 and 16 concurrent conversations. Each conversation speaks
-short requests (synthesized by voices the ASR never heard before each level starts, so that the
-client's synthesis does not load the machine; sent in 40 ms chunks paced like a microphone), waits for the whole reply, pauses, and speaks again. Per turn the client measures the
-time from the moment the user fell silent to the first reply audio chunk; the server's breakdown
-(endpointing wait, ASR final, NLU, policy + Redis, TTS first audio) comes from the turn's latency
-message. Also measured: barge-in (interrupting a long reply) → the server's BARGE_IN and the last
-reply audio. Writes bench/reports/dialog_latency.{md,json,png}.
+service as processes, then runs 1, 4 and 16 concurrent conversations. Each conversation speaks short
+requests (synthesized by voices the ASR never heard before each level starts, so that the client's
+synthesis does not load the machine; sent in 40 ms chunks paced like a microphone), waits for the
+whole reply, pauses, and speaks again. Per turn the client measures the time from the moment the
+user fell silent to the first reply audio chunk; the server's breakdown (endpointing wait, ASR
+final, NLU, policy + Redis, TTS first audio) comes from the turn's latency message. Also measured:
+barge-in (interrupting a long reply) → the server's BARGE_IN and the last reply audio.
+Writes bench/reports/dialog_latency.{md,json,png}.
 """
 
 from __future__ import annotations
