@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from rivulet.asr.vocabulary import Vocabulary
 from rivulet.core.errors import not_found, unavailable
-from rivulet.core.triton import ModelInfo
+from rivulet.core.triton import ModelInfo, language_matches
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,7 @@ class AsrModel:
         return self.sample_rate_hz * self.chunk_ms // 1000
 
     def speaks(self, language_code: str) -> bool:
-        """'' matches any; 'en' matches 'en-US'; comparison ignores case."""
-        if not language_code:
-            return True
-        want, have = language_code.lower(), self.language_code.lower()
-        return have == want or have.split("-")[0] == want
+        return language_matches(self.language_code, language_code)
 
 
 class ModelCatalog:

@@ -39,6 +39,15 @@ class ModelInfo:
     max_batch_size: int = 0
 
 
+def language_matches(have: str, want: str) -> bool:
+    """A model in language ``have`` serves a request for ``want``: '' matches any; 'en' matches
+    'en-US'; comparison ignores case."""
+    if not want:
+        return True
+    want, have = want.lower(), have.lower()
+    return have == want or have.split("-")[0] == want
+
+
 def _status(exc: InferenceServerException) -> str:
     return str(exc.status() or "")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rivulet.core.errors import not_found, unavailable
-from rivulet.core.triton import ModelInfo
+from rivulet.core.triton import ModelInfo, language_matches
 
 INTENT_SLOT_TASK = "intent_slot"
 
@@ -35,11 +35,7 @@ class NluModel:
         )
 
     def speaks(self, language_code: str) -> bool:
-        """'' matches any; 'en' matches 'en-US'; comparison ignores case."""
-        if not language_code:
-            return True
-        want, have = language_code.lower(), self.language_code.lower()
-        return have == want or have.split("-")[0] == want
+        return language_matches(self.language_code, language_code)
 
 
 class ModelCatalog:

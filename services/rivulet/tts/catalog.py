@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rivulet.core.errors import not_found, unavailable
-from rivulet.core.triton import ModelInfo
+from rivulet.core.triton import ModelInfo, language_matches
 
 TTS_TASK = "tts"
 
@@ -38,11 +38,7 @@ class TtsVoice:
         return f"{self.voice_name}.{self.subvoice}"
 
     def speaks(self, language_code: str) -> bool:
-        """'' matches any; 'en' matches 'en-US'; case-insensitive."""
-        if not language_code:
-            return True
-        want, have = language_code.lower(), self.language_code.lower()
-        return have == want or have.split("-")[0] == want
+        return language_matches(self.language_code, language_code)
 
 
 def voices_of(info: ModelInfo) -> list[TtsVoice]:
