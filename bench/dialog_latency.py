@@ -42,8 +42,8 @@ from bench.dialog_support import (
     open_meteo_server,
     user_speech,
 )
-from bench.dialog_task_success import nlu_source, start_redis
-from rivulet.core.processes import ROOT
+from bench.dialog_task_success import nlu_source
+from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 
 REQUESTS = [
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         sources[MODELS["asr"]] = asr
     repository = compose_repository(args.workdir / "repository", sources)
-    redis, redis_url = start_redis(args.workdir)
+    redis, redis_url = start_redis_server(args.workdir)
     data: dict = {
         "mode": args.mode,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -36,31 +36,11 @@ from bench.dialog_support import (
     open_meteo_server,
     user_speech,
 )
-from rivulet.core.processes import ROOT, free_port
+from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
 
 MAX_TURNS = 6
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.3)
-    return process, f"redis://127.0.0.1:{port}/0"
 
 
 def nlu_source(workdir: Path, profile: str) -> Path:
@@ -324,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if asr is not None and "voice" in modes:
         sources[MODELS["asr"]] = asr
     repository = compose_repository(args.workdir / "repository", sources)
-    redis, redis_url = start_redis(args.workdir)
+    redis, redis_url = start_redis_server(args.workdir)
     today = dt.datetime.now(dt.UTC).date()
     results: dict[str, list[dict]] = {}
     try:

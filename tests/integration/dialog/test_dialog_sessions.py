@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import grpc
 import pytest
 import redis
 
+from rivulet.core.processes import start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
 from tests.integration.dialog.conftest import Conversation, dialog_env, start_dialog
@@ -117,29 +117,8 @@ def test_no_weather_provider_is_said_honestly(second_replica):
 
 @pytest.fixture
 def own_redis(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield process, f"redis://127.0.0.1:{port}/0"
+    process, url = start_redis_server(tmp_path)
+    yield process, url
     os.kill(process.pid, signal.SIGCONT)
     process.terminate()
     process.wait(10)
