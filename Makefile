@@ -54,9 +54,11 @@ default-model: setup
 	$(NLU_BUILD) --dataset assistant
 	@test -f $(MODELS)/asr_streaming/1/encoder.onnx || $(MAKE) asr-model
 
-# Train the embedded streaming ASR model from scratch (about 95 min on 2 cores; resumable).
+# Train the embedded streaming ASR model from scratch (about 95 min on 2 cores; resumable), with
+# its domain n-gram LM (seconds) and the LM fusion weights tuned on a development set (minutes).
 asr-model: setup
 	$(PY) -m pipelines.asr build --profile full --repository $(MODELS)
+	$(PY) -m pipelines.asr tune-lm --repository $(MODELS)
 
 run: setup default-model
 	$(PY) -m rivulet.stack --model-repository $(MODELS)

@@ -58,7 +58,7 @@ GOAL_REAL_DIGITS_WER = 0.10
 
 
 def load_sets(per_set: int | None) -> dict[str, list[dict]]:
-    root = data.generate(data.PROFILES["full"], cache_dir())
+    root = data.generate_evaluation(data.PROFILES["full"], cache_dir())
     out = {}
     for name, (manifest, _) in SETS.items():
         rows = data.read_manifest(root / f"{manifest}.jsonl")

@@ -383,11 +383,10 @@ class SpeechStack:
         for kind, model in MODELS.items():
             if model not in self.models:
                 continue
-            service = ServiceProcess(
-                f"rivulet.{kind}",
-                self.workdir / f"{kind}.log",
-                {"triton_url": self.triton_url, "readiness_interval_s": 0.2},
-            )
+            env = {"triton_url": self.triton_url, "readiness_interval_s": 0.2}
+            if kind == "asr":  # language models are read from the repository Triton serves
+                env["asr_model_repository"] = str(self.repository)
+            service = ServiceProcess(f"rivulet.{kind}", self.workdir / f"{kind}.log", env)
             self.services[kind] = service.start()
         for kind, service in self.services.items():
             wait_for_health(service.address, service=names[kind], timeout_s=180)

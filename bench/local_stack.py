@@ -42,6 +42,8 @@ def service_stack(
     try:
         triton.wait_ready(models, timeout_s=300)
         env = {"triton_url": triton.grpc_url, "log_level": "WARNING", **(settings or {})}
+        if module == "rivulet.asr":  # language models are read from the repository Triton serves
+            env.setdefault("asr_model_repository", str(repository))
         service = ServiceProcess(module, log_dir / f"{module.rsplit('.', 1)[-1]}.log", env).start()
         wait_for_health(service.address, service=grpc_service, timeout_s=60)
         yield service.address

@@ -14,8 +14,14 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Packages this service imports that [project].dependencies does not list (yet); space-separated,
 # pinned by constraints.txt like the rest. tests/helm/test_dockerfiles.py checks that every package
 # the service's modules import is installed.
-ARG EXTRA_REQUIREMENTS=""
+# kenlm ([asr] extra: the n-gram LM in the beam search) is built from its sdist: g++ and cmake
+# here in the build stage only.
+ARG EXTRA_REQUIREMENTS="kenlm"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ cmake make zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \

@@ -149,6 +149,15 @@ def grpc_service_schema() -> dict[str, Any]:
         "shutdownGraceSeconds": {"type": "integer", "minimum": 1, "maximum": 3600},
         "preStopSleepSeconds": {"type": "integer", "minimum": 0, "maximum": 120},
         "extraEnv": {"type": "array", "items": obj({"name": {"type": "string"}}, ["name"], closed=False)},
+        # the Triton model repository, read-only (the asr chart mounts it for language models)
+        "modelRepository": obj(
+            {
+                "mount": {"type": "boolean"},
+                "mountPath": {"type": "string", "pattern": "^/"},
+                "claimName": {"type": "string"},
+            },
+            ["mount", "mountPath", "claimName"],
+        ),
         "resources": resources(),
         "probes": obj(
             {"startup": probe(), "readiness": probe(), "liveness": probe(2)},

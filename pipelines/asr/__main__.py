@@ -1,4 +1,4 @@
-"""`python -m pipelines.asr build|data|import-nemo|report ...`: the streaming ASR model pipeline."""
+"""The streaming ASR model pipeline: `python -m pipelines.asr build|data|import-nemo|lm|tune-lm|report`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     imp.add_argument(
         "--att-context-size", help="JSON [left, right] to pick one of a multi-lookahead model's contexts"
     )
+    lm = commands.add_parser("lm", help="build the domain n-gram LM into a model and name it in config.pbtxt")
+    lm.add_argument("--repository", type=Path, required=True)
+    lm.add_argument("--model-name", default="asr_streaming")
+    tune = commands.add_parser("tune-lm", help="tune the LM fusion weights on a development set")
+    tune.add_argument("--repository", type=Path, required=True)
+    tune.add_argument("--model-name", default="asr_streaming")
+    tune.add_argument("--cache-dir", type=Path, default=cache_dir())
     report = commands.add_parser("report", help="write bench/reports/asr_train.md from a built model")
     report.add_argument("--repository", type=Path, required=True)
     return parser.parse_args(argv)
@@ -45,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "build":
         from pipelines.asr.build import build
+        from pipelines.asr.domain_lm import build as build_lm
 
         model_dir = build(args.profile, args.repository, args.cache_dir, workers=args.workers)
+        print(json.dumps(build_lm(model_dir)))
         if args.profile == "full" and not args.no_report:
             from pipelines.asr.report import write_train_report
 
@@ -58,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
 
         context = json.loads(args.att_context_size) if args.att_context_size else None
         print(import_nemo(args.checkpoint, args.repository, args.model_name, context))
+        return 0
+    if args.command == "lm":
+        from pipelines.asr.domain_lm import build as build_lm
+
+        print(json.dumps(build_lm(args.repository / args.model_name), indent=1))
+        return 0
+    if args.command == "tune-lm":
+        from pipelines.asr.tune_lm import tune
+
+        print(json.dumps(tune(args.repository / args.model_name, args.cache_dir), indent=1))
         return 0
     if args.command == "report":
         from pipelines.asr.report import write_train_report

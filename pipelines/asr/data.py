@@ -212,13 +212,7 @@ def generate(profile: DataProfile, cache: Path, workers: int = 2) -> Path:
     (root / "held_out.json").write_text(
         json.dumps({"speakers": HELD_OUT_SPEAKERS, "voices": [v.id for v in held_out_voices()]}, indent=1)
     )
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for name, items in jobs.items():
-            rows = list(
-                tqdm(pool.map(render, items, chunksize=16), total=len(items), desc=f"asr data {name}")
-            )
-            with open(root / f"{name}.jsonl", "w") as out:
-                out.writelines(json.dumps(row) + "\n" for row in rows)
+    _render_manifests(jobs, root, workers)
     stats = {
         "wall_s": round(time.time() - started, 1),
         "workers": workers,
@@ -226,6 +220,30 @@ def generate(profile: DataProfile, cache: Path, workers: int = 2) -> Path:
     }
     (root / "generation.json").write_text(json.dumps(stats))
     done.write_text("ok\n")
+    return root
+
+
+def _render_manifests(jobs: dict[str, list[Job]], root: Path, workers: int) -> None:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for name, items in jobs.items():
+            rows = list(
+                tqdm(pool.map(render, items, chunksize=16), total=len(items), desc=f"asr data {name}")
+            )
+            with open(root / f"{name}.jsonl", "w") as out:
+                out.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def generate_evaluation(profile: DataProfile, cache: Path, workers: int = 2) -> Path:
+    """Only the profile's held-out sets (minutes, not the training data's hour): for benchmarks.
+
+    Same directory, files and manifests as `generate`, which later resumes around them.
+    """
+    root = cache / "data" / data_key(profile)
+    jobs = {name: items for name, items in plan(profile, root).items() if name.startswith("eval_")}
+    missing = {name: items for name, items in jobs.items() if not (root / f"{name}.jsonl").exists()}
+    if missing:
+        root.mkdir(parents=True, exist_ok=True)
+        _render_manifests(missing, root, workers)
     return root
 
 

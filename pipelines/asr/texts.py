@@ -79,10 +79,11 @@ def training_texts(rng: random.Random, counts: dict[str, int]) -> list[tuple[str
     return texts
 
 
-def evaluation_texts(rng: random.Random, per_set: int) -> dict[str, list[str]]:
-    """Sentences the model never trained on: SNIPS test, assistant test, fresh digit strings."""
-    snips = snips_sentences("test", max_words=14)
-    assistant = assistant_commands("test")
+def evaluation_texts(rng: random.Random, per_set: int, split: str = "test") -> dict[str, list[str]]:
+    """Sentences the model never trained on: SNIPS and assistant `split` (test, or dev for tuning),
+    fresh digit strings."""
+    snips = snips_sentences(split, max_words=14)
+    assistant = assistant_commands(split)
     return {
         "commands": rng.sample(assistant, min(per_set, len(assistant))),
         "snips": rng.sample(snips, min(per_set, len(snips))),

@@ -76,6 +76,8 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
             triton.stop()
             raise
     settings.triton_url = f"127.0.0.1:{settings.triton_grpc_port}"
+    if settings.asr_model_repository is None:  # the ASR reads language models from the same files
+        settings.asr_model_repository = repository
     redis = create_redis(settings.redis_url)
     redis_ok = await redis_ready(redis)
     await redis.aclose()

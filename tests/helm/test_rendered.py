@@ -256,6 +256,23 @@ def test_model_repository_is_built_once_and_shared_read_only(objs: Objs) -> None
     assert jobs[0]["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def test_asr_reads_language_models_from_the_same_repository_read_only(objs: Objs) -> None:
+    triton_pod = one(objs, "Deployment", TRITON)["spec"]["template"]["spec"]
+    triton_claim = next(v for v in triton_pod["volumes"] if v["name"] == "models")["persistentVolumeClaim"]
+    for deploy in grpc_services(objs):
+        pod = deploy["spec"]["template"]["spec"]
+        (container,) = containers(pod)
+        mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
+        env = env_of(container)
+        if deploy["metadata"]["name"] != f"{RELEASE}-asr":
+            assert "model-repository" not in mounts and "RIVULET_ASR_MODEL_REPOSITORY" not in env
+            continue
+        claim = next(v for v in pod["volumes"] if v["name"] == "model-repository")["persistentVolumeClaim"]
+        assert claim == {**triton_claim, "readOnly": True}
+        assert mounts["model-repository"]["readOnly"] is True
+        assert env["RIVULET_ASR_MODEL_REPOSITORY"]["value"] == mounts["model-repository"]["mountPath"]
+
+
 MODELS = ("intent_assistant", "intent_atis", "asr_streaming", "tts_embedded")
 
 

@@ -3,8 +3,11 @@
 A Triton model is a Rivulet ASR model when its config.pbtxt has the parameter
 `rivulet_task = "asr_streaming"` (see models/asr_streaming and pipelines/asr); its other
 parameters say what the service needs: `language_code`, `sample_rate_hz`, `chunk_ms`,
-`frame_shift_ms`, `vocabulary`, `blank_index`, `tokenizer`. The catalog refreshes on every
-readiness check, so models loaded or unloaded on Triton appear and disappear without a restart.
+`frame_shift_ms`, `vocabulary`, `blank_index`, `tokenizer`, and optionally `language_model` (a
+file in the model's directory, read from `RIVULET_ASR_MODEL_REPOSITORY`) with its tuned fusion
+weights `lm_alpha`, `lm_beta`, `lm_oov_penalty`. The catalog refreshes
+on every readiness check, so models loaded or unloaded on Triton appear and disappear without a
+restart.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel, LanguageModels
 from rivulet.asr.vocabulary import Vocabulary
 from rivulet.core.errors import not_found, unavailable
 from rivulet.core.triton import ModelInfo, language_matches
@@ -31,9 +36,11 @@ class AsrModel:
     chunk_ms: int = 160
     frame_shift_ms: float = 40.0
     parameters: Mapping[str, str] = field(default_factory=dict)
+    language_model: LanguageModel | None = field(default=None, compare=False, repr=False)
+    fusion: FusionWeights = DEFAULT_WEIGHTS
 
     @classmethod
-    def from_triton(cls, info: ModelInfo) -> AsrModel:
+    def from_triton(cls, info: ModelInfo, language_model: LanguageModel | None = None) -> AsrModel:
         params = dict(info.parameters)
         return cls(
             name=info.name,
@@ -43,6 +50,12 @@ class AsrModel:
             chunk_ms=int(params.get("chunk_ms", 160)),
             frame_shift_ms=float(params.get("frame_shift_ms", 40)),
             parameters=params,
+            language_model=language_model,
+            fusion=FusionWeights(
+                float(params.get("lm_alpha", FusionWeights.alpha)),
+                float(params.get("lm_beta", FusionWeights.beta)),
+                float(params.get("lm_oov_penalty", FusionWeights.oov_penalty)),
+            ),
         )
 
     @property
@@ -54,10 +67,29 @@ class AsrModel:
 
 
 class ModelCatalog:
-    def __init__(self, default_model: str, triton_url: str) -> None:
+    def __init__(self, default_model: str, triton_url: str, model_repository: Path | None = None) -> None:
         self.default_model = default_model
         self.triton_url = triton_url
+        self.model_repository = model_repository
         self._models: dict[str, AsrModel] = {}
+        self._language_models = LanguageModels()
+        self._warned: set[str] = set()
+
+    def _language_model(self, info: ModelInfo) -> LanguageModel | None:
+        relative = info.parameters.get("language_model", "")
+        if not relative:
+            return None
+        if self.model_repository is None:
+            if info.name not in self._warned:
+                self._warned.add(info.name)
+                log.warning(
+                    "model %s names the language model %s, but RIVULET_ASR_MODEL_REPOSITORY is not set: "
+                    "decoding without it",
+                    info.name,
+                    relative,
+                )
+            return None
+        return self._language_models.get(self.model_repository / info.name / relative)
 
     def update(self, infos: Iterable[ModelInfo]) -> None:
         models = {}
@@ -65,7 +97,7 @@ class ModelCatalog:
             if info.parameters.get("rivulet_task") != ASR_TASK:
                 continue
             try:
-                models[info.name] = AsrModel.from_triton(info)
+                models[info.name] = AsrModel.from_triton(info, self._language_model(info))
             except (ValueError, TypeError) as exc:
                 log.warning("ignoring ASR model %s: its config parameters are unusable (%s)", info.name, exc)
         self._models = models

@@ -2,8 +2,9 @@
 
 - `GreedyDecoder`: best token per frame, repeats merged, blanks dropped. Cheap; used for interim
   results (which may change anyway).
-- `BeamDecoder`: CTC prefix beam search with contextual biasing (`biasing.ContextGraph`). Used
-  for final results and alternatives. Both are fed frame blocks as they come back from Triton, so
+- `BeamDecoder`: CTC prefix beam search with contextual biasing (`biasing.ContextGraph`) and
+  shallow fusion of a word n-gram LM (`language_model.LanguageModel`). Used for final results
+  and alternatives. Both are fed frame blocks as they come back from Triton, so
   at the end of audio only the last block is left to decode (the final is ready within
   milliseconds). Pure numpy + Python on small beams: about 10 µs per frame and beam.
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rivulet.asr.biasing import ContextGraph, ContextState
+from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel
 from rivulet.asr.vocabulary import Vocabulary
 
 NEG_INF = float("-inf")
@@ -139,13 +141,29 @@ class _Beam:
     starts: tuple[int, ...] = ()
     ends: tuple[int, ...] = ()
     probs: tuple[float, ...] = ()
+    lm: _LmState | None = None
 
     @property
     def total(self) -> float:
         return _lse(self.p_blank, self.p_token)
 
+    @property
+    def extra(self) -> float:
+        """Score added to the acoustic one: biasing and language model."""
+        return self.bias + (self.lm.score if self.lm else 0.0)
+
     def carried(self) -> _Beam:
-        return _Beam(NEG_INF, NEG_INF, self.context, self.bias, self.starts, self.ends, self.probs)
+        return _Beam(NEG_INF, NEG_INF, self.context, self.bias, self.starts, self.ends, self.probs, self.lm)
+
+
+@dataclass(frozen=True)
+class _LmState:
+    """A prefix's language-model side: KenLM state after its whole words, the word in progress."""
+
+    state: object
+    score: float = 0.0  # fused LM score of the whole words (and OOV penalties)
+    word: str = ""
+    oov: bool = False  # the word in progress has paid the OOV penalty
 
 
 class BeamDecoder:
@@ -160,23 +178,52 @@ class BeamDecoder:
         vocabulary: Vocabulary,
         beam_size: int = 8,
         context: ContextGraph | None = None,
-        prune: float = 10.0,
-        blank_skip: float = 0.999,
+        prune: float = 6.0,
+        blank_skip: float = 0.99,
+        lm: LanguageModel | None = None,
+        weights: FusionWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.vocabulary = vocabulary
         self.beam_size = beam_size
         self.context = context
+        self.lm = lm
+        self.weights = weights
         self.prune = prune
         self._blank_skip_lp = math.log(blank_skip)
         self.reset()
 
     def reset(self) -> None:
-        self._beams: dict[tuple[int, ...], _Beam] = {(): _Beam(p_blank=0.0)}
+        lm = _LmState(self.lm.begin()) if self.lm else None
+        self._beams: dict[tuple[int, ...], _Beam] = {(): _Beam(p_blank=0.0, lm=lm)}
+
+    def _lm_step(self, lm: _LmState, text: str) -> _LmState:
+        state, score, word, oov = lm.state, lm.score, lm.word, lm.oov
+        assert self.lm is not None
+        for ch in text:
+            if ch == " ":
+                if word:
+                    state, lp = self.lm.score(state, word)
+                    score += self.weights.alpha * lp + self.weights.beta
+                word, oov = "", False
+                continue
+            word += ch
+            if not oov and word not in self.lm.prefixes:
+                score += self.weights.oov_penalty
+                oov = True
+        return _LmState(state, score, word, oov)
+
+    def _lm_finish(self, lm: _LmState | None) -> float:
+        """The LM score of a finished transcript: its last word and the end of the sentence."""
+        if lm is None or self.lm is None:
+            return 0.0
+        lm = self._lm_step(lm, " ")
+        return lm.score + self.weights.alpha * self.lm.end(lm.state)
 
     def _extend(self, prefix: tuple[int, ...], parent: _Beam, token: int, frame: int, lp: float) -> _Beam:
         context, bias = parent.context, parent.bias
+        text = self.vocabulary.texts[token]
         if self.context is not None:
-            context, delta = self.context.step(parent.context, self.vocabulary.texts[token])
+            context, delta = self.context.step(parent.context, text)
             bias += delta
         return _Beam(
             NEG_INF,
@@ -186,6 +233,7 @@ class BeamDecoder:
             (*parent.starts, frame),
             (*parent.ends, frame),
             (*parent.probs, math.exp(lp)),
+            self._lm_step(parent.lm, text) if parent.lm is not None else None,
         )
 
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
@@ -228,16 +276,16 @@ class BeamDecoder:
                     source = beam.p_blank if token == last else total
                     target.p_token = _lse(target.p_token, source + lp)
             if len(nxt) > self.beam_size:
-                ranked = sorted(nxt.items(), key=lambda kv: kv[1].total + kv[1].bias, reverse=True)
+                ranked = sorted(nxt.items(), key=lambda kv: kv[1].total + kv[1].extra, reverse=True)
                 nxt = dict(ranked[: self.beam_size])
             self._beams = nxt
 
     def best(self, n: int = 1) -> list[Hypothesis]:
-        """The `n` best distinct transcripts, biasing finished (partial phrases taken back)."""
+        """The `n` best distinct transcripts, biasing and LM finished (partial phrases taken back)."""
         scored = []
         for prefix, beam in self._beams.items():
             bias = beam.bias + (self.context.finish(beam.context) if self.context else 0.0)
-            scored.append((beam.total + bias, prefix, beam))
+            scored.append((beam.total + bias + self._lm_finish(beam.lm), prefix, beam))
         scored.sort(key=lambda item: item[0], reverse=True)
         seen: set[str] = set()
         out: list[Hypothesis] = []

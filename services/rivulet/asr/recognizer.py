@@ -6,7 +6,8 @@ endpoint so every utterance gets its own final result.
 
 `use_beam=False` makes finals greedy too: without a language model, a CTC prefix beam search
 almost never changes the best transcript, so the service runs the beam only when it matters
-(`speech_contexts` to boost, or more than one alternative asked for) and saves its CPU otherwise.
+(a language model, `speech_contexts` to boost, or more than one alternative asked for) and saves
+its CPU otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from rivulet.asr.biasing import ContextGraph
 from rivulet.asr.decoding import BeamDecoder, GreedyDecoder, Hypothesis
 from rivulet.asr.endpointing import Endpointer, EndpointingParams, Event
+from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel
 from rivulet.asr.vocabulary import Vocabulary
 
 
@@ -53,12 +55,18 @@ class Recognizer:
         max_alternatives: int = 1,
         interim_results: bool = False,
         use_beam: bool = True,
+        lm: LanguageModel | None = None,
+        weights: FusionWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.vocabulary = vocabulary
         self.endpointer = Endpointer(endpointing, frame_ms)
         self.greedy = GreedyDecoder(vocabulary)
-        use_beam = use_beam or context is not None or max_alternatives > 1
-        self.beam = BeamDecoder(vocabulary, beam_size=beam_size, context=context) if use_beam else None
+        use_beam = use_beam or lm is not None or context is not None or max_alternatives > 1
+        self.beam = (
+            BeamDecoder(vocabulary, beam_size=beam_size, context=context, lm=lm, weights=weights)
+            if use_beam
+            else None
+        )
         self.max_alternatives = max(1, max_alternatives)
         self.interim_results = interim_results
         # frames seen while no utterance is active: decoded once speech starts (the first word)

@@ -23,7 +23,9 @@ class AsrService:
     def __init__(self, settings: AsrSettings) -> None:
         self.settings = settings
         self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
-        self.catalog = ModelCatalog(settings.asr_default_model, settings.triton_url)
+        self.catalog = ModelCatalog(
+            settings.asr_default_model, settings.triton_url, settings.asr_model_repository
+        )
         self.releaser = SequenceReleaser(self.triton)
         self.servicer = AsrServicer(settings, self.triton, self.catalog, self.releaser)
 

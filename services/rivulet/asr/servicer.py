@@ -190,6 +190,7 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                             "sample_rate_hz": str(model.sample_rate_hz),
                             "chunk_ms": str(model.chunk_ms),
                             "default": str(model.name == self.catalog.default_model).lower(),
+                            "language_model_active": str(model.language_model is not None).lower(),
                         },
                     )
                 )

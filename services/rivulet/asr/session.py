@@ -10,12 +10,14 @@ finish (client gone, error), and always runs (the servicer calls it in `finally`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 from riva.proto import riva_asr_pb2 as asr
 
 from rivulet.asr.decoding import Hypothesis, words_of
+from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY
 from rivulet.asr.options import RecognitionOptions
 from rivulet.asr.recognizer import Recognizer, Result
@@ -38,7 +40,19 @@ def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recog
         max_alternatives=options.max_alternatives,
         interim_results=options.interim_results,
         use_beam=settings.asr_final_decoding == "beam",
+        lm=options.model.language_model,
+        weights=fusion_weights(options.model.fusion, settings),
     )
+
+
+def fusion_weights(tuned: FusionWeights, settings: AsrSettings) -> FusionWeights:
+    """The model's tuned LM weights, with any set in the service's settings instead."""
+    overrides = {
+        "alpha": settings.asr_lm_alpha,
+        "beta": settings.asr_lm_beta,
+        "oov_penalty": settings.asr_lm_oov_penalty,
+    }
+    return dataclasses.replace(tuned, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def alternative(

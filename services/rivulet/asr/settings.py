@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -28,11 +29,23 @@ class AsrSettings(ServiceSettings):
     asr_max_alternatives: int = Field(
         5, ge=1, description="Upper bound on max_alternatives (larger requests are clamped to it)."
     )
-    asr_beam_size: int = Field(8, ge=1, description="CTC prefix beam width for final results.")
+    asr_beam_size: int = Field(16, ge=1, description="CTC prefix beam width for final results.")
     asr_final_decoding: Literal["auto", "beam"] = Field(
         "auto",
-        description="auto: finals by beam search only with speech_contexts or max_alternatives > 1 "
-        "(greedy otherwise: without an LM the best path rarely differs); beam: always.",
+        description="auto: finals by beam search with a language model, speech_contexts or "
+        "max_alternatives > 1 (greedy otherwise: without an LM the best path rarely differs); beam: always.",
+    )
+    asr_model_repository: Path | None = Field(
+        None,
+        description="The Triton model repository, readable here: a model's `language_model` file is "
+        "read from <repository>/<model>/. Unset: decoding without language models.",
+    )
+    # LM fusion weights: each model's tuned values (config.pbtxt lm_alpha, lm_beta, lm_oov_penalty)
+    # unless set here.
+    asr_lm_alpha: float | None = Field(None, ge=0, description="Weight of the LM's ln P(word | history).")
+    asr_lm_beta: float | None = Field(None, description="Bonus (nats) per word when decoding with an LM.")
+    asr_lm_oov_penalty: float | None = Field(
+        None, le=0, description="Penalty (nats) for a word the language model cannot spell."
     )
     asr_boost_scale: float = Field(
         0.2, gt=0, description="Natural-log score per unit of speech_contexts boost (whole phrase)."

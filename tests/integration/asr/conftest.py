@@ -70,9 +70,10 @@ def asr_triton_url(request, tmp_path_factory) -> str:
         yield server.grpc_url
 
 
-def start_service(triton_url: str, log: Path, **settings) -> ServiceProcess:
+def start_service(triton_url: str, log: Path, repository: Path, **settings) -> ServiceProcess:
     env = {
         "triton_url": triton_url,
+        "asr_model_repository": str(repository),
         "readiness_interval_s": 0.2,
         "asr_max_stream_seconds": MAX_STREAM_SECONDS,
         "asr_max_stream_bytes": MAX_STREAM_BYTES,
@@ -82,8 +83,8 @@ def start_service(triton_url: str, log: Path, **settings) -> ServiceProcess:
 
 
 @pytest.fixture(scope="module")
-def asr(asr_triton_url, tmp_path_factory):
-    service = start_service(asr_triton_url, tmp_path_factory.mktemp("asr") / "asr.log")
+def asr(asr_triton_url, asr_repository, tmp_path_factory):
+    service = start_service(asr_triton_url, tmp_path_factory.mktemp("asr") / "asr.log", asr_repository)
     yield service
     service.stop()
 

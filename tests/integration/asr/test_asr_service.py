@@ -235,6 +235,10 @@ def test_get_config_lists_online_and_offline(client):
         (c.model_name, c.parameters["type"], c.parameters["language_code"]) for c in response.model_config
     }
     assert {(MODEL, "online", "en-US"), (MODEL, "offline", "en-US")} <= kinds
+    ours = next(c.parameters for c in response.model_config if c.model_name == MODEL)
+    # the model's domain LM is read from the repository and used (tests/models_asr.py adds it)
+    assert ours["language_model"] == "lm/domain_3gram.arpa"
+    assert ours["language_model_active"] == "true"
     with pytest.raises(grpc.RpcError) as err:
         client.stub.GetRivaSpeechRecognitionConfig(rasr.RivaSpeechRecognitionConfigRequest(model_name="nope"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -389,7 +393,7 @@ def test_triton_outage_is_unavailable_and_recovers(asr_repository, tmp_path):
     service = None
     try:
         triton.wait_ready([MODEL], timeout_s=300)
-        service = start_service(triton.grpc_url, tmp_path / "asr.log")
+        service = start_service(triton.grpc_url, tmp_path / "asr.log", asr_repository)
         client = riva.client.ASRService(riva.client.Auth(uri=service.address))
         data = pcm16(speech("seven"))
         stream(client, data, streaming_config())  # works (accuracy is tested elsewhere)

@@ -157,6 +157,10 @@ spec:
             - name: {{ .env }}
               value: {{ include "common.grpcService.callAddress" (dict "ctx" $ "call" .) | quote }}
             {{- end }}
+            {{- if (.Values.modelRepository).mount }}
+            - name: RIVULET_ASR_MODEL_REPOSITORY
+              value: {{ .Values.modelRepository.mountPath | quote }}
+            {{- end }}
             {{- with .Values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -195,10 +199,21 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if (.Values.modelRepository).mount }}
+            - name: model-repository
+              mountPath: {{ .Values.modelRepository.mountPath | quote }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if (.Values.modelRepository).mount }}
+        - name: model-repository
+          persistentVolumeClaim:
+            claimName: {{ .Values.modelRepository.claimName | default (printf "%s-models" (include "common.componentName" (dict "ctx" . "name" "triton"))) | quote }}
+            readOnly: true
+        {{- end }}
 {{- end -}}
 
 {{- define "common.grpcService.service" -}}

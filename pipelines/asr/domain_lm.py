@@ -1,0 +1,81 @@
+"""The ASR model's domain language model: a word trigram over the assistant's training texts.
+
+Texts come only from the train splits (`texts.py`): SNIPS train sentences, the assistant's train
+commands, and generated digit strings, numbers, times and dates, the same kinds of text the
+acoustic model learns from. Evaluation sentences (SNIPS and assistant test splits) are never in
+it; `build` reports how many of them happen to also occur in the train splits.
+
+`python -m pipelines.asr lm --repository models` writes `<model>/lm/domain_3gram.arpa` and sets
+the model's `language_model` parameter; the ASR service fuses it into its beam search.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+from pipelines.asr.ngram import build_arpa
+from pipelines.asr.texts import assistant_commands, digit_string, number_phrase, snips_sentences
+
+LM_FILE = "lm/domain_3gram.arpa"
+ORDER = 3
+SEED = 7
+GENERATED = {"digits": 6000, "numbers": 6000}
+_PARAMETER = re.compile(
+    r'^parameters \{ key: "([^"]+)" value: \{ string_value: ("(?:[^"\\]|\\.)*") \} \}$', re.M
+)
+
+
+def corpus(seed: int = SEED) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    return {
+        "snips": snips_sentences("train"),
+        "assistant": assistant_commands("train"),
+        "digits": [digit_string(rng) for _ in range(GENERATED["digits"])],
+        "numbers": [number_phrase(rng) for _ in range(GENERATED["numbers"])],
+    }
+
+
+def parameters(config_path: Path) -> dict[str, str]:
+    """The string parameters of a config.pbtxt written by `triton_config` (one per line)."""
+    return {key: json.loads(value) for key, value in _PARAMETER.findall(config_path.read_text())}
+
+
+def set_parameter(config_path: Path, value: str, key: str = "language_model") -> None:
+    """Add (or replace) `parameters { key: <key> ... }` in a config.pbtxt."""
+    lines = [
+        line
+        for line in config_path.read_text().splitlines()
+        if not (line.startswith("parameters") and _PARAMETER.match(line) and _PARAMETER.match(line)[1] == key)
+    ]
+    lines.append(f"parameters {{ key: {json.dumps(key)} value: {{ string_value: {json.dumps(value)} }} }}")
+    config_path.write_text("\n".join(lines) + "\n")
+
+
+def build(model_dir: Path) -> dict:
+    started = time.time()
+    texts = corpus()
+    sentences = [s for group in texts.values() for s in group]
+    counts = build_arpa(sentences, model_dir / LM_FILE, ORDER)
+    set_parameter(model_dir / "config.pbtxt", LM_FILE)
+    train = set(sentences)
+    overlap = {
+        "snips_test": sum(s in train for s in snips_sentences("test")),
+        "snips_test_total": len(snips_sentences("test")),
+        "assistant_test": sum(s in train for s in assistant_commands("test")),
+        "assistant_test_total": len(assistant_commands("test")),
+    }
+    stats = {
+        "file": LM_FILE,
+        "order": ORDER,
+        "sentences": {name: len(group) for name, group in texts.items()},
+        "ngrams": counts,
+        "bytes": (model_dir / LM_FILE).stat().st_size,
+        "test_sentences_also_in_train_splits": overlap,
+        "wall_s": round(time.time() - started, 1),
+    }
+    (model_dir / "lm" / "build.json").write_text(json.dumps(stats, indent=1) + "\n")
+    return stats
