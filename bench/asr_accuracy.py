@@ -12,13 +12,16 @@ Sets (made by `pipelines.asr.data`, full profile, in the cache; never trained on
 
 Our model is asked through the real stack: tritonserver serving `asr_streaming` from the repository
 and the ASR service (`python -m rivulet.asr`), with `riva.client.ASRService.offline_recognize` on
-16 kHz LINEAR_PCM. `--no-service` decodes the Triton model's log-probabilities with greedy CTC in
-this process instead. pocketsphinx 5 (PyPI, bundled en-us acoustic model, its general en-us
-language model and dictionary) decodes the same samples. References and hypotheses are both
-normalized with `pipelines.asr.text.normalize` (numbers spelled out) before WER.
+16 kHz LINEAR_PCM; the service decodes finals by beam search with the model's domain n-gram
+LM (`models/asr_streaming/lm`). `--no-service` decodes the Triton model's log-probabilities
+with greedy CTC in this process instead (no LM). pocketsphinx 5 (PyPI, bundled en-us acoustic
+model, its general en-us language model and dictionary) decodes the same samples. References
+and hypotheses are both normalized with `pipelines.asr.text.normalize` (numbers spelled out)
+before WER.
 
 Real-time factor (compute time / audio time, one thread each): our runtime in-process
-(onnxruntime, `asr_stream.py`, 160 ms chunks, greedy decoding) and pocketsphinx. Writes
+(onnxruntime, `asr_stream.py`, 160 ms chunks, greedy decoding, plus the beam search with the LM
+timed separately) and pocketsphinx. Writes
 bench/reports/asr_accuracy.{md,json,png}.
 """
 
@@ -119,18 +122,42 @@ def recognize_service(address: str, clips: list[np.ndarray]) -> tuple[list[str],
     return texts, seconds
 
 
-def recognize_runtime(model_dir: Path, clips: list[np.ndarray]) -> tuple[list[str], float]:
-    """In-process: the serving runtime (1 onnxruntime thread) in 160 ms chunks + greedy CTC."""
+def recognize_runtime(model_dir: Path, clips: list[np.ndarray]) -> tuple[list[str], float, float]:
+    """In-process: the serving runtime (1 onnxruntime thread) in 160 ms chunks + greedy CTC.
+
+    Returns the greedy transcripts, the CPU seconds of runtime + greedy, and the CPU seconds the
+    service's final decoding adds when the model has a language model (beam search with LM fusion,
+    the model's tuned weights)."""
+    from pipelines.asr.domain_lm import parameters
+    from rivulet.asr.decoding import BeamDecoder
+    from rivulet.asr.language_model import FusionWeights, LanguageModel
+    from rivulet.asr.settings import AsrSettings
+    from rivulet.asr.vocabulary import Vocabulary
+
     module = load_runtime()
     runtime = module.StreamingRecognizer(str(model_dir / "1"), intra_op_num_threads=1)
     cfg = runtime.config
-    texts, compute = [], 0.0
+    params = parameters(model_dir / "config.pbtxt")
+    lm = LanguageModel.load(model_dir / params["language_model"]) if "language_model" in params else None
+    weights = (
+        FusionWeights(*(float(params[k]) for k in ("lm_alpha", "lm_beta", "lm_oov_penalty"))) if lm else None
+    )
+    vocabulary = Vocabulary(tuple(cfg.vocabulary), cfg.blank_index, cfg.tokenizer)
+    texts, compute, lm_compute = [], 0.0, 0.0
     for clip in clips:
         started = time.process_time()
         logprobs = runtime.transcribe_logprobs(clip, 2560)
         texts.append(module.greedy_ctc(logprobs, cfg.vocabulary, cfg.blank_index, cfg.tokenizer))
         compute += time.process_time() - started
-    return texts, compute
+        if lm is not None and weights is not None:
+            started = time.process_time()
+            beam = BeamDecoder(
+                vocabulary, AsrSettings.model_fields["asr_beam_size"].default, lm=lm, weights=weights
+            )
+            beam.advance(logprobs, 0)
+            beam.best()
+            lm_compute += time.process_time() - started
+    return texts, compute, lm_compute
 
 
 def recognize_pocketsphinx(clips: list[np.ndarray]) -> tuple[list[str], float]:
@@ -200,9 +227,11 @@ def write_report(results: dict) -> Path:
         f"Lower than pocketsphinx on every set: **{beats}**. SER: sentences with any error.",
         "",
         f"Real-time factor (process CPU time / audio time, one thread, {rtf['audio_s']:.0f} s of audio): "
-        f"Rivulet runtime {rtf['ours']:.4f} (160 ms chunks, greedy CTC), "
+        f"Rivulet runtime {rtf['ours']:.4f} (160 ms chunks, greedy CTC) "
+        f"+ {rtf.get('ours_lm_decoding', 0.0):.4f} for the final beam search with the n-gram LM "
+        f"= {rtf['ours'] + rtf.get('ours_lm_decoding', 0.0):.4f}, "
         f"pocketsphinx {rtf['pocketsphinx']:.4f} "
-        f"— ratio {rtf['pocketsphinx'] / max(rtf['ours'], 1e-9):.1f}×.",
+        f"— ratio {rtf['pocketsphinx'] / max(rtf['ours'] + rtf.get('ours_lm_decoding', 0.0), 1e-9):.1f}×.",
     ]
     if results.get("service_request_ms_p50") is not None:
         lines.append(
@@ -243,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     everything = [c for name in sets for c in clips[name]]
     audio_s = sum(c.size for c in everything) / 16000
 
-    runtime_texts, our_compute = recognize_runtime(args.repository / MODEL, everything)
+    runtime_texts, our_compute, lm_compute = recognize_runtime(args.repository / MODEL, everything)
     print(f"runtime: RTF {our_compute / audio_s:.4f} over {audio_s:.0f} s of audio")
+    print(f"beam search with the LM: RTF {lm_compute / audio_s:.4f} more")
     sphinx_texts, sphinx_compute = recognize_pocketsphinx(everything)
     print(f"pocketsphinx: RTF {sphinx_compute / audio_s:.4f}")
     service_seconds: list[float] = []
@@ -278,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["rtf"] = {
         "ours": our_compute / audio_s,
+        "ours_lm_decoding": lm_compute / audio_s,
         "pocketsphinx": sphinx_compute / audio_s,
         "audio_s": audio_s,
     }

@@ -5,7 +5,7 @@ commands, and generated digit strings, numbers, times and dates, the same kinds 
 acoustic model learns from. Evaluation sentences (SNIPS and assistant test splits) are never in
 it; `build` reports how many of them happen to also occur in the train splits.
 
-`python -m pipelines.asr lm --repository models` writes `<model>/lm/domain_3gram.arpa` and sets
+`python -m pipelines.asr lm --repository models` writes `<model>/lm/domain_3gram.arpa.gz` and sets
 the model's `language_model` parameter; the ASR service fuses it into its beam search.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from pipelines.asr.ngram import build_arpa
 from pipelines.asr.texts import assistant_commands, digit_string, number_phrase, snips_sentences
 
-LM_FILE = "lm/domain_3gram.arpa"
+LM_FILE = "lm/domain_3gram.arpa.gz"
 ORDER = 3
 SEED = 7
 GENERATED = {"digits": 6000, "numbers": 6000}

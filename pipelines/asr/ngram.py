@@ -18,6 +18,7 @@ arithmetic gives exactly the interpolated distribution.
 
 from __future__ import annotations
 
+import gzip
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -97,20 +98,19 @@ def estimate(
 
 
 def write_arpa(model: dict[int, dict[tuple[str, ...], tuple[float, float]]], path: Path) -> None:
+    """ARPA text; gzipped (reproducibly: no name or time in the header) when `path` ends in .gz."""
     order = max(model)
-    with open(path, "w", encoding="utf-8") as out:
-        out.write("\\data\\\n")
-        for n in range(1, order + 1):
-            out.write(f"ngram {n}={len(model[n])}\n")
-        for n in range(1, order + 1):
-            out.write(f"\n\\{n}-grams:\n")
-            for gram in sorted(model[n]):
-                logp, backoff = model[n][gram]
-                line = f"{logp:.6f}\t{' '.join(gram)}"
-                if n < order:
-                    line += f"\t{backoff:.6f}"
-                out.write(line + "\n")
-        out.write("\n\\end\\\n")
+    lines = ["\\data\\"]
+    lines += [f"ngram {n}={len(model[n])}" for n in range(1, order + 1)]
+    for n in range(1, order + 1):
+        lines += ["", f"\\{n}-grams:"]
+        for gram in sorted(model[n]):
+            logp, backoff = model[n][gram]
+            line = f"{logp:.6f}\t{' '.join(gram)}"
+            lines.append(line + f"\t{backoff:.6f}" if n < order else line)
+    lines += ["", "\\end\\", ""]
+    data = "\n".join(lines).encode("utf-8")
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
 def build_arpa(sentences: Iterable[str], path: Path, order: int = 3) -> dict[int, int]:

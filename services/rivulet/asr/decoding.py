@@ -14,6 +14,7 @@ become word time offsets and confidences (`words_of`).
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -101,6 +102,32 @@ class GreedyDecoder:
         self._ends: list[int] = []
         self._probs: list[float] = []
         self._previous = -1
+
+    def _add_fresh(
+        self,
+        nxt: dict[tuple[int, ...], _Beam],
+        fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]],
+        frame: int,
+    ) -> None:
+        """Make beams of the prefixes new in this frame, except those that cannot reach the beam.
+
+        A new prefix scores its acoustic probability plus its parent's extra score plus what its
+        token adds: at most `beta` with an LM (one word completed, ln P ≤ 0), nothing without, and
+        unbounded with biasing. When `beam_size` prefixes carried over already beat that bound it
+        could never be kept, so the LM and bookkeeping work for it is skipped (the result is the
+        same as extending every candidate).
+        """
+        if not fresh:
+            return
+        floor = NEG_INF
+        bound = math.inf if self.context is not None else max(self.weights.beta, 0.0) if self.lm else 0.0
+        if len(nxt) >= self.beam_size and bound < math.inf:
+            floor = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))[-1]
+        for new, parent, token, lp, p_token in fresh:
+            if p_token + parent.extra + bound < floor:
+                continue
+            target = nxt[new] = self._extend(new, parent, token, frame, lp)
+            target.p_token = p_token
 
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
@@ -236,6 +263,32 @@ class BeamDecoder:
             self._lm_step(parent.lm, text) if parent.lm is not None else None,
         )
 
+    def _add_fresh(
+        self,
+        nxt: dict[tuple[int, ...], _Beam],
+        fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]],
+        frame: int,
+    ) -> None:
+        """Make beams of the prefixes new in this frame, except those that cannot reach the beam.
+
+        A new prefix scores its acoustic probability plus its parent's extra score plus what its
+        token adds: at most `beta` with an LM (one word completed, ln P ≤ 0), nothing without, and
+        unbounded with biasing. When `beam_size` prefixes carried over already beat that bound it
+        could never be kept, so the LM and bookkeeping work for it is skipped (the result is the
+        same as extending every candidate).
+        """
+        if not fresh:
+            return
+        floor = NEG_INF
+        bound = math.inf if self.context is not None else max(self.weights.beta, 0.0) if self.lm else 0.0
+        if len(nxt) >= self.beam_size and bound < math.inf:
+            floor = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))[-1]
+        for new, parent, token, lp, p_token in fresh:
+            if p_token + parent.extra + bound < floor:
+                continue
+            target = nxt[new] = self._extend(new, parent, token, frame, lp)
+            target.p_token = p_token
+
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
             return
@@ -251,6 +304,7 @@ class BeamDecoder:
                 floor = float(row.max()) - self.prune
                 candidates = [int(t) for t in top[i] if t != blank and row[t] >= floor]
             nxt: dict[tuple[int, ...], _Beam] = {}
+            fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]] = []
             for prefix, beam in self._beams.items():
                 total = beam.total
                 here = nxt.get(prefix)
@@ -267,14 +321,17 @@ class BeamDecoder:
                 for token in candidates:
                     lp = float(row[token])
                     new = (*prefix, token)
+                    # after a blank, or a different token: a new token starts
+                    source = beam.p_blank if token == last else total
                     target = nxt.get(new)
                     if target is None:
                         old = self._beams.get(new)
-                        target = old.carried() if old else self._extend(new, beam, token, frame, lp)
-                        nxt[new] = target
-                    # after a blank, or a different token: a new token starts
-                    source = beam.p_blank if token == last else total
+                        if old is None:  # a prefix new in this frame: its only parent is `beam`
+                            fresh.append((new, beam, token, lp, source + lp))
+                            continue
+                        target = nxt[new] = old.carried()
                     target.p_token = _lse(target.p_token, source + lp)
+            self._add_fresh(nxt, fresh, frame)
             if len(nxt) > self.beam_size:
                 ranked = sorted(nxt.items(), key=lambda kv: kv[1].total + kv[1].extra, reverse=True)
                 nxt = dict(ranked[: self.beam_size])

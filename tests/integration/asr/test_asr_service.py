@@ -237,7 +237,7 @@ def test_get_config_lists_online_and_offline(client):
     assert {(MODEL, "online", "en-US"), (MODEL, "offline", "en-US")} <= kinds
     ours = next(c.parameters for c in response.model_config if c.model_name == MODEL)
     # the model's domain LM is read from the repository and used (tests/models_asr.py adds it)
-    assert ours["language_model"] == "lm/domain_3gram.arpa"
+    assert ours["language_model"] == "lm/domain_3gram.arpa.gz"
     assert ours["language_model_active"] == "true"
     with pytest.raises(grpc.RpcError) as err:
         client.stub.GetRivaSpeechRecognitionConfig(rasr.RivaSpeechRecognitionConfigRequest(model_name="nope"))
