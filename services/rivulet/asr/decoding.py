@@ -103,32 +103,6 @@ class GreedyDecoder:
         self._probs: list[float] = []
         self._previous = -1
 
-    def _add_fresh(
-        self,
-        nxt: dict[tuple[int, ...], _Beam],
-        fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]],
-        frame: int,
-    ) -> None:
-        """Make beams of the prefixes new in this frame, except those that cannot reach the beam.
-
-        A new prefix scores its acoustic probability plus its parent's extra score plus what its
-        token adds: at most `beta` with an LM (one word completed, ln P ≤ 0), nothing without, and
-        unbounded with biasing. When `beam_size` prefixes carried over already beat that bound it
-        could never be kept, so the LM and bookkeeping work for it is skipped (the result is the
-        same as extending every candidate).
-        """
-        if not fresh:
-            return
-        floor = NEG_INF
-        bound = math.inf if self.context is not None else max(self.weights.beta, 0.0) if self.lm else 0.0
-        if len(nxt) >= self.beam_size and bound < math.inf:
-            floor = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))[-1]
-        for new, parent, token, lp, p_token in fresh:
-            if p_token + parent.extra + bound < floor:
-                continue
-            target = nxt[new] = self._extend(new, parent, token, frame, lp)
-            target.p_token = p_token
-
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
             return
@@ -221,7 +195,27 @@ class BeamDecoder:
 
     def reset(self) -> None:
         lm = _LmState(self.lm.begin()) if self.lm else None
-        self._beams: dict[tuple[int, ...], _Beam] = {(): _Beam(p_blank=0.0, lm=lm)}
+        # Prefixes are nodes of a token trie, named by int (hashing a long token tuple per lookup
+        # cost more than the search itself): node 0 is the empty prefix.
+        self._parent: list[int] = [-1]
+        self._token: list[int] = [-1]
+        self._child: dict[int, int] = {}  # node * vocabulary size + token → child node
+        self._beams: dict[int, _Beam] = {0: _Beam(p_blank=0.0, lm=lm)}
+
+    def _node(self, key: int, parent: int, token: int) -> int:
+        node = self._child.get(key)
+        if node is None:
+            node = self._child[key] = len(self._parent)
+            self._parent.append(parent)
+            self._token.append(token)
+        return node
+
+    def _tokens(self, node: int) -> tuple[int, ...]:
+        out = []
+        while node > 0:
+            out.append(self._token[node])
+            node = self._parent[node]
+        return tuple(reversed(out))
 
     def _lm_step(self, lm: _LmState, text: str) -> _LmState:
         state, score, word, oov = lm.state, lm.score, lm.word, lm.oov
@@ -246,7 +240,7 @@ class BeamDecoder:
         lm = self._lm_step(lm, " ")
         return lm.score + self.weights.alpha * self.lm.end(lm.state)
 
-    def _extend(self, prefix: tuple[int, ...], parent: _Beam, token: int, frame: int, lp: float) -> _Beam:
+    def _extend(self, parent: _Beam, token: int, frame: int, lp: float) -> _Beam:
         context, bias = parent.context, parent.bias
         text = self.vocabulary.texts[token]
         if self.context is not None:
@@ -265,8 +259,8 @@ class BeamDecoder:
 
     def _add_fresh(
         self,
-        nxt: dict[tuple[int, ...], _Beam],
-        fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]],
+        nxt: dict[int, _Beam],
+        fresh: list[tuple[int, int, _Beam, int, float, float]],
         frame: int,
     ) -> None:
         """Make beams of the prefixes new in this frame, except those that cannot reach the beam.
@@ -283,16 +277,17 @@ class BeamDecoder:
         bound = math.inf if self.context is not None else max(self.weights.beta, 0.0) if self.lm else 0.0
         if len(nxt) >= self.beam_size and bound < math.inf:
             floor = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))[-1]
-        for new, parent, token, lp, p_token in fresh:
+        for key, node, parent, token, lp, p_token in fresh:
             if p_token + parent.extra + bound < floor:
                 continue
-            target = nxt[new] = self._extend(new, parent, token, frame, lp)
+            target = nxt[self._node(key, node, token)] = self._extend(parent, token, frame, lp)
             target.p_token = p_token
 
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
             return
         blank = self.vocabulary.blank
+        size = self.vocabulary.size
         k = min(self.beam_size, logprobs.shape[1])
         top = np.argpartition(-logprobs, k - 1, axis=1)[:, :k]
         for i, row in enumerate(logprobs):
@@ -303,15 +298,15 @@ class BeamDecoder:
             else:
                 floor = float(row.max()) - self.prune
                 candidates = [int(t) for t in top[i] if t != blank and row[t] >= floor]
-            nxt: dict[tuple[int, ...], _Beam] = {}
-            fresh: list[tuple[tuple[int, ...], _Beam, int, float, float]] = []
-            for prefix, beam in self._beams.items():
+            nxt: dict[int, _Beam] = {}
+            fresh: list[tuple[int, int, _Beam, int, float, float]] = []
+            for node, beam in self._beams.items():
                 total = beam.total
-                here = nxt.get(prefix)
+                here = nxt.get(node)
                 if here is None:
-                    here = nxt[prefix] = beam.carried()
+                    here = nxt[node] = beam.carried()
                 here.p_blank = _lse(here.p_blank, total + lp_blank)
-                last = prefix[-1] if prefix else -1
+                last = self._token[node]
                 if last >= 0:  # the last token repeated, no blank between: same prefix
                     lp_last = float(row[last])
                     here.p_token = _lse(here.p_token, beam.p_token + lp_last)
@@ -320,14 +315,15 @@ class BeamDecoder:
                         here.probs = (*here.probs[:-1], max(here.probs[-1], math.exp(lp_last)))
                 for token in candidates:
                     lp = float(row[token])
-                    new = (*prefix, token)
+                    key = node * size + token
+                    new = self._child.get(key, -1)
                     # after a blank, or a different token: a new token starts
                     source = beam.p_blank if token == last else total
                     target = nxt.get(new)
                     if target is None:
                         old = self._beams.get(new)
                         if old is None:  # a prefix new in this frame: its only parent is `beam`
-                            fresh.append((new, beam, token, lp, source + lp))
+                            fresh.append((key, node, beam, token, lp, source + lp))
                             continue
                         target = nxt[new] = old.carried()
                     target.p_token = _lse(target.p_token, source + lp)
@@ -340,9 +336,9 @@ class BeamDecoder:
     def best(self, n: int = 1) -> list[Hypothesis]:
         """The `n` best distinct transcripts, biasing and LM finished (partial phrases taken back)."""
         scored = []
-        for prefix, beam in self._beams.items():
+        for node, beam in self._beams.items():
             bias = beam.bias + (self.context.finish(beam.context) if self.context else 0.0)
-            scored.append((beam.total + bias + self._lm_finish(beam.lm), prefix, beam))
+            scored.append((beam.total + bias + self._lm_finish(beam.lm), self._tokens(node), beam))
         scored.sort(key=lambda item: item[0], reverse=True)
         seen: set[str] = set()
         out: list[Hypothesis] = []
