@@ -131,7 +131,7 @@ class GreedyDecoder:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Beam:
     """One prefix of the beam: CTC probabilities (ending in blank / non-blank) plus bookkeeping."""
 
@@ -143,21 +143,19 @@ class _Beam:
     ends: tuple[int, ...] = ()
     probs: tuple[float, ...] = ()
     lm: _LmState | None = None
+    extra: float = 0.0  # score added to the acoustic one: bias + the LM's score (set with them)
 
     @property
     def total(self) -> float:
         return _lse(self.p_blank, self.p_token)
 
-    @property
-    def extra(self) -> float:
-        """Score added to the acoustic one: biasing and language model."""
-        return self.bias + (self.lm.score if self.lm else 0.0)
-
     def carried(self) -> _Beam:
-        return _Beam(NEG_INF, NEG_INF, self.context, self.bias, self.starts, self.ends, self.probs, self.lm)
+        return _Beam(
+            NEG_INF, NEG_INF, self.context, self.bias, self.starts, self.ends, self.probs, self.lm, self.extra
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _LmState:
     """A prefix's language-model side: KenLM state after its whole words, the word in progress."""
 
@@ -246,6 +244,7 @@ class BeamDecoder:
         if self.context is not None:
             context, delta = self.context.step(parent.context, text)
             bias += delta
+        lm = self._lm_step(parent.lm, text) if parent.lm is not None else None
         return _Beam(
             NEG_INF,
             NEG_INF,
@@ -254,7 +253,8 @@ class BeamDecoder:
             (*parent.starts, frame),
             (*parent.ends, frame),
             (*parent.probs, math.exp(lp)),
-            self._lm_step(parent.lm, text) if parent.lm is not None else None,
+            lm,
+            bias + (lm.score if lm else 0.0),
         )
 
     def _add_fresh(
@@ -267,21 +267,27 @@ class BeamDecoder:
 
         A new prefix scores its acoustic probability plus its parent's extra score plus what its
         token adds: at most `beta` with an LM (one word completed, ln P ≤ 0), nothing without, and
-        unbounded with biasing. When `beam_size` prefixes carried over already beat that bound it
-        could never be kept, so the LM and bookkeeping work for it is skipped (the result is the
-        same as extending every candidate).
+        unbounded with biasing. They are made best bound first; once `beam_size` prefixes already
+        score above the next one's bound, it and all after it could never be kept, so the LM and
+        bookkeeping work for them is skipped (the result is the same as extending every candidate).
         """
         if not fresh:
             return
-        floor = NEG_INF
         bound = math.inf if self.context is not None else max(self.weights.beta, 0.0) if self.lm else 0.0
-        if len(nxt) >= self.beam_size and bound < math.inf:
-            floor = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))[-1]
+        # the beam_size best scores so far (a min-heap); fresh prefixes in order of their upper bound
+        kept = heapq.nlargest(self.beam_size, (b.total + b.extra for b in nxt.values()))
+        kept.reverse()
+        fresh.sort(key=lambda f: f[5] + f[2].extra, reverse=True)
         for key, node, parent, token, lp, p_token in fresh:
-            if p_token + parent.extra + bound < floor:
-                continue
+            if len(kept) == self.beam_size and p_token + parent.extra + bound < kept[0]:
+                break  # neither this prefix nor any after it can reach the beam
             target = nxt[self._node(key, node, token)] = self._extend(parent, token, frame, lp)
             target.p_token = p_token
+            score = p_token + target.extra
+            if len(kept) < self.beam_size:
+                heapq.heappush(kept, score)
+            elif score > kept[0]:
+                heapq.heapreplace(kept, score)
 
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
@@ -289,15 +295,16 @@ class BeamDecoder:
         blank = self.vocabulary.blank
         size = self.vocabulary.size
         k = min(self.beam_size, logprobs.shape[1])
-        top = np.argpartition(-logprobs, k - 1, axis=1)[:, :k]
-        for i, row in enumerate(logprobs):
+        top = np.argpartition(-logprobs, k - 1, axis=1)[:, :k].tolist()
+        maxima = logprobs.max(axis=1).tolist()
+        for i, row in enumerate(logprobs.tolist()):  # Python floats: numpy scalars cost more here
             frame = frame_start + i
-            lp_blank = float(row[blank])
+            lp_blank = row[blank]
             if lp_blank >= self._blank_skip_lp:
                 candidates: list[int] = []
             else:
-                floor = float(row.max()) - self.prune
-                candidates = [int(t) for t in top[i] if t != blank and row[t] >= floor]
+                floor = maxima[i] - self.prune
+                candidates = [t for t in top[i] if t != blank and row[t] >= floor]
             nxt: dict[int, _Beam] = {}
             fresh: list[tuple[int, int, _Beam, int, float, float]] = []
             for node, beam in self._beams.items():
@@ -308,13 +315,13 @@ class BeamDecoder:
                 here.p_blank = _lse(here.p_blank, total + lp_blank)
                 last = self._token[node]
                 if last >= 0:  # the last token repeated, no blank between: same prefix
-                    lp_last = float(row[last])
+                    lp_last = row[last]
                     here.p_token = _lse(here.p_token, beam.p_token + lp_last)
                     if lp_last > lp_blank and beam.p_token > NEG_INF:
                         here.ends = (*here.ends[:-1], frame)
                         here.probs = (*here.probs[:-1], max(here.probs[-1], math.exp(lp_last)))
                 for token in candidates:
-                    lp = float(row[token])
+                    lp = row[token]
                     key = node * size + token
                     new = self._child.get(key, -1)
                     # after a blank, or a different token: a new token starts
