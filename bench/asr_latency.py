@@ -84,14 +84,16 @@ def clips(sentences: int = 3) -> list[bytes]:
     return out
 
 
-def asr_stack(repository: Path, log_dir: Path) -> contextlib.AbstractContextManager[str]:
+def asr_stack(
+    repository: Path, log_dir: Path, language_models: bool = True
+) -> contextlib.AbstractContextManager[str]:
     """tritonserver loading only the ASR model + `python -m rivulet.asr`; yields the service address."""
     return service_stack(
         "rivulet.asr",
         repository,
         log_dir,
         (MODEL,),
-        settings={"asr_max_streams": 1024},
+        settings={"asr_max_streams": 1024, "asr_language_models": str(language_models).lower()},
         only_these_models=True,
     )
 
@@ -299,8 +301,14 @@ def write_report(rows: list[dict], args, out: Path) -> None:
         f"Machine: {os.cpu_count()} cores ({platform.machine()}); client, ASR service and tritonserver",
         "on the same machine, shared with other jobs while measured. Each stream sends 160 ms chunks",
         "of 16 kHz PCM in real time (held-out synthetic voices: digits and commands with pauses),",
-        f"interim results on; {args.seconds:.0f} s per level. Reproduce: "
-        f"`python -m bench.asr_latency --seconds {args.seconds:.0f}`.",
+        f"interim results on; {args.seconds:.0f} s per level. Finals decoded "
+        + (
+            "by beam search with the model's n-gram LM (the default)."
+            if args.language_models
+            else "greedily, without the LM (`RIVULET_ASR_LANGUAGE_MODELS=false`)."
+        )
+        + f" Reproduce: `python -m bench.asr_latency --seconds {args.seconds:.0f}"
+        + ("`." if args.language_models else " --no-language-models`."),
         "",
         "Rows `final@1`: one stream playing single short commands back to back (many ends of audio),",
         'for the end-of-audio → final figure at 1 stream. "final" counts only ends of audio answered',
@@ -354,6 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--capacity", type=int, nargs="+", default=[4, 8, 24, 32, 48, 80, 96, 128, 192, 256])
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench"))
     parser.add_argument("--reports", type=Path, default=REPORTS, help="where the report files go")
+    parser.add_argument(
+        "--no-language-models",
+        dest="language_models",
+        action="store_false",
+        help="finals decoded greedily, without the models' n-gram LMs (RIVULET_ASR_LANGUAGE_MODELS=false)",
+    )
     parser.add_argument("--note", default="", help="what model was measured (printed in the report)")
     args = parser.parse_args(argv)
     pcm_clips = clips()
@@ -363,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         copy = stack.enter_context(repository_copy(repository, (MODEL,)))
         without_sequence_batching(copy)
         addresses = {
-            "on": stack.enter_context(asr_stack(repository, args.log_dir / "asr-on")),
-            "off": stack.enter_context(asr_stack(copy, args.log_dir / "asr-off")),
+            "on": stack.enter_context(asr_stack(repository, args.log_dir / "asr-on", args.language_models)),
+            "off": stack.enter_context(asr_stack(copy, args.log_dir / "asr-off", args.language_models)),
         }
         for address in addresses.values():
             asyncio.run(load(address, pcm_clips, 2, 3.0))  # warm up

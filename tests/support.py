@@ -21,12 +21,13 @@ __all__ = [
     "wait_for_health",
 ]
 
-# Tests whose assertions need correct transcripts of held-out voices. The embedded ASR model
-# (1.2 M params trained for 55 min on 2 shared CPU cores) does not yet transcribe them reliably
-# (bench/reports/asr_train.md, asr_accuracy.md), so they are expected to fail until a better
-# model is committed; they are reported as xfailed/xpassed, never counted as passing.
+# Tests whose assertions need correct transcripts of sentences by held-out voices. The embedded
+# ASR model (1.2 M params, 85 min of CPU training) with its domain LM gets digits right (8.4 % WER
+# on real held-out speakers) but a quarter of the words of commands wrong (24.1 %,
+# bench/reports/asr_accuracy.md), so these are expected to fail until a better model is
+# committed; they are reported as xfailed/xpassed, never counted as passing.
 ASR_ACCURACY_XFAIL = pytest.mark.xfail(
-    reason="needs an ASR model that transcribes held-out voices correctly; the embedded asr_streaming "
-    "(56.7 % dev WER) does not yet (bench/reports/asr_accuracy.md)",
+    reason="needs an ASR model that transcribes held-out voices' sentences correctly; the embedded "
+    "asr_streaming gets 24 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
     strict=False,
 )

@@ -123,3 +123,47 @@ def test_lm_tuning_sentences_are_in_neither_the_lm_nor_the_test_sets():
         assert len(sentences) == 100
         # SNIPS has a few sentences in more than one split; nothing else may be shared
         assert len(sentences & lm_text) <= 5 and not sentences & tests
+
+
+def _asr_model_info(language_model: str = "lm/a.arpa", **extra: str):
+    import json as _json
+
+    from rivulet.core.triton import ModelInfo
+
+    params = {
+        "rivulet_task": "asr_streaming",
+        "vocabulary": _json.dumps(list(VOCAB.tokens)),
+        "blank_index": "0",
+        "language_model": language_model,
+        **extra,
+    }
+    return ModelInfo("asr_streaming", "1", params)
+
+
+def test_the_catalog_loads_a_models_lm_from_the_repository_with_its_tuned_weights(tmp_path: Path):
+    from rivulet.asr.catalog import ModelCatalog
+
+    build_arpa(SENTENCES, tmp_path / "asr_streaming" / "lm" / "a.arpa")
+    catalog = ModelCatalog("asr_streaming", "triton:8001", tmp_path)
+    catalog.update([_asr_model_info(lm_alpha="0.7", lm_beta="3", lm_oov_penalty="-12")])
+    model = catalog.select()
+    assert model.language_model is not None and "lights" in model.language_model.words
+    assert model.fusion == FusionWeights(0.7, 3.0, -12.0)
+    catalog.update([_asr_model_info()])  # a refresh reuses the loaded LM
+    assert catalog.select().language_model is model.language_model
+
+
+@pytest.mark.parametrize("settings", [{}, {"asr_language_models": False}])
+def test_without_a_repository_or_with_lms_off_the_service_decodes_without_one(
+    tmp_path: Path, settings: dict, caplog: pytest.LogCaptureFixture
+):
+    from rivulet.asr.service import AsrService
+    from rivulet.asr.settings import AsrSettings
+
+    build_arpa(SENTENCES, tmp_path / "asr_streaming" / "lm" / "a.arpa")
+    if settings:
+        settings = {**settings, "asr_model_repository": tmp_path}
+    service = AsrService(AsrSettings(**settings))
+    service.catalog.update([_asr_model_info()])
+    assert service.catalog.select().language_model is None
+    assert "decoding without it" in caplog.text

@@ -79,12 +79,12 @@ class ModelCatalog:
         relative = info.parameters.get("language_model", "")
         if not relative:
             return None
-        if self.model_repository is None:
+        if self.model_repository is None:  # not set, or RIVULET_ASR_LANGUAGE_MODELS=false
             if info.name not in self._warned:
                 self._warned.add(info.name)
                 log.warning(
-                    "model %s names the language model %s, but RIVULET_ASR_MODEL_REPOSITORY is not set: "
-                    "decoding without it",
+                    "model %s names the language model %s, but RIVULET_ASR_MODEL_REPOSITORY is not set "
+                    "(or RIVULET_ASR_LANGUAGE_MODELS is false): decoding without it",
                     info.name,
                     relative,
                 )

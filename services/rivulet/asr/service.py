@@ -24,7 +24,9 @@ class AsrService:
         self.settings = settings
         self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
         self.catalog = ModelCatalog(
-            settings.asr_default_model, settings.triton_url, settings.asr_model_repository
+            settings.asr_default_model,
+            settings.triton_url,
+            settings.asr_model_repository if settings.asr_language_models else None,
         )
         self.releaser = SequenceReleaser(self.triton)
         self.servicer = AsrServicer(settings, self.triton, self.catalog, self.releaser)

@@ -40,6 +40,11 @@ class AsrSettings(ServiceSettings):
         description="The Triton model repository, readable here: a model's `language_model` file is "
         "read from <repository>/<model>/. Unset: decoding without language models.",
     )
+    asr_language_models: bool = Field(
+        True,
+        description="Decode finals with each model's n-gram language model (more accurate; costs CPU: "
+        "on 2 cores about half the real-time streams). false: greedy finals, no LM.",
+    )
     # LM fusion weights: each model's tuned values (config.pbtxt lm_alpha, lm_beta, lm_oov_penalty)
     # unless set here.
     asr_lm_alpha: float | None = Field(None, ge=0, description="Weight of the LM's ln P(word | history).")
