@@ -21,10 +21,15 @@ from rivulet.dialog.state import Keys
 from rivulet.dialog.store import SessionStore
 from tests.support import free_port
 
+# A database of its own on the session's redis-server: the dialog replicas of the integration
+# tests (session-scoped, on database 0) run timer schedulers that would fire these timers first.
+TIMER_TEST_DB = 9
+
 
 @pytest.fixture
 async def redis(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
+    server = redis_url.split("://", 1)[1].split("/", 1)[0]
+    client = aioredis.Redis.from_url(f"redis://{server}/{TIMER_TEST_DB}")
     yield client
     await client.aclose()
 
