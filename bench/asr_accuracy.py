@@ -46,7 +46,7 @@ from bench.local_stack import service_stack
 from pipelines.asr import data
 from pipelines.asr.export import load_runtime
 from pipelines.asr.paths import cache_dir
-from pipelines.asr.text import normalize
+from pipelines.asr.text import normalize, wer
 from rivulet.core import audio
 
 REPORTS = Path(__file__).parent / "reports"
@@ -67,32 +67,6 @@ def load_sets(per_set: int | None) -> dict[str, list[dict]]:
         rows = data.read_manifest(root / f"{manifest}.jsonl")
         out[name] = rows[:per_set] if per_set else rows
     return out
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != other))
-    return row[-1]
-
-
-def wer(refs: list[str], hyps: list[str]) -> dict:
-    errors = words = wrong = 0
-    for ref, hyp in zip(refs, hyps, strict=True):
-        r, h = normalize(ref).split(), normalize(hyp).split()
-        distance = edit_distance(r, h)
-        errors += distance
-        words += len(r)
-        wrong += distance > 0
-    return {
-        "wer": errors / max(words, 1),
-        "errors": errors,
-        "words": words,
-        "sentence_error_rate": wrong / len(refs),
-    }
 
 
 def asr_stack(repository: Path, log_dir: Path) -> contextlib.AbstractContextManager[str]:
@@ -128,7 +102,7 @@ def recognize_runtime(model_dir: Path, clips: list[np.ndarray]) -> tuple[list[st
     Returns the greedy transcripts, the CPU seconds of runtime + greedy, and the CPU seconds the
     service's final decoding adds when the model has a language model (beam search with LM fusion,
     the model's tuned weights)."""
-    from pipelines.asr.domain_lm import parameters
+    from pipelines.asr.triton_config import parameters
     from rivulet.asr.decoding import BeamDecoder
     from rivulet.asr.language_model import FusionWeights, LanguageModel
     from rivulet.asr.settings import AsrSettings
@@ -139,9 +113,7 @@ def recognize_runtime(model_dir: Path, clips: list[np.ndarray]) -> tuple[list[st
     cfg = runtime.config
     params = parameters(model_dir / "config.pbtxt")
     lm = LanguageModel.load(model_dir / params["language_model"]) if "language_model" in params else None
-    weights = (
-        FusionWeights(*(float(params[k]) for k in ("lm_alpha", "lm_beta", "lm_oov_penalty"))) if lm else None
-    )
+    weights = FusionWeights.from_parameters(params)
     vocabulary = Vocabulary(tuple(cfg.vocabulary), cfg.blank_index, cfg.tokenizer)
     texts, compute, lm_compute = [], 0.0, 0.0
     for clip in clips:
@@ -149,7 +121,7 @@ def recognize_runtime(model_dir: Path, clips: list[np.ndarray]) -> tuple[list[st
         logprobs = runtime.transcribe_logprobs(clip, 2560)
         texts.append(module.greedy_ctc(logprobs, cfg.vocabulary, cfg.blank_index, cfg.tokenizer))
         compute += time.process_time() - started
-        if lm is not None and weights is not None:
+        if lm is not None:
             started = time.process_time()
             beam = BeamDecoder(
                 vocabulary, AsrSettings.model_fields["asr_beam_size"].default, lm=lm, weights=weights

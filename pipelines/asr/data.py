@@ -149,7 +149,7 @@ def fsdd_rows(speakers_in: bool, speakers: tuple[str, ...], per_speaker: int) ->
 def plan(profile: DataProfile, root: Path) -> dict[str, list[Job]]:
     """Every job of the profile, per manifest name: train, eval_<set>_synthetic, eval_digits_real."""
     rng = random.Random(profile.seed)
-    train_voices, test_voices = training_voices(), held_out_voices()
+    train_voices = training_voices()
     jobs: dict[str, list[Job]] = {"train": []}
     for i, (category, text) in enumerate(training_texts(rng, profile.counts)):
         voice = _pick_voice(rng, train_voices)
@@ -175,15 +175,7 @@ def plan(profile: DataProfile, root: Path) -> dict[str, list[Job]]:
                     "fsdd",
                 )
             )
-    for name, texts in evaluation_texts(rng, profile.eval_per_set).items():
-        key = f"eval_{name}_synthetic"
-        jobs[key] = []
-        for i, text in enumerate(texts):
-            voice = rng.choice(test_voices)
-            path = root / key / f"{i:05d}.wav"
-            jobs[key].append(
-                Job(str(path), text, f"voice:{voice.id}", 1.0, 1.0, rng.randrange(2**31), False, name)
-            )
+    jobs.update(held_out_voice_jobs(rng, evaluation_texts(rng, profile.eval_per_set), root))
     jobs["eval_digits_real"] = []
     for row in fsdd_rows(True, HELD_OUT_SPEAKERS, profile.eval_fsdd_per_speaker):
         source = str(fsdd_dir() / row["audio_filepath"])
@@ -191,6 +183,24 @@ def plan(profile: DataProfile, root: Path) -> dict[str, list[Job]]:
         jobs["eval_digits_real"].append(
             Job(str(path), normalize(row["text"]), f"fsdd:{source}", 1.0, 1.0, 0, False, "digits")
         )
+    return jobs
+
+
+def held_out_voice_jobs(
+    rng: random.Random, texts: dict[str, list[str]], root: Path, key: str = "eval_{}_synthetic"
+) -> dict[str, list[Job]]:
+    """Each set's texts spoken by a held-out voice drawn per text, clean, into root/<key>/."""
+    voices = held_out_voices()
+    jobs: dict[str, list[Job]] = {}
+    for name, items in texts.items():
+        manifest = key.format(name)
+        jobs[manifest] = []
+        for i, text in enumerate(items):
+            voice = rng.choice(voices)
+            path = root / manifest / f"{i:05d}.wav"
+            jobs[manifest].append(
+                Job(str(path), text, f"voice:{voice.id}", 1.0, 1.0, rng.randrange(2**31), False, name)
+            )
     return jobs
 
 
@@ -212,7 +222,7 @@ def generate(profile: DataProfile, cache: Path, workers: int = 2) -> Path:
     (root / "held_out.json").write_text(
         json.dumps({"speakers": HELD_OUT_SPEAKERS, "voices": [v.id for v in held_out_voices()]}, indent=1)
     )
-    _render_manifests(jobs, root, workers)
+    render_manifests(jobs, root, workers)
     stats = {
         "wall_s": round(time.time() - started, 1),
         "workers": workers,
@@ -223,7 +233,8 @@ def generate(profile: DataProfile, cache: Path, workers: int = 2) -> Path:
     return root
 
 
-def _render_manifests(jobs: dict[str, list[Job]], root: Path, workers: int) -> None:
+def render_manifests(jobs: dict[str, list[Job]], root: Path, workers: int) -> None:
+    """Render every job (existing files are kept) in `workers` processes; write root/<name>.jsonl."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for name, items in jobs.items():
             rows = list(
@@ -243,7 +254,7 @@ def generate_evaluation(profile: DataProfile, cache: Path, workers: int = 2) -> 
     missing = {name: items for name, items in jobs.items() if not (root / f"{name}.jsonl").exists()}
     if missing:
         root.mkdir(parents=True, exist_ok=True)
-        _render_manifests(missing, root, workers)
+        render_manifests(missing, root, workers)
     return root
 
 

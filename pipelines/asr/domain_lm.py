@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from pathlib import Path
 
 from pipelines.asr.ngram import build_arpa
 from pipelines.asr.texts import assistant_commands, digit_string, number_phrase, snips_sentences
+from pipelines.asr.triton_config import set_parameter
 
 LM_FILE = "lm/domain_3gram.arpa.gz"
 ORDER = 3
 SEED = 7
 GENERATED = {"digits": 6000, "numbers": 6000}
-_PARAMETER = re.compile(
-    r'^parameters \{ key: "([^"]+)" value: \{ string_value: ("(?:[^"\\]|\\.)*") \} \}$', re.M
-)
 
 
 def corpus(seed: int = SEED) -> dict[str, list[str]]:
@@ -37,22 +34,6 @@ def corpus(seed: int = SEED) -> dict[str, list[str]]:
         "digits": [digit_string(rng) for _ in range(GENERATED["digits"])],
         "numbers": [number_phrase(rng) for _ in range(GENERATED["numbers"])],
     }
-
-
-def parameters(config_path: Path) -> dict[str, str]:
-    """The string parameters of a config.pbtxt written by `triton_config` (one per line)."""
-    return {key: json.loads(value) for key, value in _PARAMETER.findall(config_path.read_text())}
-
-
-def set_parameter(config_path: Path, value: str, key: str = "language_model") -> None:
-    """Add (or replace) `parameters { key: <key> ... }` in a config.pbtxt."""
-    lines = [
-        line
-        for line in config_path.read_text().splitlines()
-        if not (line.startswith("parameters") and _PARAMETER.match(line) and _PARAMETER.match(line)[1] == key)
-    ]
-    lines.append(f"parameters {{ key: {json.dumps(key)} value: {{ string_value: {json.dumps(value)} }} }}")
-    config_path.write_text("\n".join(lines) + "\n")
 
 
 def build(model_dir: Path) -> dict:

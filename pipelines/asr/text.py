@@ -157,3 +157,29 @@ def normalize(text: str) -> str:
 def words_of(text: str) -> list[str]:
     """The words of a normalized transcript (for WER)."""
     return normalize(text).split()
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != other))
+    return row[-1]
+
+
+def wer(refs: list[str], hyps: list[str]) -> dict:
+    errors = words = wrong = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        r, h = normalize(ref).split(), normalize(hyp).split()
+        distance = edit_distance(r, h)
+        errors += distance
+        words += len(r)
+        wrong += distance > 0
+    return {
+        "wer": errors / max(words, 1),
+        "errors": errors,
+        "words": words,
+        "sentence_error_rate": wrong / len(refs),
+    }

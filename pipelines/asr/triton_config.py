@@ -8,13 +8,23 @@ service what the LOGPROBS columns mean and how long each frame is.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 IDLE_MICROSECONDS = 60_000_000
+# one `parameters { ... }` line as config_pbtxt writes it (key and value JSON-quoted)
+_PARAMETER = re.compile(
+    r'^parameters \{ key: "([^"]+)" value: \{ string_value: ("(?:[^"\\]|\\.)*") \} \}$', re.M
+)
 
 
 def _quoted(value: str) -> str:
     """A protobuf text-format string literal (JSON escaping is a valid subset for these values)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def _parameter_line(key: str, value: str) -> str:
+    return f"parameters {{ key: {json.dumps(key)} value: {{ string_value: {_quoted(value)} }} }}"
 
 
 def config_pbtxt(model_name: str, settings: dict, architecture: str, description: str) -> str:
@@ -31,10 +41,7 @@ def config_pbtxt(model_name: str, settings: dict, architecture: str, description
         "description": description,
         "intra_op_num_threads": "1",
     }
-    params = "".join(
-        f"parameters {{ key: {json.dumps(key)} value: {{ string_value: {_quoted(value)} }} }}\n"
-        for key, value in parameters.items()
-    )
+    params = "".join(_parameter_line(key, value) + "\n" for key, value in parameters.items())
     return f"""# Written by `python -m pipelines.asr`; see /work/asr_contract.md and pipelines/asr/README.md.
 # One request per audio chunk of one stream: AUDIO [1, N] 16 kHz float32 in [-1, 1], N >= 0.
 # Response: LOGPROBS [1, T, V] (log-softmax over `vocabulary`) for the T encoder frames completed so far,
@@ -64,3 +71,19 @@ output [
   {{ name: "FRAME_START", data_type: TYPE_INT64, dims: [ 1 ] }}
 ]
 {params}"""
+
+
+def parameters(config_path: Path) -> dict[str, str]:
+    """The string parameters of a config.pbtxt written by `config_pbtxt` (one per line)."""
+    return {key: json.loads(value) for key, value in _PARAMETER.findall(config_path.read_text())}
+
+
+def set_parameter(config_path: Path, value: str, key: str = "language_model") -> None:
+    """Add (or replace) `parameters { key: <key> ... }` in a config.pbtxt."""
+    lines = [
+        line
+        for line in config_path.read_text().splitlines()
+        if not ((match := _PARAMETER.match(line)) and match[1] == key)
+    ]
+    lines.append(_parameter_line(key, value))
+    config_path.write_text("\n".join(lines) + "\n")

@@ -24,45 +24,32 @@ import soundfile
 from tqdm import tqdm
 
 from pipelines.asr import data
-from pipelines.asr.domain_lm import parameters, set_parameter
 from pipelines.asr.export import load_runtime
+from pipelines.asr.text import edit_distance
 from pipelines.asr.texts import evaluation_texts
+from pipelines.asr.triton_config import parameters, set_parameter
 from rivulet.asr.decoding import BeamDecoder, GreedyDecoder
 from rivulet.asr.language_model import FusionWeights, LanguageModel
+from rivulet.asr.settings import AsrSettings
 from rivulet.asr.vocabulary import Vocabulary
 
 PER_SET = 100
 SEED = 4321
 GRID = {"alpha": (0.3, 0.5, 0.7, 0.9), "beta": (0.0, 0.5, 1.0, 2.0), "oov_penalty": (-4.0, -6.0, -9.0)}
-BEAM = 16
+BEAM = AsrSettings.model_fields["asr_beam_size"].default  # the service's beam
 
 
 def dev_texts(seed: int = SEED) -> dict[str, list[str]]:
     return evaluation_texts(random.Random(seed), PER_SET, split="dev")
 
 
-def dev_set(cache: Path, seed: int = SEED) -> dict[str, list[dict]]:
+def dev_set(cache: Path, seed: int = SEED, workers: int = 2) -> dict[str, list[dict]]:
     """Render (once, cached) the development utterances; manifest rows per set."""
-    rng = random.Random(seed)
-    voices = data.held_out_voices()
     root = cache / "data" / f"lm-dev-{seed}"
-    out: dict[str, list[dict]] = {}
-    for name, texts in dev_texts(seed).items():
-        jobs = []
-        for i, text in enumerate(texts):
-            voice = rng.choice(voices)
-            path = root / name / f"{i:05d}.wav"
-            jobs.append(
-                data.Job(str(path), text, f"voice:{voice.id}", 1.0, 1.0, rng.randrange(2**31), False, name)
-            )
-        out[name] = [data.render(job) for job in tqdm(jobs, desc=f"lm dev set {name}")]
-    return out
-
-
-def word_errors(ref: str, hyp: str) -> int:
-    from bench.asr_accuracy import edit_distance
-
-    return edit_distance(ref.split(), hyp.split())
+    jobs = data.held_out_voice_jobs(random.Random(seed), dev_texts(seed), root, key="{}")
+    root.mkdir(parents=True, exist_ok=True)
+    data.render_manifests(jobs, root, workers)
+    return {name: data.read_manifest(root / f"{name}.jsonl") for name in jobs}
 
 
 def tune(model_dir: Path, cache: Path) -> dict:
@@ -85,7 +72,7 @@ def tune(model_dir: Path, cache: Path) -> dict:
 
     def wer_of(decode) -> dict[str, float]:
         return {
-            name: sum(word_errors(text, decode(lp)) for text, lp in items) / words[name]
+            name: sum(edit_distance(text.split(), decode(lp).split()) for text, lp in items) / words[name]
             for name, items in sets.items()
         }
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.asr.domain_lm import set_parameter
 from pipelines.asr.ngram import build_arpa
+from pipelines.asr.triton_config import parameters, set_parameter
 from rivulet.asr.decoding import BeamDecoder
 from rivulet.asr.language_model import FusionWeights, LanguageModel, LanguageModels
 from tests.unit.test_asr_decoding import VOCAB, ambiguous, frames, spell
@@ -102,7 +102,7 @@ def test_domain_lm_is_built_from_train_splits_and_named_in_the_config(tmp_path: 
 
     (tmp_path / "config.pbtxt").write_text('name: "asr_streaming"\n')
     stats = domain_lm.build(tmp_path)
-    assert domain_lm.parameters(tmp_path / "config.pbtxt") == {"language_model": domain_lm.LM_FILE}
+    assert parameters(tmp_path / "config.pbtxt") == {"language_model": domain_lm.LM_FILE}
     lm = LanguageModel.load(tmp_path / domain_lm.LM_FILE)
     assert {"timer", "weather", "seven", "playlist"} <= lm.words
     assert stats["ngrams"][3] > 10_000 and stats["sentences"]["snips"] > 10_000

@@ -51,11 +51,7 @@ class AsrModel:
             frame_shift_ms=float(params.get("frame_shift_ms", 40)),
             parameters=params,
             language_model=language_model,
-            fusion=FusionWeights(
-                float(params.get("lm_alpha", FusionWeights.alpha)),
-                float(params.get("lm_beta", FusionWeights.beta)),
-                float(params.get("lm_oov_penalty", FusionWeights.oov_penalty)),
-            ),
+            fusion=FusionWeights.from_parameters(params),
         )
 
     @property

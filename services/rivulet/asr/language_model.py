@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,15 @@ class FusionWeights:
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus (nats per word)
     oov_penalty: float = -6.0  # nats, once per word the LM cannot spell
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str]) -> FusionWeights:
+        """A model's tuned weights (config.pbtxt `lm_alpha`, `lm_beta`, `lm_oov_penalty`), else defaults."""
+        return cls(
+            float(parameters.get("lm_alpha", cls.alpha)),
+            float(parameters.get("lm_beta", cls.beta)),
+            float(parameters.get("lm_oov_penalty", cls.oov_penalty)),
+        )
 
 
 DEFAULT_WEIGHTS = FusionWeights()
