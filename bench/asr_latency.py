@@ -85,16 +85,16 @@ def clips(sentences: int = 3) -> list[bytes]:
 
 
 def asr_stack(
-    repository: Path, log_dir: Path, language_models: bool = True
+    repository: Path, log_dir: Path, language_models: bool = True, lm_search: str = "lexicon"
 ) -> contextlib.AbstractContextManager[str]:
     """tritonserver loading only the ASR model + `python -m rivulet.asr`; yields the service address."""
+    settings = {
+        "asr_max_streams": 1024,
+        "asr_language_models": str(language_models).lower(),
+        "asr_lm_search": lm_search,
+    }
     return service_stack(
-        "rivulet.asr",
-        repository,
-        log_dir,
-        (MODEL,),
-        settings={"asr_max_streams": 1024, "asr_language_models": str(language_models).lower()},
-        only_these_models=True,
+        "rivulet.asr", repository, log_dir, (MODEL,), settings=settings, only_these_models=True
     )
 
 
@@ -303,12 +303,15 @@ def write_report(rows: list[dict], args, out: Path) -> None:
         "of 16 kHz PCM in real time (held-out synthetic voices: digits and commands with pauses),",
         f"interim results on; {args.seconds:.0f} s per level. Finals decoded "
         + (
-            "by beam search with the model's n-gram LM (the default)."
+            f"by beam search with the model's n-gram LM ({args.lm_search} search"
+            + (", the default)." if args.lm_search == "lexicon" else ", `RIVULET_ASR_LM_SEARCH=open`).")
             if args.language_models
             else "greedily, without the LM (`RIVULET_ASR_LANGUAGE_MODELS=false`)."
         )
         + f" Reproduce: `python -m bench.asr_latency --seconds {args.seconds:.0f}"
-        + ("`." if args.language_models else " --no-language-models`."),
+        + ("" if args.language_models else " --no-language-models")
+        + ("" if args.lm_search == "lexicon" else f" --lm-search {args.lm_search}")
+        + "`.",
         "",
         "Rows `final@1`: one stream playing single short commands back to back (many ends of audio),",
         'for the end-of-audio → final figure at 1 stream. "final" counts only ends of audio answered',
@@ -368,6 +371,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_false",
         help="finals decoded greedily, without the models' n-gram LMs (RIVULET_ASR_LANGUAGE_MODELS=false)",
     )
+    parser.add_argument(
+        "--lm-search",
+        choices=("lexicon", "open"),
+        default="lexicon",
+        help="the LM search for finals (RIVULET_ASR_LM_SEARCH): lexicon (C++, the default) or open (Python)",
+    )
     parser.add_argument("--note", default="", help="what model was measured (printed in the report)")
     args = parser.parse_args(argv)
     pcm_clips = clips()
@@ -377,8 +386,12 @@ def main(argv: list[str] | None = None) -> None:
         copy = stack.enter_context(repository_copy(repository, (MODEL,)))
         without_sequence_batching(copy)
         addresses = {
-            "on": stack.enter_context(asr_stack(repository, args.log_dir / "asr-on", args.language_models)),
-            "off": stack.enter_context(asr_stack(copy, args.log_dir / "asr-off", args.language_models)),
+            "on": stack.enter_context(
+                asr_stack(repository, args.log_dir / "asr-on", args.language_models, args.lm_search)
+            ),
+            "off": stack.enter_context(
+                asr_stack(copy, args.log_dir / "asr-off", args.language_models, args.lm_search)
+            ),
         }
         for address in addresses.values():
             asyncio.run(load(address, pcm_clips, 2, 3.0))  # warm up

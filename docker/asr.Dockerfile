@@ -14,9 +14,9 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Packages this service imports that [project].dependencies does not list (yet); space-separated,
 # pinned by constraints.txt like the rest. tests/helm/test_dockerfiles.py checks that every package
 # the service's modules import is installed.
-# kenlm ([asr] extra: the n-gram LM in the beam search) is built from its sdist: g++ and cmake
-# here in the build stage only.
-ARG EXTRA_REQUIREMENTS="kenlm"
+# The [asr] extra: kenlm (the n-gram LM in the Python beam search) is built from its sdist, g++ and
+# cmake here in the build stage only; flashlight-text (the C++ lexicon search) is a manylinux wheel.
+ARG EXTRA_REQUIREMENTS="kenlm flashlight-text"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # hadolint ignore=DL3008
 RUN apt-get update \

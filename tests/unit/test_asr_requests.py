@@ -137,12 +137,23 @@ def test_valid_config_becomes_options(catalog):
             grpc.StatusCode.INVALID_ARGUMENT,
             "diarization",
         ),
+        (
+            {"custom_configuration": {"lm_search": "fast"}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "lm_search='fast' is unknown: use 'lexicon'",
+        ),
     ],
 )
 def test_bad_configs_say_what_to_fix(catalog, fields, code, needle):
     err = error(lambda: options(config(**fields), catalog))
     assert err.code == code
     assert needle in err.message
+
+
+def test_custom_configuration_picks_the_lm_search_and_ignores_other_keys(catalog):
+    assert options(config(), catalog).lm_search is None  # the service's setting
+    chosen = config(custom_configuration={"lm_search": "open", "some_riva_key": "x"})
+    assert options(chosen, catalog).lm_search == "open"
 
 
 def test_flac_needs_no_rate(catalog):

@@ -5,7 +5,8 @@ A Triton model is a Rivulet ASR model when its config.pbtxt has the parameter
 parameters say what the service needs: `language_code`, `sample_rate_hz`, `chunk_ms`,
 `frame_shift_ms`, `vocabulary`, `blank_index`, `tokenizer`, and optionally `language_model` (a
 file in the model's directory, read from `RIVULET_ASR_MODEL_REPOSITORY`) with its tuned fusion
-weights `lm_alpha`, `lm_beta`, `lm_oov_penalty`. The catalog refreshes
+weights: `lexicon_alpha`, `lexicon_beta` for the lexicon search (`lexicon_decoding`, the default),
+`lm_alpha`, `lm_beta`, `lm_oov_penalty` for the open-vocabulary one. The catalog refreshes
 on every readiness check, so models loaded or unloaded on Triton appear and disappear without a
 restart.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel, LanguageModels
+from rivulet.asr.lexicon_decoding import Lexicon, lexicon_for
 from rivulet.asr.vocabulary import Vocabulary
 from rivulet.core.errors import not_found, unavailable
 from rivulet.core.triton import ModelInfo, language_matches
@@ -38,20 +40,25 @@ class AsrModel:
     parameters: Mapping[str, str] = field(default_factory=dict)
     language_model: LanguageModel | None = field(default=None, compare=False, repr=False)
     fusion: FusionWeights = DEFAULT_WEIGHTS
+    lexicon: Lexicon | None = field(default=None, compare=False, repr=False)
+    lexicon_fusion: FusionWeights = DEFAULT_WEIGHTS
 
     @classmethod
     def from_triton(cls, info: ModelInfo, language_model: LanguageModel | None = None) -> AsrModel:
         params = dict(info.parameters)
+        vocabulary = Vocabulary.from_parameters(params)
         return cls(
             name=info.name,
             language_code=params.get("language_code", "en-US"),
-            vocabulary=Vocabulary.from_parameters(params),
+            vocabulary=vocabulary,
             sample_rate_hz=int(params.get("sample_rate_hz", 16_000)),
             chunk_ms=int(params.get("chunk_ms", 160)),
             frame_shift_ms=float(params.get("frame_shift_ms", 40)),
             parameters=params,
             language_model=language_model,
             fusion=FusionWeights.from_parameters(params),
+            lexicon=lexicon_for(language_model, vocabulary) if language_model else None,
+            lexicon_fusion=FusionWeights.from_parameters(params, "lexicon"),
         )
 
     @property

@@ -32,12 +32,14 @@ class FusionWeights:
     oov_penalty: float = -6.0  # nats, once per word the LM cannot spell
 
     @classmethod
-    def from_parameters(cls, parameters: Mapping[str, str]) -> FusionWeights:
-        """A model's tuned weights (config.pbtxt `lm_alpha`, `lm_beta`, `lm_oov_penalty`), else defaults."""
+    def from_parameters(cls, parameters: Mapping[str, str], prefix: str = "lm") -> FusionWeights:
+        """A model's tuned weights, else defaults: config.pbtxt `lm_alpha`, `lm_beta`,
+        `lm_oov_penalty` for the open-vocabulary search, `lexicon_alpha`, `lexicon_beta` for the
+        lexicon search (`prefix="lexicon"`)."""
         return cls(
-            float(parameters.get("lm_alpha", cls.alpha)),
-            float(parameters.get("lm_beta", cls.beta)),
-            float(parameters.get("lm_oov_penalty", cls.oov_penalty)),
+            float(parameters.get(f"{prefix}_alpha", cls.alpha)),
+            float(parameters.get(f"{prefix}_beta", cls.beta)),
+            float(parameters.get(f"{prefix}_oov_penalty", cls.oov_penalty)),
         )
 
 

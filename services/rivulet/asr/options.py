@@ -3,7 +3,9 @@
 Every problem becomes INVALID_ARGUMENT with a message that says what to send instead. Fields
 Rivulet accepts but does not act on: `enable_automatic_punctuation` (no punctuation model is
 deployed: transcripts are lower-case words), `profanity_filter`, `verbatim_transcripts` (output
-is always verbatim), `custom_configuration`.
+is always verbatim). `custom_configuration` keys Rivulet reads: `lm_search` (`lexicon` or `open`:
+which LM search decodes this request's finals, instead of `RIVULET_ASR_LM_SEARCH`); other keys are
+ignored, as Riva ignores keys its pipeline does not use.
 """
 
 from __future__ import annotations
@@ -35,6 +37,22 @@ class RecognitionOptions:
     max_alternatives: int
     word_time_offsets: bool
     interim_results: bool = False
+    lm_search: str | None = None  # custom_configuration["lm_search"]; None: the service's setting
+
+
+LM_SEARCHES = ("lexicon", "open")
+
+
+def _lm_search(config: asr.RecognitionConfig) -> str | None:
+    value = config.custom_configuration.get("lm_search")
+    if value is None:
+        return None
+    if value not in LM_SEARCHES:
+        raise invalid_argument(
+            f"custom_configuration lm_search={value!r} is unknown: use 'lexicon' (closed vocabulary, "
+            "the LM's words) or 'open' (also words outside the LM), or leave it out"
+        )
+    return value
 
 
 def endpointing_params(config: asr.RecognitionConfig, settings: AsrSettings) -> EndpointingParams:
@@ -115,4 +133,5 @@ def recognition_options(
         max_alternatives=min(max(config.max_alternatives, 1), settings.asr_max_alternatives),
         word_time_offsets=config.enable_word_time_offsets,
         interim_results=interim_results,
+        lm_search=_lm_search(config),
     )

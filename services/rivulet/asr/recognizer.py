@@ -7,7 +7,8 @@ endpoint so every utterance gets its own final result.
 `use_beam=False` makes finals greedy too: without a language model, a CTC prefix beam search
 almost never changes the best transcript, so the service runs the beam only when it matters
 (a language model, `speech_contexts` to boost, or more than one alternative asked for) and saves
-its CPU otherwise.
+its CPU otherwise. With a `LexiconSearch` (a model's LM in flashlight-text) and no phrases to boost,
+finals come from the C++ lexicon search instead of the Python one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rivulet.asr.biasing import ContextGraph
 from rivulet.asr.decoding import BeamDecoder, GreedyDecoder, Hypothesis
 from rivulet.asr.endpointing import Endpointer, EndpointingParams, Event
 from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel
+from rivulet.asr.lexicon_decoding import LexiconBeamDecoder, LexiconSearch
 from rivulet.asr.vocabulary import Vocabulary
 
 
@@ -57,16 +59,17 @@ class Recognizer:
         use_beam: bool = True,
         lm: LanguageModel | None = None,
         weights: FusionWeights = DEFAULT_WEIGHTS,
+        lexicon_search: LexiconSearch | None = None,
     ) -> None:
         self.vocabulary = vocabulary
         self.endpointer = Endpointer(endpointing, frame_ms)
         self.greedy = GreedyDecoder(vocabulary)
         use_beam = use_beam or lm is not None or context is not None or max_alternatives > 1
-        self.beam = (
-            BeamDecoder(vocabulary, beam_size=beam_size, context=context, lm=lm, weights=weights)
-            if use_beam
-            else None
-        )
+        self.beam: BeamDecoder | LexiconBeamDecoder | None = None
+        if lexicon_search is not None and context is None:
+            self.beam = lexicon_search.decoder()
+        elif use_beam:
+            self.beam = BeamDecoder(vocabulary, beam_size=beam_size, context=context, lm=lm, weights=weights)
         self.max_alternatives = max(1, max_alternatives)
         self.interim_results = interim_results
         # frames seen while no utterance is active: decoded once speech starts (the first word)

@@ -18,6 +18,7 @@ from riva.proto import riva_asr_pb2 as asr
 
 from rivulet.asr.decoding import Hypothesis, words_of
 from rivulet.asr.language_model import FusionWeights
+from rivulet.asr.lexicon_decoding import LexiconSearch
 from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY
 from rivulet.asr.options import RecognitionOptions
 from rivulet.asr.recognizer import Recognizer, Result
@@ -31,6 +32,15 @@ CHANNEL_TAG = 1  # mono: results come from the first (only) channel
 
 
 def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recognizer:
+    model = options.model
+    lexicon_search = None
+    if (options.lm_search or settings.asr_lm_search) == "lexicon" and model.lexicon is not None:
+        lexicon_search = LexiconSearch(
+            model.lexicon,
+            fusion_weights(model.lexicon_fusion, settings),
+            settings.asr_lexicon_beam_size,
+            settings.asr_lexicon_beam_threshold,
+        )
     return Recognizer(
         options.model.vocabulary,
         options.endpointing,
@@ -42,6 +52,7 @@ def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recog
         use_beam=settings.asr_final_decoding == "beam",
         lm=options.model.language_model,
         weights=fusion_weights(options.model.fusion, settings),
+        lexicon_search=lexicon_search,
     )
 
 

@@ -29,7 +29,20 @@ class AsrSettings(ServiceSettings):
     asr_max_alternatives: int = Field(
         5, ge=1, description="Upper bound on max_alternatives (larger requests are clamped to it)."
     )
-    asr_beam_size: int = Field(16, ge=1, description="CTC prefix beam width for final results.")
+    asr_beam_size: int = Field(
+        16, ge=1, description="Beam width of the Python CTC prefix beam search (open vocabulary, biasing)."
+    )
+    asr_lm_search: Literal["lexicon", "open"] = Field(
+        "lexicon",
+        description="How finals are decoded with a language model. lexicon: flashlight-text's C++ "
+        "lexicon beam search (the LM's words only; ~4x cheaper and more accurate here); open: the Python "
+        "search that also spells words outside the LM (at lm_oov_penalty). Streams with speech_contexts "
+        "always use the open search (biasing lives there), as do models without a ' ' token (BPE).",
+    )
+    asr_lexicon_beam_size: int = Field(64, ge=1, description="Beam width of the lexicon search.")
+    asr_lexicon_beam_threshold: float = Field(
+        10.0, gt=0, description="The lexicon search drops hypotheses this many nats below the best."
+    )
     asr_final_decoding: Literal["auto", "beam"] = Field(
         "auto",
         description="auto: finals by beam search with a language model, speech_contexts or "
@@ -42,11 +55,11 @@ class AsrSettings(ServiceSettings):
     )
     asr_language_models: bool = Field(
         True,
-        description="Decode finals with each model's n-gram language model (more accurate; costs CPU: "
-        "on 2 cores about half the real-time streams). false: greedy finals, no LM.",
+        description="Decode finals with each model's n-gram language model (more accurate; costs some "
+        "CPU). false: greedy finals, no LM.",
     )
-    # LM fusion weights: each model's tuned values (config.pbtxt lm_alpha, lm_beta, lm_oov_penalty)
-    # unless set here.
+    # LM fusion weights: each model's tuned values (config.pbtxt lexicon_alpha / lexicon_beta for the
+    # lexicon search; lm_alpha, lm_beta, lm_oov_penalty for the open one) unless set here.
     asr_lm_alpha: float | None = Field(None, ge=0, description="Weight of the LM's ln P(word | history).")
     asr_lm_beta: float | None = Field(None, description="Bonus (nats) per word when decoding with an LM.")
     asr_lm_oov_penalty: float | None = Field(

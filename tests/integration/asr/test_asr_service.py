@@ -203,7 +203,11 @@ def test_speech_contexts_boost_changes_the_decision(client):
     samples = speech("eight")
     data = pcm16(samples)
     base = riva.client.RecognitionConfig(
-        encoding=audio.LINEAR_PCM, sample_rate_hertz=RATE, max_alternatives=5
+        encoding=audio.LINEAR_PCM,
+        sample_rate_hertz=RATE,
+        max_alternatives=5,
+        # the search biasing runs in (with the LM) for the plain request too: the same n-best list
+        custom_configuration={"lm_search": "open"},
     )
     alternatives = [a.transcript for a in client.offline_recognize(data, base).results[0].alternatives]
     assert len(alternatives) >= 2, alternatives
@@ -238,6 +242,7 @@ def test_get_config_lists_online_and_offline(client):
     # the model's domain LM is read from the repository and used (tests/models_asr.py adds it)
     assert ours["language_model"] == "lm/domain_3gram.arpa.gz"
     assert ours["language_model_active"] == "true"
+    assert ours["language_model_search"] == "lexicon"  # flashlight-text's C++ search, the default
     with pytest.raises(grpc.RpcError) as err:
         client.stub.GetRivaSpeechRecognitionConfig(rasr.RivaSpeechRecognitionConfigRequest(model_name="nope"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,191 @@
+"""The C++ lexicon beam search (flashlight-text) with the same LM fusion as the Python search."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.asr.ngram import build_arpa
+from rivulet.asr.biasing import ContextGraph
+from rivulet.asr.catalog import ModelCatalog
+from rivulet.asr.decoding import BeamDecoder, words_of
+from rivulet.asr.endpointing import EndpointingParams
+from rivulet.asr.language_model import FusionWeights, LanguageModel
+from rivulet.asr.lexicon_decoding import (
+    Lexicon,
+    LexiconBeamDecoder,
+    LexiconSearch,
+    lexicon_for,
+    supports,
+)
+from rivulet.asr.recognizer import Recognizer
+from rivulet.asr.vocabulary import Vocabulary
+from rivulet.core.triton import ModelInfo
+from tests.unit.test_asr_decoding import VOCAB, ambiguous, frames, spell
+from tests.unit.test_asr_language_model import SENTENCES
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory: pytest.TempPathFactory) -> LanguageModel:
+    path = tmp_path_factory.mktemp("lm") / "lm.arpa"
+    build_arpa([*SENTENCES, "café au lait"], path, order=3)
+    return LanguageModel.load(path)
+
+
+@pytest.fixture(scope="module")
+def search(lm: LanguageModel) -> LexiconSearch:
+    lexicon = lexicon_for(lm, VOCAB)
+    assert lexicon is not None
+    return LexiconSearch(lexicon, FusionWeights(0.5, 1.0), beam_size=16)
+
+
+def decode(search: LexiconSearch, logprobs: np.ndarray, n: int = 1, block: int = 4) -> list:
+    decoder = search.decoder()
+    for start in range(0, len(logprobs), block):
+        decoder.advance(logprobs[start : start + block], start)
+    return decoder.best(n)
+
+
+def test_it_spells_the_word_the_acoustics_leave_open(search: LexiconSearch):
+    spec = [*spell("fiv")[:-2], {"e": 0.4, "<blank>": 0.6}, "<blank>", "<blank>"]
+    assert decode(search, frames(spec))[0].text == "five"
+
+
+def test_it_picks_the_word_that_fits_the_sentence(search: LexiconSearch):
+    logprobs = np.concatenate([frames(spell("turn on the ")), ambiguous("lights", "nights", 0.5)])
+    assert decode(search, logprobs)[0].text == "turn on the lights"
+
+
+def test_it_writes_only_the_lms_words(search: LexiconSearch, lm: LanguageModel):
+    # closed vocabulary: a name the LM never saw cannot be written, however clear the audio
+    assert "zoe" not in decode(search, frames(spell("call zoe")))[0].text.split()
+    text = decode(search, frames(spell("turn on the radio")))[0].text
+    assert text == "turn on the radio" and set(text.split()) <= lm.words
+    # words with characters the model cannot emit are left out of the lexicon, the rest are in
+    assert "café" in lm.words and search.lexicon.words.get_index("café") == search.lexicon.unk
+    assert search.lexicon.words.get_index("lait") != search.lexicon.unk
+
+
+def test_words_times_and_confidences_across_blocks(search: LexiconSearch):
+    logprobs = frames(spell("turn on the lights"))
+    decoder = search.decoder()
+    decoder.advance(logprobs[:7], 100)
+    decoder.advance(logprobs[7:], 107)
+    best = decoder.best()[0]
+    words = words_of(best, VOCAB)
+    assert [w.word for w in words] == ["turn", "on", "the", "lights"]
+    assert words[0].start_frame == 102  # two frames of silence first
+    assert all(a.end_frame <= b.start_frame for a, b in itertools.pairwise(words))
+    assert words[-1].end_frame <= 100 + len(logprobs)
+    assert all(0.9 < w.confidence <= 1.0 for w in words)
+
+
+def test_asking_mid_utterance_does_not_change_what_follows(search: LexiconSearch):
+    logprobs = frames(spell("set a timer for five minutes"))
+    half = 20
+    decoder = search.decoder()
+    decoder.advance(logprobs[:half], 0)
+    early = decoder.best()[0].text
+    assert decoder.best()[0].text == early  # asked twice: the same answer
+    decoder.advance(logprobs[half:], half)
+    assert early and "set a timer for five minutes".startswith(early.rsplit(" ", 1)[0])
+    assert decoder.best()[0].text == decode(search, logprobs)[0].text == "set a timer for five minutes"
+    decoder.reset()
+    assert decoder.best() == []
+    decoder.advance(frames(spell("two")), 0)
+    assert decoder.best()[0].text == "two"
+
+
+def test_alternatives_are_distinct_and_ranked(search: LexiconSearch):
+    hypotheses = decode(search, ambiguous("five", "nine", 0.5), n=3)
+    texts = [h.text for h in hypotheses]
+    assert len(set(texts)) == len(texts) >= 2 and {"five", "nine"} <= set(texts)
+    assert [h.score for h in hypotheses] == sorted((h.score for h in hypotheses), reverse=True)
+
+
+def test_a_gzipped_arpa_is_read(tmp_path: Path, lm: LanguageModel):
+    packed = tmp_path / "lm.arpa.gz"
+    packed.write_bytes(gzip.compress(lm.path.read_bytes()))
+    search = LexiconSearch(Lexicon(LanguageModel.load(packed), VOCAB), FusionWeights(0.5, 1.0), 16)
+    assert decode(search, frames(spell("what is the weather")))[0].text == "what is the weather"
+
+
+def test_models_it_cannot_decode_get_none(lm: LanguageModel):
+    bpe = Vocabulary(("<unk>", "▁se", "ven", "▁t", "en", "<blank>"), blank=5, tokenizer="bpe")
+    no_space = Vocabulary(("<blank>", "a", "b"), blank=0)
+    assert not supports(bpe) and not supports(no_space) and supports(VOCAB)
+    assert lexicon_for(lm, bpe) is None and lexicon_for(lm, no_space) is None
+    with pytest.raises(ValueError, match="character vocabulary"):
+        Lexicon(lm, bpe)
+
+
+def test_the_recognizer_uses_the_lexicon_search_unless_phrases_are_boosted(
+    search: LexiconSearch, lm: LanguageModel
+):
+    plain = Recognizer(VOCAB, EndpointingParams(), 40, lm=lm, lexicon_search=search)
+    assert isinstance(plain.beam, LexiconBeamDecoder)
+    graph = ContextGraph([("zoe", 4.0)])
+    boosted = Recognizer(VOCAB, EndpointingParams(), 40, lm=lm, context=graph, lexicon_search=search)
+    assert isinstance(boosted.beam, BeamDecoder)
+    # the open search (with the boost) writes the name the lexicon search cannot
+    results = boosted.process(frames(spell("call zoe", silence=12)), 0) + boosted.finish()
+    assert [r.alternatives[0].text for r in results if r.is_final] == ["call zoe"]
+    results = plain.process(frames(spell("turn on the lights", silence=12)), 0) + plain.finish()
+    assert [r.alternatives[0].text for r in results if r.is_final] == ["turn on the lights"]
+
+
+def _catalog(tmp_path: Path, **extra: str) -> tuple[ModelCatalog, ModelInfo]:
+    """A catalog holding one model whose LM (built from SENTENCES) is in the repository."""
+    build_arpa(SENTENCES, tmp_path / "asr_streaming" / "lm" / "a.arpa")
+    params = {
+        "rivulet_task": "asr_streaming",
+        "vocabulary": json.dumps(list(VOCAB.tokens)),
+        "blank_index": "0",
+        "language_model": "lm/a.arpa",
+        **extra,
+    }
+    info = ModelInfo("asr_streaming", "1", params)
+    catalog = ModelCatalog("asr_streaming", "triton:8001", tmp_path)
+    catalog.update([info])
+    return catalog, info
+
+
+def test_the_catalog_builds_the_lexicon_once_with_its_tuned_weights(tmp_path: Path):
+    catalog, info = _catalog(tmp_path, lexicon_alpha="0.6", lexicon_beta="-0.5")
+    model = catalog.select()
+    assert model.lexicon is not None and model.lexicon_fusion == FusionWeights(0.6, -0.5)
+    catalog.update([info])
+    assert catalog.select().lexicon is model.lexicon
+
+
+@pytest.mark.parametrize(
+    ("setting", "custom", "boost", "expected"),
+    [
+        ("lexicon", {}, False, LexiconBeamDecoder),
+        ("open", {}, False, BeamDecoder),
+        ("open", {"lm_search": "lexicon"}, False, LexiconBeamDecoder),
+        ("lexicon", {"lm_search": "open"}, False, BeamDecoder),
+        ("lexicon", {}, True, BeamDecoder),  # speech_contexts: the open search, where biasing lives
+    ],
+)
+def test_each_stream_gets_the_search_its_request_and_the_settings_ask_for(
+    tmp_path: Path, setting: str, custom: dict, boost: bool, expected: type
+):
+    from riva.proto import riva_asr_pb2 as asr
+
+    from rivulet.asr.options import recognition_options
+    from rivulet.asr.session import make_recognizer
+    from rivulet.asr.settings import AsrSettings
+
+    catalog, _ = _catalog(tmp_path)
+    settings = AsrSettings(asr_lm_search=setting)
+    config = asr.RecognitionConfig(language_code="en-US", custom_configuration=custom)
+    if boost:
+        config.speech_contexts.add(phrases=["zoe"], boost=20.0)
+    options = recognition_options(config, catalog, settings, streaming=False)
+    assert isinstance(make_recognizer(options, settings).beam, expected)
