@@ -1,9 +1,11 @@
 """The ASR model's domain language model: a word trigram over the assistant's training texts.
 
 Texts come only from the train splits (`texts.py`): SNIPS train sentences, the assistant's train
-commands, and generated digit strings, numbers, times and dates, the same kinds of text the
-acoustic model learns from. Evaluation sentences (SNIPS and assistant test splits) are never in
-it; `build` reports how many of them happen to also occur in the train splits.
+commands, the answers a user gives to the assistant's questions (those sentences' slot values on
+their own, short replies such as "yes please" without fillers), and generated digit strings,
+numbers, times and dates, the same kinds of text the acoustic model learns from. Evaluation
+sentences (SNIPS and assistant test splits) are never in it (an answer that is also a test
+sentence is left out); `build` reports how many of them happen to also occur in the train splits.
 
 `python -m pipelines.asr lm --repository models` writes `<model>/lm/domain_3gram.arpa.gz` and sets
 the model's `language_model` parameter; the ASR service fuses it into its beam search.
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from pipelines.asr.ngram import build_arpa
-from pipelines.asr.texts import assistant_commands, digit_string, number_phrase, snips_sentences
+from pipelines.asr.texts import answers, assistant_commands, digit_string, number_phrase, snips_sentences
 from pipelines.asr.triton_config import set_parameter
 
 LM_FILE = "lm/domain_3gram.arpa.gz"
@@ -26,11 +28,18 @@ SEED = 7
 GENERATED = {"digits": 6000, "numbers": 6000}
 
 
+def _test_sentences() -> set[str]:
+    return set(snips_sentences("test")) | set(assistant_commands("test"))
+
+
 def corpus(seed: int = SEED) -> dict[str, list[str]]:
     rng = random.Random(seed)
+    tests = _test_sentences()
     return {
         "snips": snips_sentences("train"),
         "assistant": assistant_commands("train"),
+        # a short reply can be a whole test sentence too ("no thank you"): those stay out
+        "answers": [a for a in answers("train") if a not in tests],
         "digits": [digit_string(rng) for _ in range(GENERATED["digits"])],
         "numbers": [number_phrase(rng) for _ in range(GENERATED["numbers"])],
     }

@@ -12,6 +12,7 @@ import random
 
 from pipelines.asr.paths import snips_dir
 from pipelines.asr.text import digit_words, normalize, number_words, ordinal_words, year_words
+from pipelines.nlu.assistant_domain import SOCIAL_PREFIXES, SOCIAL_SUFFIXES
 from pipelines.nlu.assistant_domain import generate as assistant_generate
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -28,6 +29,46 @@ def snips_sentences(split: str, max_words: int = 18) -> list[str]:
 def assistant_commands(split: str) -> list[str]:
     examples = assistant_generate()[split]
     return list(dict.fromkeys(s for s in (normalize(" ".join(e.words)) for e in examples) if s))
+
+
+def _spans(words: list[str], tags: list[str]) -> list[str]:
+    """The slot values of a BIO-tagged sentence."""
+    spans: list[list[str]] = []
+    for word, tag in zip(words, tags, strict=True):
+        if tag.startswith("B-") or (tag.startswith("I-") and not spans):
+            spans.append([word])
+        elif tag.startswith("I-"):
+            spans[-1].append(word)
+        elif spans and spans[-1]:
+            spans.append([])
+    return [" ".join(span) for span in spans if span]
+
+
+def answers(split: str) -> list[str]:
+    """What a user says back to the assistant's questions: each slot value of the split's SNIPS and
+    assistant sentences on its own ("boston", "four", "tomorrow at seven pm" asked for a place, a
+    party size, a time), and the short social replies (yes, no, cancel, repeat...) without their
+    fillers ("um yes please" → "yes please")."""
+    out: list[str] = []
+    root = snips_dir() / split
+    lines = zip(
+        (root / "seq.in").read_text(encoding="utf-8").splitlines(),
+        (root / "seq.out").read_text(encoding="utf-8").splitlines(),
+        strict=True,
+    )
+    for words, tags in lines:
+        out += _spans(words.split(), tags.split())
+    fillers = set(SOCIAL_PREFIXES) | set(SOCIAL_SUFFIXES)
+    for example in assistant_generate()[split]:
+        out += _spans(list(example.words), list(example.tags))
+        if example.intent in ("Affirm", "Deny", "Cancel", "Repeat", "Help", "Thanks"):
+            words = list(example.words)
+            while words and words[0] in fillers:
+                words.pop(0)
+            while words and words[-1] in fillers:
+                words.pop()
+            out.append(" ".join(words))
+    return [a for a in dict.fromkeys(normalize(a) for a in out) if a]
 
 
 def digit_string(rng: random.Random) -> str:

@@ -189,3 +189,19 @@ def test_each_stream_gets_the_search_its_request_and_the_settings_ask_for(
         config.speech_contexts.add(phrases=["zoe"], boost=20.0)
     options = recognition_options(config, catalog, settings, streaming=False)
     assert isinstance(make_recognizer(options, settings).beam, expected)
+
+
+def test_a_final_keeps_words_the_model_heard_when_the_lm_prefers_none(search: LexiconSearch):
+    """A weakly heard "two" that the LM's weights would rather drop (the empty transcript scores
+    best, as a short "yes" can): the final takes the best transcript with words; silence stays
+    silent."""
+    harsh = LexiconSearch(search.lexicon, FusionWeights(5.0, -10.0), 16, 30.0)
+    spec = ["<blank>"] * 12 + [{c: 0.7, "<blank>": 0.3} for c in "ttwwoo"] + ["<blank>"] * 12
+    decoder = harsh.decoder()
+    decoder.advance(frames(spec), 0)
+    assert [h.text for h in decoder.best(2)] == ["", "two"]
+    recognizer = Recognizer(VOCAB, EndpointingParams(), 40, lexicon_search=harsh)
+    results = recognizer.process(frames(spec), 0) + recognizer.finish()
+    assert [r.alternatives[0].text for r in results if r.is_final] == ["two"]
+    silent = Recognizer(VOCAB, EndpointingParams(), 40, lexicon_search=harsh)
+    assert silent.process(frames(["<blank>"] * 30), 0) + silent.finish() == []

@@ -93,7 +93,15 @@ class Recognizer:
             self._pending.clear()
 
     def _best(self) -> list[Hypothesis]:
-        return self.beam.best(self.max_alternatives) if self.beam else [self.greedy.hypothesis()]
+        """The best transcripts. Where the acoustic model wrote characters, an empty transcript
+        (the LM found every word too unlikely: a short "yes" it cannot make out) gives way to the
+        best one with words: a reply the dialog can question beats hearing nothing."""
+        if not self.beam:
+            return [self.greedy.hypothesis()]
+        hypotheses = self.beam.best(self.max_alternatives + 1)
+        if hypotheses and not hypotheses[0].text and not self.greedy.hypothesis().text:
+            return hypotheses[:1]  # nothing heard, nothing said
+        return [h for h in hypotheses if h.text][: self.max_alternatives] or hypotheses[:1]
 
     def _final(self) -> Result | None:
         hypotheses = self._best()

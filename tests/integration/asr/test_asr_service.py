@@ -171,16 +171,17 @@ def test_offline_recognize(client, what, encoding, rate):
     assert [w.word for w in result.alternatives[0].words] == text.split()
 
 
-@ASR_ACCURACY_XFAIL
 def test_sixteen_simultaneous_streams_each_get_their_own_transcript(client):
-    """Triton batches chunks of concurrent streams together; every stream must get its own words
-    (and one bad stream among them fails alone)."""
+    """Triton batches chunks of concurrent streams together; every stream must get exactly the
+    transcript its audio gets when sent alone (no word of another stream, nothing lost), the words
+    spoken for nearly all of them, and one bad stream among them fails alone."""
     combos = list(itertools.permutations(DIGITS[1:], 2))[::4][:16]
     texts = [" ".join(c) for c in combos]
     assert len(set(texts)) == 16
+    clips = {text: pcm16(speech(text)) for text in texts}
 
     def one(text: str) -> str:
-        return finals(stream(client, pcm16(speech(text)), streaming_config()))
+        return finals(stream(client, clips[text], streaming_config()))
 
     def bad() -> grpc.StatusCode:
         try:
@@ -189,12 +190,17 @@ def test_sixteen_simultaneous_streams_each_get_their_own_transcript(client):
             return err.code()
         return grpc.StatusCode.OK
 
+    alone = [one(t) for t in texts]
     with concurrent.futures.ThreadPoolExecutor(17) as pool:
         futures = [pool.submit(one, t) for t in texts]
         odd = pool.submit(bad)
-        got = [f.result(timeout=300) for f in futures]
-    assert got == texts
+        together = [f.result(timeout=300) for f in futures]
+    assert together == alone
     assert odd.result() == grpc.StatusCode.INVALID_ARGUMENT
+    # the model's own errors are the accuracy bench's business (a digit pair or two of these 16 by
+    # this held-out voice); a floor far below that still catches streams answered with garbage
+    right = sum(got == text for got, text in zip(together, texts, strict=True))
+    assert right >= 12, list(zip(texts, together, strict=True))
 
 
 def test_speech_contexts_boost_changes_the_decision(client):
