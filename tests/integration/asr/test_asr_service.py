@@ -101,13 +101,12 @@ def test_streaming_digits_transcript(client):
 
 
 @pytest.mark.parametrize(
-    "text", ["turn on the lights", pytest.param("what time is it", marks=ASR_ACCURACY_XFAIL), "stop"]
+    "text", ["turn on the lights", "what time is it", "stop"]
 )
 def test_streaming_short_commands(client, text):
     assert finals(stream(client, pcm16(speech(text)), streaming_config(interim=False))) == text
 
 
-@ASR_ACCURACY_XFAIL
 def test_endpointing_splits_utterances_at_a_pause(client):
     """Two phrases with 1 s of silence between: Riva's default 800 ms endpointing gives two finals;
     with stop_history 3000 ms they stay one utterance (CTC emits a word's letters early, so the
