@@ -100,9 +100,7 @@ def test_streaming_digits_transcript(client):
     assert [w.word for w in final.alternatives[0].words] == text.split()
 
 
-@pytest.mark.parametrize(
-    "text", ["turn on the lights", "what time is it", "stop"]
-)
+@pytest.mark.parametrize("text", ["turn on the lights", "what time is it", "stop"])
 def test_streaming_short_commands(client, text):
     assert finals(stream(client, pcm16(speech(text)), streaming_config(interim=False))) == text
 
