@@ -22,12 +22,12 @@ __all__ = [
 ]
 
 # Tests whose assertions need correct transcripts of sentences by held-out voices. The embedded
-# ASR model (1.2 M params, 85 min of CPU training) with its domain LM gets digits right (8.4 % WER
-# on real held-out speakers) but a quarter of the words of commands wrong (24.1 %,
+# ASR model (1.2 M params, 85 min of CPU training) with its domain LM gets digits right (6.7 % WER
+# on real held-out speakers) but a fifth of the words of commands wrong (21.4 %,
 # bench/reports/asr_accuracy.md), so these are expected to fail until a better model is
 # committed; they are reported as xfailed/xpassed, never counted as passing.
 ASR_ACCURACY_XFAIL = pytest.mark.xfail(
     reason="needs an ASR model that transcribes held-out voices' sentences correctly; the embedded "
-    "asr_streaming gets 24 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
+    "asr_streaming gets 21 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
     strict=False,
 )
