@@ -139,7 +139,6 @@ async def test_a_spoken_turn_streams_its_events_in_order(voice_stack):
     assert 150 <= latency.endpointing_ms <= 260 and latency.total_ms >= latency.endpointing_ms
 
 
-@ASR_ACCURACY_XFAIL  # "five seconds" must be heard well enough to parse a duration
 async def test_voice_slot_filling_and_a_timer_that_fires(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         asked = await say(client, "set a timer")
@@ -180,7 +179,6 @@ async def test_voice_weather_follow_up_carries_the_place(voice_stack):
         assert tomorrow.reply.action_slots["date"] != today.reply.action_slots["date"]
 
 
-@ASR_ACCURACY_XFAIL
 async def test_two_voice_sessions_at_once_never_mix(voice_stack):
     address = voice_stack.dialogs[0].address
     a_id, b_id = sid(), sid()
@@ -206,7 +204,6 @@ async def test_two_voice_sessions_at_once_never_mix(voice_stack):
     assert list(a_data) == ["devices"] and list(b_data) == ["lists"]
 
 
-@ASR_ACCURACY_XFAIL
 async def test_voice_conversation_continues_after_the_dialog_service_is_killed(voice_stack):
     session_id = sid()
     async with VoiceClient(voice_stack.dialogs[0].address, session_id) as client:
@@ -287,7 +284,6 @@ async def test_voice_barge_in_cancels_the_reply(voice_stack):
     assert history[help_turn].interrupted and history[help_turn].played_ms == played
 
 
-@ASR_ACCURACY_XFAIL  # the reply is paced, so this holds only if "okay" is heard as a backchannel
 async def test_voice_backchannel_does_not_interrupt(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         pcm, end = user_speech("what can you do")
