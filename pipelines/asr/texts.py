@@ -14,6 +14,8 @@ from pipelines.asr.paths import snips_dir
 from pipelines.asr.text import digit_words, normalize, number_words, ordinal_words, year_words
 from pipelines.nlu.assistant_domain import SOCIAL_PREFIXES, SOCIAL_SUFFIXES
 from pipelines.nlu.assistant_domain import generate as assistant_generate
+from pipelines.nlu.datasets import read_split
+from pipelines.nlu.runtime import intent_slot
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 _DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
@@ -31,36 +33,16 @@ def assistant_commands(split: str) -> list[str]:
     return list(dict.fromkeys(s for s in (normalize(" ".join(e.words)) for e in examples) if s))
 
 
-def _spans(words: list[str], tags: list[str]) -> list[str]:
-    """The slot values of a BIO-tagged sentence."""
-    spans: list[list[str]] = []
-    for word, tag in zip(words, tags, strict=True):
-        if tag.startswith("B-") or (tag.startswith("I-") and not spans):
-            spans.append([word])
-        elif tag.startswith("I-"):
-            spans[-1].append(word)
-        elif spans and spans[-1]:
-            spans.append([])
-    return [" ".join(span) for span in spans if span]
-
-
 def answers(split: str) -> list[str]:
     """What a user says back to the assistant's questions: each slot value of the split's SNIPS and
     assistant sentences on its own ("boston", "four", "tomorrow at seven pm" asked for a place, a
     party size, a time), and the short social replies (yes, no, cancel, repeat...) without their
     fillers ("um yes please" → "yes please")."""
+    spans = intent_slot().tags_to_spans
     out: list[str] = []
-    root = snips_dir() / split
-    lines = zip(
-        (root / "seq.in").read_text(encoding="utf-8").splitlines(),
-        (root / "seq.out").read_text(encoding="utf-8").splitlines(),
-        strict=True,
-    )
-    for words, tags in lines:
-        out += _spans(words.split(), tags.split())
     fillers = set(SOCIAL_PREFIXES) | set(SOCIAL_SUFFIXES)
-    for example in assistant_generate()[split]:
-        out += _spans(list(example.words), list(example.tags))
+    for example in [*read_split(snips_dir() / split), *assistant_generate()[split]]:
+        out += [" ".join(example.words[start:end]) for _, start, end in spans(example.tags)]
         if example.intent in ("Affirm", "Deny", "Cancel", "Repeat", "Help", "Thanks"):
             words = list(example.words)
             while words and words[0] in fillers:

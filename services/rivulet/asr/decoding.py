@@ -107,9 +107,13 @@ class GreedyDecoder:
         if not len(logprobs):
             return
         best = logprobs.argmax(axis=1)
-        best_lp = logprobs[np.arange(len(best)), best]
+        self.follow(best, logprobs[np.arange(len(best)), best], frame_start)
+
+    def follow(self, path: np.ndarray, path_lp: np.ndarray, frame_start: int) -> None:
+        """Extend by a path of one token per frame (with its log-probability): repeats merged,
+        blanks dropped, each token's first and last frame and best posterior kept."""
         blank = self.vocabulary.blank
-        for i, (token, lp) in enumerate(zip(best.tolist(), best_lp.tolist(), strict=True)):
+        for i, (token, lp) in enumerate(zip(path.tolist(), path_lp.tolist(), strict=True)):
             if token != blank:
                 if token != self._previous:
                     self._tokens.append(token)

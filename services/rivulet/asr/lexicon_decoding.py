@@ -18,6 +18,7 @@ so after a `best()` that is not followed by `reset()` (the endpointer's early EO
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 import math
@@ -38,7 +39,7 @@ from flashlight.lib.text.decoder import (
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 
-from rivulet.asr.decoding import Hypothesis
+from rivulet.asr.decoding import GreedyDecoder, Hypothesis
 from rivulet.asr.language_model import DEFAULT_WEIGHTS, LN10, FusionWeights, LanguageModel
 from rivulet.asr.vocabulary import Vocabulary
 
@@ -158,7 +159,6 @@ class LexiconBeamDecoder:
         self._decoder.decode_begin()
         self._logprobs: list[np.ndarray] = []
         self._frame_start = 0
-        self._frames = 0
         self._ended = False  # best() finished the search: replay before going on
 
     def _step(self, logprobs: np.ndarray) -> None:
@@ -168,7 +168,7 @@ class LexiconBeamDecoder:
     def advance(self, logprobs: np.ndarray, frame_start: int) -> None:
         if not len(logprobs):
             return
-        if not self._frames:
+        if not self._logprobs:
             self._frame_start = frame_start
         if self._ended:
             self._decoder.decode_begin()
@@ -177,11 +177,10 @@ class LexiconBeamDecoder:
         block = np.asarray(logprobs, dtype=np.float32)
         self._step(block)
         self._logprobs.append(block)
-        self._frames += len(block)
 
     def best(self, n: int = 1) -> list[Hypothesis]:
         """The `n` best distinct transcripts so far, the last word finished (see the module doc)."""
-        if not self._frames:
+        if not self._logprobs:
             return []
         logprobs = np.concatenate(self._logprobs)
         if self._ended:  # asked twice with no frames between: the same answer
@@ -204,26 +203,8 @@ class LexiconBeamDecoder:
         return out
 
     def _hypothesis(self, path: list[int], score: float, logprobs: np.ndarray) -> Hypothesis:
-        """From the best path (a token per frame, padded by one at each end) to tokens with spans."""
-        frames = path[1 : 1 + len(logprobs)]
-        blank = self.vocabulary.blank
-        tokens: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        probs: list[float] = []
-        previous = -1
-        for i, token in enumerate(frames):
-            if token != blank and token >= 0:
-                prob = math.exp(float(logprobs[i, token]))
-                if token != previous:
-                    tokens.append(token)
-                    starts.append(self._frame_start + i)
-                    ends.append(self._frame_start + i)
-                    probs.append(prob)
-                else:
-                    ends[-1] = self._frame_start + i
-                    probs[-1] = max(probs[-1], prob)
-            previous = token
-        return Hypothesis(
-            self.vocabulary.text(tokens), tuple(tokens), tuple(starts), tuple(ends), tuple(probs), score
-        )
+        """From a result's path (a token per frame, padded by one at each end) to tokens with spans."""
+        frames = np.asarray(path[1 : 1 + len(logprobs)])
+        collapsed = GreedyDecoder(self.vocabulary)
+        collapsed.follow(frames, logprobs[np.arange(len(frames)), frames], self._frame_start)
+        return dataclasses.replace(collapsed.hypothesis(), score=score)

@@ -11,6 +11,7 @@ ignored, as Riva ignores keys its pipeline does not use.
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 
 from riva.proto import riva_asr_pb2 as asr
@@ -40,7 +41,7 @@ class RecognitionOptions:
     lm_search: str | None = None  # custom_configuration["lm_search"]; None: the service's setting
 
 
-LM_SEARCHES = ("lexicon", "open")
+LM_SEARCHES = typing.get_args(AsrSettings.model_fields["asr_lm_search"].annotation)
 
 
 def _lm_search(config: asr.RecognitionConfig) -> str | None:

@@ -23,12 +23,19 @@ import numpy as np
 from riva.proto import riva_asr_pb2 as asr
 from riva.proto import riva_asr_pb2_grpc
 
-from rivulet.asr.catalog import AsrModel, ModelCatalog
+from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS
 from rivulet.asr.options import RAW_ENCODINGS, RecognitionOptions, recognition_options
 from rivulet.asr.recognizer import Result
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
-from rivulet.asr.session import CHANNEL_TAG, StreamSession, alternative, check_limits, make_recognizer
+from rivulet.asr.session import (
+    CHANNEL_TAG,
+    StreamSession,
+    alternative,
+    check_limits,
+    lm_search,
+    make_recognizer,
+)
 from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
 from rivulet.core.errors import invalid_argument, not_found, resource_exhausted
@@ -191,17 +198,11 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                             "chunk_ms": str(model.chunk_ms),
                             "default": str(model.name == self.catalog.default_model).lower(),
                             "language_model_active": str(model.language_model is not None).lower(),
-                            "language_model_search": self._lm_search(model),
+                            "language_model_search": lm_search(model, self.settings),
                         },
                     )
                 )
         return asr.RivaSpeechRecognitionConfigResponse(model_config=configs)
-
-    def _lm_search(self, model: AsrModel) -> str:
-        """How this model's finals use its LM: lexicon (C++), open (Python) or none."""
-        if model.language_model is None:
-            return "none"
-        return "lexicon" if self.settings.asr_lm_search == "lexicon" and model.lexicon else "open"
 
 
 def register(server: grpc.aio.Server, servicer: AsrServicer) -> None:

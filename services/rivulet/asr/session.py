@@ -16,6 +16,7 @@ import time
 import numpy as np
 from riva.proto import riva_asr_pb2 as asr
 
+from rivulet.asr.catalog import AsrModel
 from rivulet.asr.decoding import Hypothesis, words_of
 from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.lexicon_decoding import LexiconSearch
@@ -34,7 +35,7 @@ CHANNEL_TAG = 1  # mono: results come from the first (only) channel
 def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recognizer:
     model = options.model
     lexicon_search = None
-    if (options.lm_search or settings.asr_lm_search) == "lexicon" and model.lexicon is not None:
+    if model.lexicon is not None and lm_search(model, settings, options.lm_search) == "lexicon":
         lexicon_search = LexiconSearch(
             model.lexicon,
             fusion_weights(model.lexicon_fusion, settings),
@@ -54,6 +55,14 @@ def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recog
         weights=fusion_weights(options.model.fusion, settings),
         lexicon_search=lexicon_search,
     )
+
+
+def lm_search(model: AsrModel, settings: AsrSettings, requested: str | None = None) -> str:
+    """Which search decodes this model's finals with its LM: lexicon (C++), open (Python) or none;
+    `requested` is a request's custom_configuration lm_search, else the service's setting."""
+    if model.language_model is None:
+        return "none"
+    return "lexicon" if (requested or settings.asr_lm_search) == "lexicon" and model.lexicon else "open"
 
 
 def fusion_weights(tuned: FusionWeights, settings: AsrSettings) -> FusionWeights:
