@@ -1,6 +1,10 @@
 """Helpers for tests that start real servers (shared with bench/: see rivulet.core.processes)."""
 
+import time
+import urllib.request
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rivulet.core.processes import (
     ROOT,
@@ -17,8 +21,10 @@ __all__ = [
     "ServiceProcess",
     "free_port",
     "health_status",
+    "metric",
     "service_env",
     "wait_for_health",
+    "wait_for_metric",
 ]
 
 # Tests whose assertions need correct transcripts of sentences by held-out voices. The embedded
@@ -31,3 +37,25 @@ ASR_ACCURACY_XFAIL = pytest.mark.xfail(
     "asr_streaming gets 21 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
     strict=False,
 )
+
+
+def metric(service: ServiceProcess, name: str, **labels: str) -> float:
+    """Current value of one sample of the service's Prometheus metrics (0 when absent)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5).read()
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def wait_for_metric(service: ServiceProcess, name: str, want, timeout_s: float = 15.0, **labels) -> float:
+    """Poll until `want(value)` holds (a deadline, not a guess: fails with the last value seen)."""
+    deadline = time.monotonic() + timeout_s
+    value = metric(service, name, **labels)
+    while not want(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}{labels} stayed at {value}")
+        time.sleep(0.05)
+        value = metric(service, name, **labels)
+    return value

@@ -166,6 +166,11 @@ def test_short_speech_that_never_started_still_gets_a_final(use_beam):
     silent = Recognizer(VOCAB, params, 40, use_beam=use_beam)
     silent.process(frames(["<blank>"] * 10), 0)
     assert silent.finish() == []
+    # with the stream closed 400 ms after it (the dialog's VAD ends such a turn), the word is
+    # still decoded: the frames kept before an utterance reach back a second, not one start window
+    late = Recognizer(VOCAB, params, 40, use_beam=use_beam)
+    assert late.process(frames(spell("no", 1) + ["<blank>"] * 10), 0) == []
+    assert [r.alternatives[0].text for r in late.finish()] == ["no"]
 
 
 def test_beam_is_used_when_boosting_or_alternatives_need_it():

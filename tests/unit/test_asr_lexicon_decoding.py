@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipelines.asr.ngram import build_arpa
-from rivulet.asr.biasing import ContextGraph
+from rivulet.asr.biasing import ContextGraph, word_boosts
 from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.decoding import BeamDecoder, words_of
 from rivulet.asr.endpointing import EndpointingParams
@@ -20,6 +21,7 @@ from rivulet.asr.lexicon_decoding import (
     Lexicon,
     LexiconBeamDecoder,
     LexiconSearch,
+    boost_arpa,
     lexicon_for,
     supports,
 )
@@ -124,19 +126,70 @@ def test_models_it_cannot_decode_get_none(lm: LanguageModel):
         Lexicon(lm, bpe)
 
 
-def test_the_recognizer_uses_the_lexicon_search_unless_phrases_are_boosted(
+def test_the_recognizer_decodes_finals_with_the_lexicon_search_it_is_given(
     search: LexiconSearch, lm: LanguageModel
 ):
     plain = Recognizer(VOCAB, EndpointingParams(), 40, lm=lm, lexicon_search=search)
     assert isinstance(plain.beam, LexiconBeamDecoder)
-    graph = ContextGraph([("zoe", 4.0)])
-    boosted = Recognizer(VOCAB, EndpointingParams(), 40, lm=lm, context=graph, lexicon_search=search)
-    assert isinstance(boosted.beam, BeamDecoder)
-    # the open search (with the boost) writes the name the lexicon search cannot
-    results = boosted.process(frames(spell("call zoe", silence=12)), 0) + boosted.finish()
-    assert [r.alternatives[0].text for r in results if r.is_final] == ["call zoe"]
     results = plain.process(frames(spell("turn on the lights", silence=12)), 0) + plain.finish()
     assert [r.alternatives[0].text for r in results if r.is_final] == ["turn on the lights"]
+    # the open search only where no lexicon search is given (the caller boosts the lexicon's words)
+    graph = ContextGraph([("zoe", 4.0)])
+    opened = Recognizer(VOCAB, EndpointingParams(), 40, lm=lm, context=graph)
+    assert isinstance(opened.beam, BeamDecoder)
+    results = opened.process(frames(spell("call zoe", silence=12)), 0) + opened.finish()
+    assert [r.alternatives[0].text for r in results if r.is_final] == ["call zoe"]
+
+
+# -- word boosting (speech_contexts) ----------------------------------------------------------------
+
+
+def test_boosting_mixes_a_floor_into_every_history(tmp_path: Path, lm: LanguageModel):
+    boosted = tmp_path / "boosted.arpa"
+    boost_arpa(lm.path, boosted, floors={"radio": 0.2, "zoe": 0.1}, penalties={"lights": -0.5})
+    again = LanguageModel.load(boosted)  # KenLM reads it: no probability above 1
+    assert again.words == lm.words | {"zoe"}
+    assert f"{math.log10(0.1):.6f}\tzoe\t" in boosted.read_text()
+
+    def p(model: LanguageModel, history: list[str], word: str) -> float:
+        state = model.begin()
+        for w in history:
+            state, _ = model.score(state, w)
+        return math.exp(model.score(state, word)[1])
+
+    # an n-gram the LM has: mixed with the floor, exactly
+    assert p(again, ["on", "the"], "radio") == pytest.approx(
+        0.8 * p(lm, ["on", "the"], "radio") + 0.2, rel=1e-4
+    )
+    for history in ([], ["turn", "on", "the"], ["the"], ["five"], ["set", "a"]):  # seen and backed off
+        assert p(again, history, "radio") > p(lm, history, "radio")
+        assert p(again, history, "lights") == pytest.approx(p(lm, history, "lights") * 10**-0.5, rel=1e-4)
+        assert p(again, history, "timer") == pytest.approx(p(lm, history, "timer"), rel=1e-4)
+        assert p(again, history, "zoe") > p(lm, history, "zoe")
+
+
+def test_a_boost_changes_the_decision_and_can_add_a_word(search: LexiconSearch):
+    def boosted(**boosts: float) -> LexiconSearch:
+        return search.boosted(boosts, floor_per_unit=1 / 300, scale=0.2)
+
+    close = ambiguous("five", "nine", 0.6)
+    assert decode(search, close)[0].text == "five"
+    assert decode(boosted(nine=150), close)[0].text == "nine"  # at least 0.5 likely
+    assert decode(boosted(five=-150), close)[0].text != "five"  # -30 nats
+    # a word the LM lacks is written once it is boosted
+    assert "zoe" not in decode(search, frames(spell("turn on zoe")))[0].text.split()
+    assert decode(boosted(zoe=30), frames(spell("turn on zoe")))[0].text == "turn on zoe"
+    # the same boosts share one lexicon; none at all is the search itself
+    assert boosted(zoe=30).lexicon is boosted(zoe=30).lexicon
+    assert boosted(zoe=30).lexicon.floors == {"zoe": pytest.approx(0.1)}
+    assert search.boosted({}, 1 / 300, 0.2) is search
+    # no LM weight to carry a boost: the caller falls back to the open search
+    assert LexiconSearch(search.lexicon, FusionWeights(0.0, 1.0)).boosted({"zoe": 30}, 1 / 300, 0.2) is None
+
+
+def test_phrases_boost_each_of_their_words_by_the_strongest_phrase():
+    boosts = word_boosts([(["What about", "tomorrow"], 20.0), (["about"], 40.0), (["no"], -10.0)], VOCAB)
+    assert boosts == {"what": 20.0, "about": 40.0, "tomorrow": 20.0, "no": -10.0}
 
 
 def _catalog(tmp_path: Path, **extra: str) -> tuple[ModelCatalog, ModelInfo]:
@@ -170,7 +223,8 @@ def test_the_catalog_builds_the_lexicon_once_with_its_tuned_weights(tmp_path: Pa
         ("open", {}, False, BeamDecoder),
         ("open", {"lm_search": "lexicon"}, False, LexiconBeamDecoder),
         ("lexicon", {"lm_search": "open"}, False, BeamDecoder),
-        ("lexicon", {}, True, BeamDecoder),  # speech_contexts: the open search, where biasing lives
+        ("lexicon", {}, True, LexiconBeamDecoder),  # speech_contexts: the lexicon search, boosted
+        ("lexicon", {"lm_search": "open"}, True, BeamDecoder),
     ],
 )
 def test_each_stream_gets_the_search_its_request_and_the_settings_ask_for(
@@ -188,7 +242,10 @@ def test_each_stream_gets_the_search_its_request_and_the_settings_ask_for(
     if boost:
         config.speech_contexts.add(phrases=["zoe"], boost=20.0)
     options = recognition_options(config, catalog, settings, streaming=False)
-    assert isinstance(make_recognizer(options, settings).beam, expected)
+    beam = make_recognizer(options, settings).beam
+    assert isinstance(beam, expected)
+    if boost and expected is LexiconBeamDecoder:
+        assert set(beam.lexicon.floors) == {"zoe"} and not catalog.select().lexicon.floors
 
 
 def test_a_final_keeps_words_the_model_heard_when_the_lm_prefers_none(search: LexiconSearch):

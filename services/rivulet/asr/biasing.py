@@ -10,6 +10,9 @@ not boosted inside "seventeen". Negative boosts work the same way with a penalty
 Bonus in natural-log score = boost × `scale` (Riva's client recommends boosts of 20–100; with the
 default scale 0.2 that is 4–20 nats for a whole phrase). A phrase that is the beginning of a
 longer boosted phrase ends the match when it is complete (the longer one is not followed).
+
+The C++ lexicon search boosts words, not phrases (`word_boosts`; as Riva's flashlight decoder
+does): each word of a boosted phrase gets the phrase's boost (see `lexicon_decoding`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ OUTSIDE = -1  # inside a word that matches no phrase: wait for the next word sta
 class ContextState:
     node: int = ROOT
     held: float = 0.0  # partial bonus currently held (taken back if the phrase is not finished)
+
+
+def word_boosts(contexts: Iterable[tuple[Iterable[str], float]], vocabulary: Vocabulary) -> dict[str, float]:
+    """Riva boost per word: each word of each phrase gets the boost of the strongest phrase it is in."""
+    boosts: dict[str, float] = {}
+    for phrases, boost in contexts:
+        if boost == 0.0 or not math.isfinite(boost):
+            continue
+        for phrase in phrases:
+            for word in vocabulary.normalize(phrase).split():
+                if abs(boost) > abs(boosts.get(word, 0.0)):
+                    boosts[word] = boost
+    return boosts
 
 
 class ContextGraph:

@@ -5,9 +5,18 @@ The same shallow fusion as `decoding.BeamDecoder` (each finished word adds
 that has a word-separator token (" "). Words are spelled by their characters followed by the
 separator, as the acoustic model writes them, so a word is finished only where the model puts a
 space (or at the end of the utterance: `best()` feeds one frame of pure separator first). The
-search is closed-vocabulary: it writes only the LM's words. The service uses it for finals when the
-model has an LM and the stream asks for no `speech_contexts` (contextual biasing, and words outside
-the LM, need the Python search).
+search is closed-vocabulary: it writes only the LM's words (and any boosted word). The service uses
+it for finals when the model has an LM.
+
+Word boosting (Riva `speech_contexts`): `LexiconSearch.boosted` makes a lexicon whose KenLM is a copy
+of the LM with the boosted words mixed in (`boost_arpa`): a word boosted by b is at least
+`b × asr_boost_floor_per_unit` likely (at most `MAX_FLOOR`) after any history, a word the LM lacks
+is added and spelled. A floor, rather than a bonus added to the word's log probability, does not
+reward writing more boosted words: with the numbers one to twelve boosted, an added bonus turned
+"tomorrow" into "two one"; a floor helps the words the LM found unlikely and leaves likely ones be.
+A negative boost costs `b × asr_boost_scale` nats per word. One lexicon per distinct set of boosts
+is built (about half a second for the embedded LM, in a worker thread) and cached (`lexicon_for`),
+so a client that boosts the same words on every stream pays it once.
 
 One `Lexicon` per (LM, vocabulary) is built once (`lexicon_for`) and shared by every stream; each
 stream has its own `LexiconBeamDecoder` (`reset` / `advance` / `best`, as `BeamDecoder`), which
@@ -20,10 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import logging
 import math
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +58,7 @@ log = logging.getLogger(__name__)
 
 SEPARATOR = " "
 UNK = "<unk>"
+MAX_FLOOR = 0.5  # a boosted word is never made more likely than this after every history
 
 
 def supports(vocabulary: Vocabulary) -> bool:
@@ -70,36 +82,104 @@ def _plain_arpa(path: Path) -> Path:
     return target
 
 
-class Lexicon:
-    """The LM's words spelled in the model's tokens (a trie), and the LM loaded by flashlight."""
+def boost_arpa(
+    source: Path, target: Path, floors: Mapping[str, float], penalties: Mapping[str, float] | None = None
+) -> None:
+    """Copy the ARPA file `source` to `target` with words boosted. A word with a floor q (0-1) is
+    mixed in: every n-gram ending in it gets P' = (1 - q) P + q, so the word is at least that
+    likely after any history the LM has seen (after others, scaled by the history's backoff
+    weight); a word the LM lacks is added as a unigram of probability q. A penalty (log10, < 0)
+    is added to every n-gram ending in the word. Backoff weights are kept; no probability goes
+    above 1, as KenLM requires."""
+    penalties = penalties or {}
+    lines = source.read_text(encoding="utf-8").split("\n")
+    marks = [i for i, line in enumerate(lines) if line.startswith("\\")] + [len(lines)]
+    sections = [(lo + 1, hi) for lo, hi in itertools.pairwise(marks) if lines[lo][1:2].isdigit()]
+    unigrams: set[str] = set()
+    for order, (lo, hi) in enumerate(sections, start=1):
+        for i in range(lo, hi):
+            if not lines[i]:
+                continue
+            fields = lines[i].split("\t")
+            word = fields[1].rsplit(" ", 1)[-1]
+            if order == 1:
+                unigrams.add(word)
+            if word in floors:
+                q = floors[word]
+                fields[0] = f"{math.log10((1 - q) * 10 ** float(fields[0]) + q):.6f}"
+            elif word in penalties:
+                fields[0] = f"{float(fields[0]) + penalties[word]:.6f}"
+            else:
+                continue
+            lines[i] = "\t".join(fields)
+    new = [w for w in floors if w not in unigrams]
+    if new:
+        header = next(i for i, line in enumerate(lines) if line.startswith("ngram 1="))
+        lines[header] = f"ngram 1={int(lines[header].split('=')[1]) + len(new)}"
+        start = sections[0][0]
+        lines[start:start] = [f"{math.log10(floors[w]):.6f}\t{w}\t0.000000" for w in new]
+    target.write_text("\n".join(lines), encoding="utf-8")
 
-    def __init__(self, lm: LanguageModel, vocabulary: Vocabulary) -> None:
+
+class Lexicon:
+    """The LM's words spelled in the model's tokens (a trie), and the LM loaded by flashlight;
+    with `floors` / `penalties`, the LM with those words boosted (see `boost_arpa`)."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        vocabulary: Vocabulary,
+        floors: Mapping[str, float] | None = None,
+        penalties: Mapping[str, float] | None = None,
+    ) -> None:
         if not supports(vocabulary):
             raise ValueError("the lexicon search needs a character vocabulary with a ' ' token")
+        self.source = lm
         self.vocabulary = vocabulary
         self.separator = vocabulary.texts.index(SEPARATOR)
         index = {text: i for i, text in enumerate(vocabulary.texts) if len(text) == 1}
-        words = sorted(w for w in lm.words if all(ch in index for ch in w))
+        spelled = {w for w in lm.words if all(ch in index for ch in w)}
+        self.floors = {w: q for w, q in (floors or {}).items() if 0 < q < 1 and w and set(w) <= set(index)}
+        self.penalties = {w: p for w, p in (penalties or {}).items() if p < 0 and w in spelled}
+        words = sorted(spelled | set(self.floors))
         self.words = Dictionary([*words, UNK])
         self.words.set_default_index(self.words.get_index(UNK))
         self.unk = self.words.get_index(UNK)
-        self.lm = KenLM(str(_plain_arpa(lm.path)), self.words)
+        arpa = _plain_arpa(lm.path)
+        if self.floors or self.penalties:
+            with tempfile.TemporaryDirectory(prefix="rivulet-boost-") as tmp:
+                boosted = Path(tmp) / "boosted.arpa"
+                boost_arpa(arpa, boosted, self.floors, self.penalties)
+                self.lm = KenLM(str(boosted), self.words)  # read into memory: the file can go
+        else:
+            self.lm = KenLM(str(arpa), self.words)
         self.trie = Trie(vocabulary.size, self.separator)
         start = self.lm.start(False)
         for i, word in enumerate(words):
             _, score = self.lm.score(start, i)
             self.trie.insert([index[ch] for ch in word] + [self.separator], i, score)
         self.trie.smear(SmearingMode.MAX)
-        log.info("lexicon search: %d of the LM's %d words spelled", len(words), len(lm.words))
+        log.info(
+            "lexicon search: %d of the LM's %d words spelled, %d boosted",
+            len(words),
+            len(lm.words),
+            len(self.floors) + len(self.penalties),
+        )
 
 
-@lru_cache(maxsize=8)
-def lexicon_for(lm: LanguageModel, vocabulary: Vocabulary) -> Lexicon | None:
-    """The shared lexicon of an LM for a model's vocabulary; None where the search cannot be used."""
+@lru_cache(maxsize=16)
+def lexicon_for(
+    lm: LanguageModel,
+    vocabulary: Vocabulary,
+    floors: tuple[tuple[str, float], ...] = (),
+    penalties: tuple[tuple[str, float], ...] = (),
+) -> Lexicon | None:
+    """The shared lexicon of an LM for a model's vocabulary, with words boosted ((word, value)
+    pairs, see `boost_arpa`); None where the search cannot be used."""
     if not supports(vocabulary):
         return None
     try:
-        return Lexicon(lm, vocabulary)
+        return Lexicon(lm, vocabulary, dict(floors), dict(penalties))
     except (OSError, RuntimeError, ValueError) as exc:
         log.warning("lexicon search unavailable for %s, using the Python beam search: %s", lm.path, exc)
         return None
@@ -116,6 +196,22 @@ class LexiconSearch:
 
     def decoder(self) -> LexiconBeamDecoder:
         return LexiconBeamDecoder(self.lexicon, self.beam_size, self.weights, self.beam_threshold)
+
+    def boosted(
+        self, boosts: Mapping[str, float], floor_per_unit: float, scale: float
+    ) -> LexiconSearch | None:
+        """This search with Riva word boosts: a positive boost b makes the word at least
+        `min(MAX_FLOOR, b * floor_per_unit)` likely after any history; a negative one costs
+        `b * scale` nats each time the word is written. None where it cannot boost (no LM weight)."""
+        if not boosts:
+            return self
+        lm_weight = self.weights.alpha * LN10
+        if lm_weight <= 0:
+            return None
+        floors = tuple(sorted((w, min(MAX_FLOOR, b * floor_per_unit)) for w, b in boosts.items() if b > 0))
+        penalties = tuple(sorted((w, b * scale / lm_weight) for w, b in boosts.items() if b < 0))
+        lexicon = lexicon_for(self.lexicon.source, self.lexicon.vocabulary, floors, penalties)
+        return dataclasses.replace(self, lexicon=lexicon) if lexicon else None
 
 
 class LexiconBeamDecoder:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from riva.proto import riva_asr_pb2 as asr
 
-from rivulet.asr.biasing import ContextGraph
+from rivulet.asr.biasing import ContextGraph, word_boosts
 from rivulet.asr.catalog import AsrModel, ModelCatalog
 from rivulet.asr.endpointing import EndpointingParams
 from rivulet.asr.settings import AsrSettings
@@ -34,11 +34,12 @@ class RecognitionOptions:
     encoding: int
     sample_rate_hz: int  # 0 when a container format (FLAC/OGG) says it
     endpointing: EndpointingParams
-    context: ContextGraph | None
+    context: ContextGraph | None  # speech_contexts for the open search (phrases)
     max_alternatives: int
     word_time_offsets: bool
     interim_results: bool = False
     lm_search: str | None = None  # custom_configuration["lm_search"]; None: the service's setting
+    word_boosts: dict[str, float] = field(default_factory=dict)  # speech_contexts for the lexicon search
 
 
 LM_SEARCHES = typing.get_args(AsrSettings.model_fields["asr_lm_search"].annotation)
@@ -135,4 +136,5 @@ def recognition_options(
         word_time_offsets=config.enable_word_time_offsets,
         interim_results=interim_results,
         lm_search=_lm_search(config),
+        word_boosts=word_boosts(((c.phrases, c.boost) for c in config.speech_contexts), model.vocabulary),
     )

@@ -7,8 +7,8 @@ endpoint so every utterance gets its own final result.
 `use_beam=False` makes finals greedy too: without a language model, a CTC prefix beam search
 almost never changes the best transcript, so the service runs the beam only when it matters
 (a language model, `speech_contexts` to boost, or more than one alternative asked for) and saves
-its CPU otherwise. With a `LexiconSearch` (a model's LM in flashlight-text) and no phrases to boost,
-finals come from the C++ lexicon search instead of the Python one.
+its CPU otherwise. With a `LexiconSearch` (a model's LM in flashlight-text, with the stream's
+boosted words if any), finals come from the C++ lexicon search instead of the Python one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from rivulet.asr.endpointing import Endpointer, EndpointingParams, Event
 from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel
 from rivulet.asr.lexicon_decoding import LexiconBeamDecoder, LexiconSearch
 from rivulet.asr.vocabulary import Vocabulary
+
+PREROLL_MS = 1000  # audio before an utterance starts (or before the end) that its decoding sees
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,16 @@ class Recognizer:
         self.greedy = GreedyDecoder(vocabulary)
         use_beam = use_beam or lm is not None or context is not None or max_alternatives > 1
         self.beam: BeamDecoder | LexiconBeamDecoder | None = None
-        if lexicon_search is not None and context is None:
+        if lexicon_search is not None:
             self.beam = lexicon_search.decoder()
         elif use_beam:
             self.beam = BeamDecoder(vocabulary, beam_size=beam_size, context=context, lm=lm, weights=weights)
         self.max_alternatives = max(1, max_alternatives)
         self.interim_results = interim_results
-        # frames seen while no utterance is active: decoded once speech starts (the first word)
-        self._pending: deque[tuple[int, np.ndarray]] = deque(maxlen=self.endpointer.start_frames)
+        # frames seen while no utterance is active: decoded once speech starts (the first word), or
+        # at the end of the audio when speech too faint to start an utterance ("yes") came last
+        preroll = max(self.endpointer.start_frames, round(PREROLL_MS / frame_ms))
+        self._pending: deque[tuple[int, np.ndarray]] = deque(maxlen=preroll)
         self._previous_interim = ""
 
     @property

@@ -112,7 +112,11 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
             config.config, self.catalog, self.settings, streaming=True, interim_results=config.interim_results
         )
         with self._admit():
-            session = StreamSession(options, self.settings, self.triton, self.releaser, request_id_var.get())
+            # in a thread: a stream boosting words no stream boosted before builds their lexicon
+            # (hundreds of ms) without holding up the other streams
+            session = await asyncio.to_thread(
+                StreamSession, options, self.settings, self.triton, self.releaser, request_id_var.get()
+            )
             try:
                 async for message in request_iterator:
                     if message.HasField("streaming_config"):
@@ -159,7 +163,7 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
         model = options.model
         piece = max(1, round(self.settings.asr_offline_request_seconds * 1000 / model.chunk_ms))
         piece *= model.chunk_samples
-        recognizer = make_recognizer(options, self.settings)
+        recognizer = await asyncio.to_thread(make_recognizer, options, self.settings)
         sequence = TritonSequence(self.triton, model.name, request_id_var.get())
         results: list[Result] = []
         try:

@@ -42,6 +42,10 @@ def make_recognizer(options: RecognitionOptions, settings: AsrSettings) -> Recog
             settings.asr_lexicon_beam_size,
             settings.asr_lexicon_beam_threshold,
         )
+        if options.word_boosts:  # speech_contexts: the stream's words boosted (None: it cannot,
+            lexicon_search = lexicon_search.boosted(  # the open search boosts the phrases)
+                options.word_boosts, settings.asr_boost_floor_per_unit, settings.asr_boost_scale
+            )
     return Recognizer(
         options.model.vocabulary,
         options.endpointing,

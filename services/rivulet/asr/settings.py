@@ -36,8 +36,9 @@ class AsrSettings(ServiceSettings):
         "lexicon",
         description="How finals are decoded with a language model. lexicon: flashlight-text's C++ "
         "lexicon beam search (the LM's words only; ~4x cheaper and more accurate here); open: the Python "
-        "search that also spells words outside the LM (at lm_oov_penalty). Streams with speech_contexts "
-        "always use the open search (biasing lives there), as do models without a ' ' token (BPE).",
+        "search that also spells words outside the LM (at lm_oov_penalty). With speech_contexts the "
+        "lexicon search boosts each word of the phrases (see asr_boost_floor_per_unit; words it lacks are "
+        "added); the open search boosts whole phrases. Models without a ' ' token (BPE) use the open search.",
     )
     asr_lexicon_beam_size: int = Field(64, ge=1, description="Beam width of the lexicon search.")
     asr_lexicon_beam_threshold: float = Field(
@@ -66,7 +67,16 @@ class AsrSettings(ServiceSettings):
         None, le=0, description="Penalty (nats) for a word the language model cannot spell."
     )
     asr_boost_scale: float = Field(
-        0.2, gt=0, description="Natural-log score per unit of speech_contexts boost (whole phrase)."
+        0.2,
+        gt=0,
+        description="Natural-log score per unit of speech_contexts boost: per phrase in the open search; "
+        "per word for negative boosts in the lexicon search.",
+    )
+    asr_boost_floor_per_unit: float = Field(
+        1 / 300,
+        gt=0,
+        description="Lexicon search: a word boosted by b is at least b × this likely after any history "
+        "(at most 0.5): boost 30 → 0.1.",
     )
     asr_max_context_phrases: int = Field(
         1000, gt=0, description="Most speech_contexts phrases per request; more → INVALID_ARGUMENT."

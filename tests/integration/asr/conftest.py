@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import functools
 import os
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import riva.client
-from prometheus_client.parser import text_string_to_metric_families
 
 from rivulet.core import audio
 from rivulet.core.tritonserver import TritonServer
@@ -111,25 +108,3 @@ def pcm16(samples: np.ndarray, rate: int = RATE) -> bytes:
 def chunks(data: bytes, size: int = 3200) -> list[bytes]:
     """Audio messages of `size` bytes (3200 bytes = 100 ms of 16 kHz PCM: not the model's 160 ms)."""
     return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-def metric(service: ServiceProcess, name: str, **labels: str) -> float:
-    """Current value of one sample of the service's Prometheus metrics (0 when absent)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5).read()
-    for family in text_string_to_metric_families(text.decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
-def wait_for_metric(service: ServiceProcess, name: str, want, timeout_s: float = 15.0, **labels) -> float:
-    """Poll until `want(value)` holds (a deadline, not a guess: fails with the last value seen)."""
-    deadline = time.monotonic() + timeout_s
-    value = metric(service, name, **labels)
-    while not want(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name}{labels} stayed at {value}")
-        time.sleep(0.05)
-        value = metric(service, name, **labels)
-    return value

@@ -29,13 +29,18 @@ from tests.integration.asr.conftest import (
     VOICE,
     chunks,
     explicit_asr_triton,
-    metric,
     pcm16,
     speech,
     start_service,
+)
+from tests.support import (
+    ASR_ACCURACY_XFAIL,
+    free_port,
+    health_status,
+    metric,
+    wait_for_health,
     wait_for_metric,
 )
-from tests.support import ASR_ACCURACY_XFAIL, free_port, health_status, wait_for_health
 
 pytestmark = pytest.mark.integration
 
@@ -240,11 +245,37 @@ def test_speech_contexts_boost_changes_the_decision(client):
     riva.client.add_word_boosting_to_config(lowered, [top[0]], -100.0)
     result = client.offline_recognize(data, lowered).results
     assert not result or top[0] not in result[0].alternatives[0].transcript.split()
-    # streaming finals honour speech_contexts too
+    # streaming finals honour speech_contexts too (the same search)
     config = streaming_config(
-        interim=False, speech_contexts=[rasr.SpeechContext(phrases=[word], boost=100.0)]
+        interim=False,
+        speech_contexts=[rasr.SpeechContext(phrases=[word], boost=100.0)],
+        custom_configuration={"lm_search": "open"},
     )
     assert word in finals(stream(client, data, config)).split()
+
+
+def test_word_boosting_in_the_lexicon_search(client):
+    """The default (lexicon) search boosts speech_contexts words: the answer a dialog expects after
+    "For how many people?" (the numbers and "people", boost 30) is written as heard by a held-out
+    voice; a negative boost keeps a word out; streaming finals boost the same way."""
+    data = pcm16(speech("four people"))
+    party = [*"one two three four five six seven eight nine ten eleven twelve".split(), "people", "person"]
+
+    def heard(*contexts: rasr.SpeechContext) -> str:
+        config = riva.client.RecognitionConfig(
+            encoding=audio.LINEAR_PCM, sample_rate_hertz=RATE, language_code="en-US"
+        )
+        config.speech_contexts.extend(contexts)
+        results = client.offline_recognize(data, config).results
+        return results[0].alternatives[0].transcript if results else ""
+
+    assert heard(rasr.SpeechContext(phrases=party, boost=30.0)) == "four people"
+    kept_out = heard(
+        rasr.SpeechContext(phrases=party, boost=30.0), rasr.SpeechContext(phrases=["people"], boost=-100.0)
+    )
+    assert "people" not in kept_out.split()
+    config = streaming_config(interim=False, speech_contexts=[rasr.SpeechContext(phrases=party, boost=30.0)])
+    assert finals(stream(client, data, config)) == "four people"
 
 
 def test_get_config_lists_online_and_offline(client):
