@@ -172,3 +172,33 @@ async def test_a_concurrent_write_aborts_the_turn(h):
             )
     assert err.value.code == grpc.StatusCode.ABORTED
     assert (await h.store.load(h.session_id)).turns == 42
+
+
+async def test_hints_follow_what_the_assistant_just_asked(h):
+    """The words the ASR is told to expect next come from the stored state (any replica can
+    compute them): the open question's answers, yes/no, follow-ups on the last answer, or none."""
+    from rivulet.dialog import hints
+
+    async def next_hints() -> tuple[str, ...]:
+        return h.policy.hints(await h.store.load(h.session_id))
+
+    assert h.policy.hints(None) == ()
+    await h.turn("book a table", "BookRestaurant")
+    party = await next_hints()
+    assert {"four", "people", "cancel"} <= set(party) and "paris" not in party
+    await h.turn("four people", "", 0.2)
+    assert "tomorrow" in await next_hints()
+    await h.turn("tomorrow at seven pm", "", 0.2)
+    assert {"boston", "denver", "paris"} <= set(await next_hints())
+    asked = await h.turn("boston", "", 0.2)
+    assert asked.expecting_confirmation and await next_hints() == hints.CONFIRM
+    await h.turn("yes", "Affirm")
+    assert await next_hints() == hints.FOLLOW_UP  # "what about tomorrow?" books again
+    await h.turn("what time is it", "GetTime")
+    assert await next_hints() == ()  # nothing to carry over from the clock
+    await h.turn("weather in paris", "GetWeather", city="paris")
+    assert await next_hints() == hints.FOLLOW_UP and "what about" in hints.FOLLOW_UP
+    await h.turn("turn on the lights", "LightsOn")
+    assert {"kitchen", "living room"} <= set(await next_hints())
+    await h.turn("rate a book", "RateBook")
+    assert "the hobbit" in await next_hints()

@@ -64,3 +64,19 @@ def test_whole_file_encodings_leave_endpointing_to_the_asr():
     tracker = SilenceTracker(ra.FLAC, 16000)
     assert not tracker.available
     assert tracker.feed(b"fLaC....") == 0
+
+
+def test_speech_heard_is_counted_until_marked():
+    """`speech_ms` lets the dialog end a turn the ASR has shown no word for (a faint, short "yes")."""
+    samples, native = voices.synthesize(voices.Voice.parse("espeak-ng:en-us+m3"), "yes")
+    talk = audio.resample(samples, native, 16000)
+    pause = np.zeros(16000 * 300 // 1000, np.float32)
+    data = audio.encode(np.concatenate([pause, talk, pause]), ra.LINEAR_PCM, 16000)
+    tracker = SilenceTracker(ra.LINEAR_PCM, 16000)
+    feed(tracker, data[: len(pause) * 2], 640)
+    assert tracker.speech_ms == 0  # silence alone
+    trail = feed(tracker, data[len(pause) * 2 :], 640)
+    spoken_ms = len(talk) * 1000 / 16000
+    assert 0.5 * spoken_ms <= tracker.speech_ms <= spoken_ms + 120 and trail[-1] >= 200
+    tracker.mark()
+    assert tracker.speech_ms == 0

@@ -211,7 +211,11 @@ class AsrClient(_Channel):
         language_code: str,
         stop_silence_ms: int,
         start_speech_ms: int,
+        hints: tuple[str, ...] = (),
+        boost: float = 0.0,
     ) -> AsrStream:
+        """A recognition call for one user turn; `hints` (words and phrases the turn is likely to
+        hold) are sent as speech_contexts with `boost`."""
         endpointing = asr.EndpointingConfig(stop_history=stop_silence_ms)
         if start_speech_ms:
             endpointing.start_history = start_speech_ms
@@ -227,6 +231,8 @@ class AsrClient(_Channel):
             ),
             interim_results=True,
         )
+        if hints and boost:
+            config.config.speech_contexts.add(phrases=list(hints), boost=boost)
         return AsrStream(riva_asr_pb2_grpc.RivaSpeechRecognitionStub(self.channel), config, self.address)
 
 

@@ -16,8 +16,9 @@ import contextlib
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import redis.asyncio as aioredis
@@ -43,6 +44,11 @@ SPECULATION_WAIT_S = 2.0
 # An ASR stream is replaced after a final once it has carried this much audio (the ASR limits
 # the audio of one stream; a conversation may last longer).
 ASR_ROTATE_MS = 120_000
+# Audio an ASR call keeps while it hears no speech, to replay into the call that replaces it when
+# the next turn's hints change (chunks; a few seconds at the usual 20-100 ms chunks).
+REPLAY_CHUNKS = 100
+# VAD speech (ms) that ends a turn at the end-of-turn silence even before the ASR shows a word.
+MIN_SPEECH_MS = 120
 EOF = object()
 ANNOUNCE = object()
 
@@ -53,9 +59,12 @@ class AsrCall:
 
     stream: AsrStream
     offset_ms: float
+    hints: tuple[str, ...] = ()
     # set when the dialog ended the call because the audio went silent (VAD): the stream time of
     # the end of turn and the silence before it
     vad_end: tuple[float, float] | None = None
+    # (stream time, audio) of what it was sent before any speech: replayed if it is replaced
+    before_speech: deque = field(default_factory=lambda: deque(maxlen=REPLAY_CHUNKS))
 
 
 @dataclass
@@ -248,16 +257,24 @@ class ConverseSession:
         self.cancelled_turns: set[str] = set()
         self.fatal: RivuletError | None = None
         self._speech_start_ms = 0.0
+        self.hints: tuple[str, ...] = ()  # what the next user turn is likely to say (for the ASR)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=f"converse-{name}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._log_failure)
         return task
 
+    def _log_failure(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("converse %s: %s failed", self.sid, task.get_name(), exc_info=task.exception())
+
     async def run(self, requests: AsyncIterator[pb.ConverseRequest]) -> AsyncIterator[pb.ConverseResponse]:
-        await self.engine.store.load(self.sid)  # Redis down → UNAVAILABLE before anything starts
+        # Redis down → UNAVAILABLE before anything starts; a session resumed on this replica gets
+        # the hints of its open question
+        self.hints = self.engine.policy.hints(await self.engine.store.load(self.sid))
         metrics.OPEN_CONVERSATIONS.inc()
         try:
             self._spawn(self._worker(), "worker")
@@ -349,6 +366,7 @@ class ConverseSession:
         if not self.first_audio_wall:
             self.first_audio_wall = now
         per_ms = BYTES_PER_SAMPLE.get(self.cfg.encoding)
+        chunk_start_ms = self.audio_ms
         if per_ms:
             self.audio_ms += len(chunk) / (per_ms * self.cfg.sample_rate_hz / 1000)
         else:  # compressed: count wall time as audio time
@@ -363,25 +381,51 @@ class ConverseSession:
                 return
             self._open_asr()
         self.asr.stream.send(chunk)
-        if self.in_speech and silence_ms >= self.cfg.stop_ms:
+        if not self.in_speech:
+            self.asr.before_speech.append((chunk_start_ms, chunk))
+        heard = self.in_speech or (self.silence and self.silence.speech_ms >= MIN_SPEECH_MS)
+        if heard and silence_ms >= self.cfg.stop_ms:
             # end of turn by the audio's own silence: half-close the call, so the ASR flushes its
-            # final at once; the next chunk opens a fresh call for the next turn
+            # final at once; the next chunk opens a fresh call for the next turn. Also when the
+            # VAD heard speech that the ASR has shown no words for yet: a short "yes" can be too
+            # faint for its endpointer to start an utterance, and would never end otherwise.
+            self.silence.mark()
             self.asr.vad_end = (self.audio_ms, float(silence_ms))
             self.asr.stream.close()
             self.asr = None
 
-    def _open_asr(self) -> None:
-        # the new ASR stream starts with the chunk just received
-        offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
+    def _open_asr(self, offset_ms: float | None = None) -> None:
+        if offset_ms is None:  # the new ASR stream starts with the chunk just received
+            offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
         stream = self.asr_client.open(
             self.cfg.encoding,
             self.cfg.sample_rate_hz,
             self.cfg.language_code,
             self.cfg.stop_ms,
             self.cfg.start_ms,
+            self.hints,
+            self.settings.dialog_asr_hint_boost,
         )
-        self.asr = AsrCall(stream, offset_ms)
+        self.asr = AsrCall(stream, offset_ms, self.hints)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
+        if self.hints and self.settings.dialog_asr_hint_boost:
+            metrics.ASR_HINTED_CALLS.labels("opened").inc()
+
+    def _retune_asr(self) -> None:
+        """The next turn's hints changed while the ASR call that will hear it has heard no speech
+        yet (it opened at the end of the last turn, or goes on after its final): replace it by one
+        with the new hints, replaying the audio the old one got since (so nothing said is lost)."""
+        call = self.asr
+        if call is None or call.hints == self.hints or self.in_speech:
+            return
+        call.stream.cancel()
+        self.asr = None  # nothing to replay: the next chunk opens the new call
+        metrics.ASR_HINTED_CALLS.labels("retuned").inc()
+        if call.before_speech:
+            self._open_asr(call.before_speech[0][0])
+            for start_ms, chunk in call.before_speech:
+                self.asr.stream.send(chunk)
+                self.asr.before_speech.append((start_ms, chunk))
 
     def _on_playback(self, playback: pb.PlaybackEvent) -> None:
         sp = self.speaking
@@ -457,6 +501,9 @@ class ConverseSession:
         final_wall = time.perf_counter()
         turn_id = self.pending_turn_id or new_turn_id()
         self.in_speech, self.pending_turn_id = False, ""
+        call.before_speech.clear()  # a call that goes on after its final replays only what follows
+        if self.silence:
+            self.silence.mark()
         spec, self.speculation = self.speculation, None
         if not text:
             self._decide(spec, None)
@@ -635,6 +682,8 @@ class ConverseSession:
         )
         reply = result.reply
         reply_wall = time.perf_counter()
+        self.hints = result.hints
+        self._retune_asr()
         self.send(
             turn.turn_id,
             reply=pb.Reply(

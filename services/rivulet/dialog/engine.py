@@ -31,6 +31,7 @@ class TurnResult:
     nlu_ms: float
     policy_ms: float
     announcements: list[dict] = field(default_factory=list)
+    hints: tuple[str, ...] = ()  # what the user is likely to say next (for the ASR)
 
 
 def new_turn_id() -> str:
@@ -152,7 +153,7 @@ class DialogEngine:
                 )
             )
         policy_ms = (time.perf_counter() - start) * 1000
-        return TurnResult(turn_id, text, result, reply, nlu_ms, policy_ms)
+        return TurnResult(turn_id, text, result, reply, nlu_ms, policy_ms, hints=self.policy.hints(state))
 
     async def record_playback(self, session_id: str, turn_id: str, played_ms: int, interrupted: bool) -> None:
         """Store how much of a reply the user heard (and whether they cut it off)."""

@@ -20,6 +20,12 @@ DEPENDENCY_ERRORS = Counter(
     "Turns a dependency failed, by stage and status.",
     ["stage", "code"],
 )
+ASR_HINTED_CALLS = Counter(
+    "rivulet_dialog_asr_hinted_calls_total",
+    "ASR calls opened with hints of what the user will say (opened: at once; retuned: replacing a call "
+    "that had heard no speech yet when the reply changed the hints).",
+    ["how"],
+)
 BARGE_INS = Counter("rivulet_dialog_barge_ins_total", "Replies interrupted by the user.")
 OPEN_CONVERSATIONS = Gauge("rivulet_dialog_open_conversations", "Converse streams open on this replica.")
 TIMERS_FIRED = Counter(

@@ -25,9 +25,16 @@ _ORDINALS = {
     "twentieth": 20, "thirtieth": 30,
 }  # fmt: skip
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+DAYS = tuple(_DAYS)
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december"]  # fmt: skip
 _UNIT_SECONDS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "hr": 3600, "day": 86400}
+
+
+def number_words(low: int, high: int) -> tuple[str, ...]:
+    """The spelled numbers from `low` to `high` (at most 19): "one", "two", ..."""
+    spelled = {v: w for w, v in _UNITS.items() if w not in ("oh", "a", "an", "couple", "few", "dozen")}
+    return tuple(spelled[n] for n in range(low, high + 1))
 
 
 def words(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_date
 from rivulet.dialog.skills.base import IntentSpec, Outcome, SkillRegistry, SlotSpec, TurnContext
 from rivulet.dialog.state import Frame, SessionState
@@ -104,6 +105,20 @@ class Policy:
             if reply:
                 return reply
         return await self._new_request(text, nlu, confident, state, ctx)
+
+    def hints(self, state: SessionState | None) -> tuple[str, ...]:
+        """What the user is likely to say next (see `rivulet.dialog.hints`): the answers to the open
+        question, or follow-ups on the last answer; () when nothing narrows it down."""
+        frame = state.frame if state else None
+        if frame and frame.awaiting_confirmation:
+            return hints.CONFIRM
+        if frame and frame.awaiting_slot and self.registry.get(frame.intent):
+            return (*self._spec(frame.intent, frame.awaiting_slot).hints, "cancel")
+        context = state.context if state else None
+        found = self.registry.get(context.intent) if context else None
+        if found and (found[1].date_slot or found[1].place_slot):
+            return hints.FOLLOW_UP
+        return ()
 
     # -- conversational moves ----------------------------------------------------------------------
     def _help(self, frame: Frame | None) -> PolicyReply:

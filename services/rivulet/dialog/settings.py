@@ -44,6 +44,14 @@ class DialogSettings(ServiceSettings):
             "in the audio, without waiting for the ASR's own endpointing (LINEAR_PCM, MULAW, ALAW)."
         ),
     )
+    dialog_asr_hint_boost: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "Riva speech_contexts boost given to the words the dialog expects next (the answers to its "
+            "question, yes/no, follow-ups; rivulet.dialog.hints); 0 turns the hints off."
+        ),
+    )
     dialog_backchannels: str = Field(
         DEFAULT_BACKCHANNELS, description="Space-separated words that never barge in over a reply."
     )

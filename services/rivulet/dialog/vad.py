@@ -52,6 +52,7 @@ class SilenceTracker:
         self._pending = np.zeros(0, dtype=np.float32)
         self.vad_silence_ms = 0
         self.energy_silence_ms = 0
+        self.speech_ms = 0  # VAD speech heard since the last `mark()`
         self._peak_db = -100.0
         self._floor_db: float | None = None
 
@@ -63,6 +64,10 @@ class SilenceTracker:
     def silence_ms(self) -> int:
         extended = min(self.energy_silence_ms, self.vad_silence_ms + HANGOVER_MS)
         return max(self.vad_silence_ms, extended)
+
+    def mark(self) -> None:
+        """Start counting `speech_ms` afresh (a new ASR call, or a turn just ended)."""
+        self.speech_ms = 0
 
     def feed(self, chunk: bytes) -> int:
         """Examine one chunk; returns the trailing silence in ms."""
@@ -78,6 +83,7 @@ class SilenceTracker:
             frame = pcm[start : start + FRAME_SAMPLES]
             speech = self._vad.is_speech(float_to_pcm16(frame).tobytes(), RATE)
             self.vad_silence_ms = 0 if speech else self.vad_silence_ms + FRAME_MS
+            self.speech_ms += FRAME_MS if speech else 0
             for part in frame.reshape(-1, ENERGY_SAMPLES):
                 self._energy(float(np.mean(part.astype(np.float64) ** 2)))
         self._pending = pcm[whole:]

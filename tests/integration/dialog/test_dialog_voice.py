@@ -17,7 +17,7 @@ import pytest
 from bench.dialog_support import HELD_OUT_VOICES, Turn, VoiceClient, user_speech
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
-from tests.support import ASR_ACCURACY_XFAIL
+from tests.support import ASR_ACCURACY_XFAIL, metric
 
 pytestmark = pytest.mark.integration
 
@@ -140,9 +140,21 @@ async def test_a_spoken_turn_streams_its_events_in_order(voice_stack):
 
 
 async def test_voice_slot_filling_and_a_timer_that_fires(voice_stack):
-    async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
+    dialog = voice_stack.dialogs[0]
+
+    def hinted() -> float:
+        return sum(
+            metric(dialog, "rivulet_dialog_asr_hinted_calls_total", how=h) for h in ("opened", "retuned")
+        )
+
+    before = hinted()
+    async with VoiceClient(dialog.address, sid()) as client:
         asked = await say(client, "set a timer")
         assert asked.reply.expecting_slot == "duration", (asked.transcript, asked.reply)
+        # the ASR call that hears the answer carries the duration's words as hints: opened with them,
+        # or reopened with them if it had opened on the silence before the question was known (the
+        # reply audio the turn waited for comes after either)
+        assert hinted() > before
         set_ = await say(client, "five seconds")
         assert set_.reply.action == "timer.set", (set_.transcript, set_.reply)
         assert set_.reply.action_slots["duration_s"] == "5"
@@ -168,7 +180,6 @@ async def test_voice_restaurant_booking_with_confirmation(voice_stack):
         assert "boston" in booked.reply.action_slots["place"]
 
 
-@ASR_ACCURACY_XFAIL
 async def test_voice_weather_follow_up_carries_the_place(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         today = await say(client, "what is the weather in paris")

@@ -39,7 +39,8 @@ Parser = Callable[[str, "TurnContext"], str | None]
 class SlotSpec:
     """A slot the frame needs. `labels` are the NLU slot labels that fill it (default: its name);
     `parse` normalizes a heard value (None: not such a value, ask again); `free_text` lets a bare
-    answer to the question fill it when the NLU labels nothing."""
+    answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
+    answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`)."""
 
     name: str
     prompt: str
@@ -47,6 +48,7 @@ class SlotSpec:
     parse: Parser | None = None
     free_text: bool = True
     default: str | None = None
+    hints: tuple[str, ...] = ()
 
     @property
     def all_labels(self) -> tuple[str, ...]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rivulet.dialog.parse import parse_number
+from rivulet.dialog.parse import number_words, parse_number
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
-from rivulet.dialog.skills.catalogue import find_work
+from rivulet.dialog.skills.catalogue import find_work, titles
 
 
 def _rating(text: str, ctx: TurnContext) -> str | None:
@@ -18,8 +18,13 @@ class Books(Skill):
     intents = {
         "RateBook": IntentSpec(
             required=[
-                SlotSpec("object_name", "Which book would you like to rate?"),
-                SlotSpec("rating_value", "How many points do you give it?", parse=_rating),
+                SlotSpec("object_name", "Which book would you like to rate?", hints=titles("book")),
+                SlotSpec(
+                    "rating_value",
+                    "How many points do you give it?",
+                    parse=_rating,
+                    hints=(*number_words(0, 10), "out of", "stars", "points"),
+                ),
             ],
             optional=[SlotSpec("best_rating", "", parse=_rating, default="5"), SlotSpec("rating_unit", "")],
             describe="rating a book",

@@ -31,6 +31,16 @@ def load_catalogue() -> dict[str, Any]:
     return json.loads(text)
 
 
+def titles(kind: str = "") -> tuple[str, ...]:
+    """The catalogue's titles (of one type), as spoken: lower case, letters and spaces."""
+    works = load_catalogue()["works"]
+    return tuple(
+        " ".join(re.sub(r"[^a-z0-9' ]", " ", w["title"].lower()).split())
+        for w in works
+        if not kind or w["type"] == kind
+    )
+
+
 def _norm(title: str) -> str:
     return re.sub(r"^(the|a|an) ", "", re.sub(r"[^a-z0-9 ]", "", title.lower())).strip()
 
@@ -61,7 +71,7 @@ class Catalogue(Skill):
     name = "catalogue"
     intents = {
         "SearchCreativeWork": IntentSpec(
-            required=[SlotSpec("object_name", "Which title are you looking for?")],
+            required=[SlotSpec("object_name", "Which title are you looking for?", hints=titles())],
             optional=[SlotSpec("object_type", "")],
             describe="looking up a title",
         ),

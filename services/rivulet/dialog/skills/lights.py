@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_percent
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
@@ -27,7 +28,9 @@ def _percent(text: str, ctx: TurnContext) -> str | None:
     return str(value) if value is not None else None
 
 
-ROOM = SlotSpec("room", "Which room?", parse=_room)
+ROOMS = ("kitchen", "bedroom", "living room", "bathroom", "office", "hallway", "dining room", "garage",
+         "basement", "kids room", "guest room", "porch", "garden", "all")  # fmt: skip
+ROOM = SlotSpec("room", "Which room?", parse=_room, hints=ROOMS)
 DEVICE = SlotSpec("device", "", parse=_device, default="light")
 
 
@@ -37,7 +40,10 @@ class Lights(Skill):
         "LightsOn": IntentSpec(required=[ROOM], optional=[DEVICE], describe="turning on a light"),
         "LightsOff": IntentSpec(required=[ROOM], optional=[DEVICE], describe="turning off a light"),
         "SetBrightness": IntentSpec(
-            required=[ROOM, SlotSpec("brightness", "How bright, in percent?", parse=_percent)],
+            required=[
+                ROOM,
+                SlotSpec("brightness", "How bright, in percent?", parse=_percent, hints=hints.PERCENT),
+            ],
             optional=[DEVICE],
             describe="setting the brightness",
         ),

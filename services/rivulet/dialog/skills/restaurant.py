@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_number
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
@@ -48,10 +49,21 @@ class Restaurant(Skill):
                     "For how many people?",
                     labels=("party_size_number", "party_size_description"),
                     parse=_party,
+                    hints=hints.PARTY,
                 ),
-                SlotSpec("time", "For when?", labels=("timeRange",), parse=_strip("for|at|on")),
                 SlotSpec(
-                    "place", "Where would you like to eat?", labels=_PLACE_LABELS, parse=_strip("in|at|near")
+                    "time",
+                    "For when?",
+                    labels=("timeRange",),
+                    parse=_strip("for|at|on"),
+                    hints=(*hints.DAYS_AHEAD, *hints.CLOCK),
+                ),
+                SlotSpec(
+                    "place",
+                    "Where would you like to eat?",
+                    labels=_PLACE_LABELS,
+                    parse=_strip("in|at|near"),
+                    hints=hints.CITIES,
                 ),
             ],
             optional=[

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import uuid
 
+from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_clock, parse_date, parse_duration, say_clock, say_date, say_duration
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
@@ -33,11 +34,12 @@ class Timers(Skill):
     name = "timers"
     intents = {
         "SetTimer": IntentSpec(
-            required=[SlotSpec("duration", "For how long?", parse=_duration)], describe="setting a timer"
+            required=[SlotSpec("duration", "For how long?", parse=_duration, hints=hints.DURATION)],
+            describe="setting a timer",
         ),
         "CancelTimer": IntentSpec(optional=[SlotSpec("duration", "", parse=_duration)]),
         "SetAlarm": IntentSpec(
-            required=[SlotSpec("time", "For what time?", parse=_clock)],
+            required=[SlotSpec("time", "For what time?", parse=_clock, hints=hints.CLOCK)],
             optional=[SlotSpec("date", "", parse=_date)],
             describe="setting an alarm",
         ),

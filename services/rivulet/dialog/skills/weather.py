@@ -12,6 +12,7 @@ from typing import Protocol
 
 import httpx
 
+from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_date, say_date
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
@@ -148,6 +149,7 @@ class Weather(Skill):
                     "For which place?",
                     labels=("city", "state", "country", "geographic_poi"),
                     parse=_place,
+                    hints=hints.CITIES,
                 )
             ],
             optional=[
