@@ -49,6 +49,8 @@ ASR_ROTATE_MS = 120_000
 REPLAY_CHUNKS = 100
 # VAD speech (ms) that ends a turn at the end-of-turn silence even before the ASR shows a word.
 MIN_SPEECH_MS = 120
+# The ASR's end-of-utterance silence while the VAD ends turns (a backstop, e.g. for steady noise).
+ASR_BACKSTOP_MS = 800
 EOF = object()
 ANNOUNCE = object()
 
@@ -401,7 +403,7 @@ class ConverseSession:
             self.cfg.encoding,
             self.cfg.sample_rate_hz,
             self.cfg.language_code,
-            self.cfg.stop_ms,
+            self._asr_stop_ms(),
             self.cfg.start_ms,
             self.hints,
             self.settings.dialog_asr_hint_boost,
@@ -410,6 +412,14 @@ class ConverseSession:
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
         if self.hints and self.settings.dialog_asr_hint_boost:
             metrics.ASR_HINTED_CALLS.labels("opened").inc()
+
+    def _asr_stop_ms(self) -> int:
+        """The ASR's own end-of-utterance silence. Where the VAD ends turns, the ASR's endpointer
+        (which counts CTC blank frames, and sees a stop consonant's closure as silence) only backs
+        it up: with the same short window it split "seven p.m." into two turns."""
+        if self.silence and self.silence.available:
+            return max(self.cfg.stop_ms, ASR_BACKSTOP_MS)
+        return self.cfg.stop_ms
 
     def _retune_asr(self) -> None:
         """The next turn's hints changed while the ASR call that will hear it has heard no speech

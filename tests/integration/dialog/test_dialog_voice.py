@@ -180,6 +180,37 @@ async def test_voice_restaurant_booking_with_confirmation(voice_stack):
         assert "boston" in booked.reply.action_slots["place"]
 
 
+async def test_voice_booking_by_answers_then_yes_books_and_no_declines(voice_stack):
+    """Slot filling and confirmation, all spoken: every value comes as the answer to a question
+    (so the ASR call hearing it carries the slot's hints), then "yes please" books it; a second
+    booking (another session) is declined with "no" and stores nothing."""
+    address = voice_stack.dialogs[0].address
+    answers = {"party_size": "four people", "time": "tomorrow at seven pm", "place": "boston"}
+
+    async def fill(client: VoiceClient) -> None:
+        turn = await say(client, "i want to book a restaurant")
+        for _ in range(4):
+            if not turn.reply.expecting_slot:
+                break
+            turn = await say(client, answers[turn.reply.expecting_slot])
+        assert turn.reply.expecting_confirmation, (turn.transcript, turn.reply)
+
+    booking, declining = sid(), sid()
+    async with VoiceClient(address, booking) as client:
+        await fill(client)
+        booked = await say(client, "yes please")
+        assert booked.reply.action == "restaurant.book", (booked.transcript, booked.reply)
+        slots = booked.reply.action_slots
+        assert (slots["party_size"], slots["place"]) == ("4", "boston"), slots
+        assert "tomorrow" in slots["time"] and "seven" in slots["time"], slots
+    async with VoiceClient(address, declining) as client:
+        await fill(client)
+        declined = await say(client, "no")
+        assert declined.reply.action == "declined", (declined.transcript, declined.reply)
+    assert len(json.loads(session(address, booking).data_json)["bookings"]) == 1
+    assert "bookings" not in json.loads(session(address, declining).data_json)
+
+
 async def test_voice_weather_follow_up_carries_the_place(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         today = await say(client, "what is the weather in paris")
