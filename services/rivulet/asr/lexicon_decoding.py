@@ -138,8 +138,12 @@ class Lexicon:
         self.vocabulary = vocabulary
         self.separator = vocabulary.texts.index(SEPARATOR)
         index = {text: i for i, text in enumerate(vocabulary.texts) if len(text) == 1}
-        spelled = {w for w in lm.words if all(ch in index for ch in w)}
-        self.floors = {w: q for w, q in (floors or {}).items() if 0 < q < 1 and w and set(w) <= set(index)}
+
+        def spellable(word: str) -> bool:
+            return bool(word) and all(ch in index for ch in word)
+
+        spelled = {w for w in lm.words if spellable(w)}
+        self.floors = {w: q for w, q in (floors or {}).items() if 0 < q < 1 and spellable(w)}
         self.penalties = {w: p for w, p in (penalties or {}).items() if p < 0 and w in spelled}
         words = sorted(spelled | set(self.floors))
         self.words = Dictionary([*words, UNK])

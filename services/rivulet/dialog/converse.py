@@ -396,7 +396,7 @@ class ConverseSession:
             self.asr.stream.close()
             self.asr = None
 
-    def _open_asr(self, offset_ms: float | None = None) -> None:
+    def _open_asr(self, offset_ms: float | None = None, how: str = "opened") -> None:
         if offset_ms is None:  # the new ASR stream starts with the chunk just received
             offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
         stream = self.asr_client.open(
@@ -411,7 +411,7 @@ class ConverseSession:
         self.asr = AsrCall(stream, offset_ms, self.hints)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
         if self.hints and self.settings.dialog_asr_hint_boost:
-            metrics.ASR_HINTED_CALLS.labels("opened").inc()
+            metrics.ASR_HINTED_CALLS.labels(how).inc()
 
     def _asr_stop_ms(self) -> int:
         """The ASR's own end-of-utterance silence. Where the VAD ends turns, the ASR's endpointer
@@ -429,13 +429,14 @@ class ConverseSession:
         if call is None or call.hints == self.hints or self.in_speech:
             return
         call.stream.cancel()
-        self.asr = None  # nothing to replay: the next chunk opens the new call
-        metrics.ASR_HINTED_CALLS.labels("retuned").inc()
-        if call.before_speech:
-            self._open_asr(call.before_speech[0][0])
-            for start_ms, chunk in call.before_speech:
-                self.asr.stream.send(chunk)
-                self.asr.before_speech.append((start_ms, chunk))
+        self.asr = None
+        if not call.before_speech:  # nothing to replay: the next chunk opens the new call
+            metrics.ASR_HINTED_CALLS.labels("retuned").inc()
+            return
+        self._open_asr(call.before_speech[0][0], how="retuned")
+        for _, chunk in call.before_speech:
+            self.asr.stream.send(chunk)
+        self.asr.before_speech = call.before_speech
 
     def _on_playback(self, playback: pb.PlaybackEvent) -> None:
         sp = self.speaking

@@ -24,8 +24,7 @@ _ORDINALS = {
     "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
     "twentieth": 20, "thirtieth": 30,
 }  # fmt: skip
-_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-DAYS = tuple(_DAYS)
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december"]  # fmt: skip
 _UNIT_SECONDS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "hr": 3600, "day": 86400}
@@ -207,7 +206,7 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
     match = re.search(r"in (\w+(?: \w+)?) days?", joined)
     if match and parse_number(match.group(1)):
         return today + dt.timedelta(days=parse_number(match.group(1)))
-    for i, day in enumerate(_DAYS):
+    for i, day in enumerate(DAYS):
         if day in tokens:
             ahead = (i - today.weekday()) % 7
             if "next" in tokens and ahead == 0:
