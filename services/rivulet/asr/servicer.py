@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -24,9 +25,10 @@ from riva.proto import riva_asr_pb2 as asr
 from riva.proto import riva_asr_pb2_grpc
 
 from rivulet.asr.catalog import ModelCatalog
-from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS
+from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS, FINALS
 from rivulet.asr.options import RAW_ENCODINGS, RecognitionOptions, recognition_options
 from rivulet.asr.recognizer import Result
+from rivulet.asr.second_pass import SecondPass, split_for_second_pass
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
 from rivulet.asr.session import (
     CHANNEL_TAG,
@@ -35,12 +37,15 @@ from rivulet.asr.session import (
     check_limits,
     lm_search,
     make_recognizer,
+    whisper_alternatives,
 )
 from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
-from rivulet.core.errors import invalid_argument, not_found, resource_exhausted
+from rivulet.core.errors import RivuletError, invalid_argument, not_found, resource_exhausted
 from rivulet.core.logs import request_id_var
 from rivulet.core.triton import TritonClient
+
+log = logging.getLogger(__name__)
 
 CONTAINER_MAGIC = (b"RIFF", b"fLaC", b"OggS")
 HIDDEN_PARAMETERS = ("vocabulary",)  # long; clients do not need it
@@ -127,6 +132,7 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                         yield response
                 for response in await session.finish():
                     yield response
+                context.set_trailing_metadata((("rivulet-final-passes", ",".join(session.final_passes)),))
             finally:
                 session.close()
 
@@ -140,6 +146,11 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
         seconds = len(samples) / options.model.sample_rate_hz
         check_limits(self.settings, seconds, len(request.audio))
         with self._admit():
+            if options.second_pass is not None:
+                response = await self._recognize_second_pass(options, samples)
+                if response is not None:
+                    AUDIO_SECONDS.labels(options.model.name).inc(seconds)
+                    return response
             results = await self._recognize_samples(options, samples)
             AUDIO_SECONDS.labels(options.model.name).inc(seconds)
         audio_ms = seconds * 1000
@@ -155,6 +166,38 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                 for r in results
             ]
         )
+
+    async def _recognize_second_pass(
+        self, options: RecognitionOptions, samples: np.ndarray
+    ) -> asr.RecognizeResponse | None:
+        """Whisper on the whole audio, cut into segments of at most 30 s at its quietest moments
+        (all sent at once: Triton batches them); None when the pass fails (the streaming model then
+        transcribes the file)."""
+        rate = options.model.sample_rate_hz
+        second = SecondPass(self.triton, options.second_pass, options.pass_options, request_id_var.get())
+        segments = split_for_second_pass(samples, rate)
+        try:
+            transcripts = await asyncio.gather(
+                *(second.transcribe(samples[a:b], a / rate) for a, b in segments)
+            )
+        except RivuletError as exc:
+            log.warning("second pass failed (%s): Recognize falls back to the streaming model", exc.message)
+            FINALS.labels("streaming").inc()
+            return None
+        seconds = len(samples) / rate
+        results = []
+        for (_, end), transcript in zip(segments, transcripts, strict=True):
+            alternatives = whisper_alternatives(
+                transcript, options, options.word_time_offsets, seconds * 1000
+            )
+            FINALS.labels("whisper" if alternatives else "empty").inc()
+            if alternatives:
+                results.append(
+                    asr.SpeechRecognitionResult(
+                        alternatives=alternatives, channel_tag=CHANNEL_TAG, audio_processed=end / rate
+                    )
+                )
+        return asr.RecognizeResponse(results=results)
 
     async def _recognize_samples(self, options: RecognitionOptions, samples: np.ndarray) -> list[Result]:
         """The whole audio as one Triton sequence, in requests of `asr_offline_request_seconds`:
@@ -203,6 +246,9 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                             "default": str(model.name == self.catalog.default_model).lower(),
                             "language_model_active": str(model.language_model is not None).lower(),
                             "language_model_search": lm_search(model, self.settings),
+                            "second_pass": self.catalog.second_pass_description(
+                                self.settings.asr_second_pass_model
+                            ),
                         },
                     )
                 )

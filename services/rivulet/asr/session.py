@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from riva.proto import riva_asr_pb2 as asr
@@ -20,14 +21,17 @@ from rivulet.asr.catalog import AsrModel
 from rivulet.asr.decoding import Hypothesis, words_of
 from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.lexicon_decoding import LexiconSearch
-from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY
+from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY, FINALS, SPECULATIVE_PASSES
 from rivulet.asr.options import RecognitionOptions
 from rivulet.asr.recognizer import Recognizer, Result
+from rivulet.asr.second_pass import SecondPass, SpeculativePass, WhisperResult
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
 from rivulet.asr.settings import AsrSettings
+from rivulet.asr.transcript_forms import format_transcript
 from rivulet.core import audio
 from rivulet.core.errors import invalid_argument, resource_exhausted
 from rivulet.core.triton import TritonClient
+from rivulet.core.vad import SilenceTracker
 
 CHANNEL_TAG = 1  # mono: results come from the first (only) channel
 
@@ -101,6 +105,74 @@ def alternative(
     return alt
 
 
+def whisper_alternatives(
+    result: WhisperResult, options: RecognitionOptions, with_words: bool, audio_ms: float
+) -> list[asr.SpeechRecognitionAlternative]:
+    """Riva alternatives from a second-pass result, in the form the request asked for (spoken or
+    written, with or without punctuation); word times in ms from the start of the stream."""
+    model = options.model
+    alternatives, seen = [], set()
+    for hypothesis in result.hypotheses:
+        text = format_transcript(hypothesis.text, verbatim=options.verbatim, punctuation=options.punctuation)
+        if not text or text in seen or len(alternatives) >= options.max_alternatives:
+            continue  # written forms that read the same ("371", "371.") are one alternative
+        seen.add(text)
+        alt = asr.SpeechRecognitionAlternative(
+            transcript=text, confidence=hypothesis.confidence, language_code=[model.language_code]
+        )
+        if with_words and not alternatives:
+            for word in result.words:  # a written word may be several spoken ones ("371"): share its time
+                pieces = format_transcript(
+                    word.word, verbatim=options.verbatim, punctuation=options.punctuation
+                )
+                pieces = pieces.split()
+                step = (word.end_s - word.start_s) / max(len(pieces), 1)
+                for k, piece in enumerate(pieces):
+                    start = min((result.offset_s + word.start_s + k * step) * 1000, audio_ms)
+                    end = min(max((result.offset_s + word.start_s + (k + 1) * step) * 1000, start), audio_ms)
+                    alt.words.add(start_time=round(start), end_time=round(end), word=piece,
+                                  confidence=word.probability, language_code=model.language_code)  # fmt: skip
+        alternatives.append(alt)
+    return alternatives
+
+
+class AudioHistory:
+    """The stream's audio as sent to the model, addressed by absolute sample index; older audio
+    than an utterance can reach is dropped."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self._samples = np.zeros(0, dtype=np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self._samples)
+
+    def append(self, samples: np.ndarray) -> None:
+        self._samples = np.concatenate([self._samples, samples]) if len(self._samples) else samples.copy()
+
+    def slice(self, begin: int, end: int) -> np.ndarray:
+        begin, end = max(begin, self.start), min(end, self.end)
+        return self._samples[begin - self.start : max(end, begin) - self.start]
+
+    def forget_before(self, index: int) -> None:
+        if index > self.start:
+            cut = min(index, self.end) - self.start
+            self._samples, self.start = self._samples[cut:], self.start + cut
+
+
+@dataclass(frozen=True)
+class SecondPassFinal:
+    """A final result written by the second pass."""
+
+    result: WhisperResult
+    is_final: bool = True
+
+
+SPECULATE_AFTER_MS = 60  # VAD silence after speech that starts the second pass speculatively
+MAX_UTTERANCE_S = 30.0  # Whisper's window: longer utterances are cut to their last 30 s
+
+
 def check_limits(settings: AsrSettings, seconds: float, nbytes: int) -> None:
     if nbytes > settings.asr_max_stream_bytes:
         raise resource_exhausted(
@@ -137,24 +209,36 @@ class StreamSession:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._received = 0  # samples decoded so far (model rate)
         self._sent = 0  # samples sent to the model
+        self.final_passes: list[str] = []  # which pass wrote each final, in order
+        self.second: SpeculativePass | None = None
+        if options.second_pass is not None:
+            self.second = SpeculativePass(
+                SecondPass(triton, options.second_pass, options.pass_options, request_id)
+            )
+            self.history = AudioHistory()
+            self.silence = SilenceTracker(audio.LINEAR_PCM, self.model.sample_rate_hz)
+            self._voiced_end = 0  # sample index just after the last audio the VAD called speech
+            self._consumed = 0  # sample index where the last final's audio ended
 
     @property
     def audio_processed_s(self) -> float:
         return self._sent / self.model.sample_rate_hz
 
-    def _responses(self, results: list[Result]) -> list[asr.StreamingRecognizeResponse]:
-        audio_ms = self.audio_processed_s * 1000
+    def _alternatives(self, r: Result | SecondPassFinal, audio_ms: float) -> list:
         words = self.options.word_time_offsets
+        if isinstance(r, SecondPassFinal):
+            return whisper_alternatives(r.result, self.options, words, audio_ms)
+        return [alternative(h, self.options, r.is_final and words, audio_ms) for h in r.alternatives]
+
+    def _responses(self, results: list[Result | SecondPassFinal]) -> list[asr.StreamingRecognizeResponse]:
+        audio_ms = self.audio_processed_s * 1000
         return [
             asr.StreamingRecognizeResponse(
                 results=[
                     asr.StreamingRecognitionResult(
-                        alternatives=[
-                            alternative(h, self.options, r.is_final and words, audio_ms)
-                            for h in r.alternatives
-                        ],
+                        alternatives=self._alternatives(r, audio_ms),
                         is_final=r.is_final,
-                        stability=0.0 if r.is_final else r.stability,
+                        stability=0.0 if r.is_final else r.stability,  # type: ignore[union-attr]
                         channel_tag=CHANNEL_TAG,
                         audio_processed=self.audio_processed_s,
                     )
@@ -168,12 +252,80 @@ class StreamSession:
         check_limits(self.settings, self._received / self.model.sample_rate_hz, self.decoder.bytes_in)
         if len(samples):
             self._buffer = np.concatenate([self._buffer, samples]) if len(self._buffer) else samples
+            if self.second is not None:  # the VAD hears the audio as it arrives, not chunk by chunk
+                self.history.append(samples)
+                silence_ms = self.silence.feed_samples(samples)
+                if silence_ms < SPECULATE_AFTER_MS and self.silence.speech_ms:
+                    self._voiced_end = self._received - silence_ms * self.model.sample_rate_hz // 1000
 
-    async def _send(self, samples: np.ndarray, end: bool) -> list[Result]:
+    async def _send(self, samples: np.ndarray, end: bool) -> list[Result | SecondPassFinal]:
         logprobs, frame_start = await self.sequence.send(samples, end=end)
         self._sent += len(samples)
         AUDIO_SECONDS.labels(self.model.name).inc(len(samples) / self.model.sample_rate_hz)
-        return self.recognizer.process(logprobs, frame_start)
+        return await self._second_pass(self.recognizer.process(logprobs, frame_start))
+
+    # -- the second pass -------------------------------------------------------------------------
+    def _utterance_audio(self, span: tuple[int, int]) -> tuple[tuple[int, int], np.ndarray, float, int]:
+        """The key, samples and start time (s) of the audio of an utterance whose frames are `span`:
+        from its first frame (less the context) to the end of the speech the VAD heard (plus the
+        context), never before the previous final's audio."""
+        rate, context = (
+            self.model.sample_rate_hz,
+            self.settings.asr_second_pass_context_ms * self.model.sample_rate_hz // 1000,
+        )
+        frame = round(self.model.frame_shift_ms * rate / 1000)
+        end = min(max(self._voiced_end, span[1] * frame) + context, self._received)
+        begin = max(span[0] * frame - context, self._consumed, end - int(MAX_UTTERANCE_S * rate), 0)
+        return (begin, self._voiced_end), self.history.slice(begin, end), begin / rate, end
+
+    async def _transcribe(self, span: tuple[int, int]) -> WhisperResult | None:
+        key, samples, offset, end = self._utterance_audio(span)
+        self._consumed = end
+        self.history.forget_before(end - int(MAX_UTTERANCE_S * self.model.sample_rate_hz))
+        return await self.second.result(key, samples, offset, self.settings.asr_second_pass_timeout_ms / 1000)
+
+    async def _second_pass(self, results: list[Result]) -> list[Result | SecondPassFinal]:
+        if self.second is None:
+            self.final_passes += ["streaming" for r in results if r.is_final]
+            FINALS.labels("streaming").inc(sum(r.is_final for r in results))
+            return list(results)
+        out: list[Result | SecondPassFinal] = []
+        for r in results:
+            if not r.is_final:
+                out.append(r)
+                continue
+            out += self._final_from(r, await self._transcribe(r.span))
+        return out
+
+    def _final_from(self, streaming: Result | None, whisper: WhisperResult | None) -> list:
+        if whisper is not None and whisper.hypotheses:
+            self.final_passes.append("whisper")
+            FINALS.labels("whisper").inc()
+            return [SecondPassFinal(whisper)]
+        if whisper is not None:  # Whisper heard no speech: no final (rather than noise as words)
+            FINALS.labels("empty").inc()
+            return []
+        if streaming is not None:
+            self.final_passes.append("streaming")
+            FINALS.labels("streaming").inc()
+            return [streaming]
+        return []
+
+    def _speculate(self) -> None:
+        """At the first silence after speech in an utterance, start its second pass; speech resuming
+        (the VAD heard voice after the pass's audio) drops it."""
+        second = self.second
+        if second.key is not None and second.key[1] != self._voiced_end:
+            second.drop()
+            SPECULATIVE_PASSES.labels("dropped").inc()
+        if (
+            second.key is None
+            and self.recognizer.active
+            and self.silence.silence_ms >= SPECULATE_AFTER_MS
+            and self._voiced_end > self._consumed
+        ):
+            key, samples, offset, _ = self._utterance_audio(self.recognizer.span())
+            second.start(key, samples, offset)
 
     async def feed(self, data: bytes) -> list[asr.StreamingRecognizeResponse]:
         """One audio message: every complete chunk goes to the model; returns the responses."""
@@ -190,6 +342,8 @@ class StreamSession:
             started = time.perf_counter()
             results += await self._send(chunk, end=False)
             CHUNK_LATENCY.labels(self.model.name).observe(time.perf_counter() - started)
+        if self.second is not None:
+            self._speculate()
         return self._responses(results)
 
     async def finish(self) -> list[asr.StreamingRecognizeResponse]:
@@ -207,10 +361,28 @@ class StreamSession:
         if self.sequence.started or len(self._buffer):
             results += await self._send(self._buffer, end=True)
             self._buffer = np.zeros(0, dtype=np.float32)
-        results += self.recognizer.finish()
+        results += await self._last_final()
         FINAL_LATENCY.labels(self.model.name).observe(time.perf_counter() - started)
         return self._responses(results)
+
+    async def _last_final(self) -> list[Result | SecondPassFinal]:
+        """The end of the audio: the utterance in progress is final. With the second pass, speech the
+        streaming model heard but could not start an utterance with (a faint short word) is
+        transcribed too: the VAD and Whisper decide whether it was speech."""
+        heard = self.recognizer.heard_speech or self.recognizer.active
+        span = self.recognizer.span() if self.recognizer.active else None
+        streaming = self.recognizer.finish()
+        if self.second is None:
+            return await self._second_pass(streaming)
+        if not heard and not streaming and self._voiced_end <= self._consumed:
+            return []
+        if span is None:
+            frame = round(self.model.frame_shift_ms * self.model.sample_rate_hz / 1000)
+            span = streaming[0].span if streaming else (self._consumed // frame, self._received // frame)
+        return self._final_from(streaming[0] if streaming else None, await self._transcribe(span))
 
     def close(self) -> None:
         """Free the Triton sequence unless the stream ended normally (idempotent)."""
         self.releaser.release(self.sequence)
+        if self.second is not None:
+            self.second.close()

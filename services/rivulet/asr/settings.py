@@ -90,3 +90,21 @@ class AsrSettings(ServiceSettings):
         -1, description="Earlier end-of-utterance window (ms) for an intermediate final; ≤ 0 disables."
     )
     asr_stop_threshold_eou: float = Field(0.77, ge=0, le=1, description="Non-speech share for that check.")
+    # The second pass: a pretrained Whisper on Triton writes each final (see second_pass.py).
+    asr_second_pass_model: str = Field(
+        "asr_whisper",
+        description="Triton model that transcribes each endpointed utterance for the final result "
+        "(Whisper; the streaming model keeps interims and endpoints). Empty: the streaming model's finals.",
+    )
+    asr_second_pass_timeout_ms: float = Field(
+        2000.0,
+        gt=0,
+        description="A second pass slower than this (after the endpoint) is dropped: the final is the "
+        "streaming model's hypothesis instead (counted in rivulet_asr_finals_total{pass='streaming'}).",
+    )
+    asr_second_pass_beam_size: int = Field(
+        1, ge=1, le=10, description="Whisper beam (1: greedy); max_alternatives > 1 widens it."
+    )
+    asr_second_pass_context_ms: int = Field(
+        300, ge=0, description="Audio kept before an utterance's first speech frame and after its last."
+    )

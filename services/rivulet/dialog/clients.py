@@ -226,6 +226,7 @@ class AsrClient(_Channel):
                 language_code=language_code,
                 max_alternatives=1,
                 enable_word_time_offsets=True,
+                verbatim_transcripts=True,  # the spoken form: what the intent model was trained on
                 model=self.model,
                 endpointing_config=endpointing,
             ),

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from riva.proto import riva_audio_pb2 as ra
 
 from rivulet.core.errors import RivuletError, invalid_argument
+from rivulet.core.vad import SilenceTracker
 from rivulet.dialog import metrics
 from rivulet.dialog.clients import AsrClient, AsrStream, DependencyError, TtsClient, Voice
 from rivulet.dialog.engine import DialogEngine, new_turn_id
@@ -33,7 +34,6 @@ from rivulet.dialog.policy import PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.state import Keys, check_session_id
 from rivulet.dialog.v1 import dialog_pb2 as pb
-from rivulet.dialog.vad import SilenceTracker
 
 log = logging.getLogger(__name__)
 

@@ -50,6 +50,7 @@ DIGITS = "zero one two three four five six seven eight nine".split()
 def streaming_config(rate: int = RATE, interim: bool = True, **fields) -> rasr.StreamingRecognitionConfig:
     fields.setdefault("encoding", riva.client.AudioEncoding.LINEAR_PCM)
     fields.setdefault("language_code", "en-US")
+    fields.setdefault("verbatim_transcripts", True)  # the spoken form, as NVIDIA's client scripts ask
     config = riva.client.RecognitionConfig(sample_rate_hertz=rate, **fields)
     return riva.client.StreamingRecognitionConfig(config=config, interim_results=interim)
 
@@ -163,7 +164,11 @@ def test_offline_recognize(client, what, encoding, rate):
         "raw": lambda: pcm16(samples),
     }[what]()
     config = riva.client.RecognitionConfig(
-        encoding=encoding, sample_rate_hertz=rate, enable_word_time_offsets=True, max_alternatives=3
+        encoding=encoding,
+        sample_rate_hertz=rate,
+        enable_word_time_offsets=True,
+        max_alternatives=3,
+        verbatim_transcripts=True,
     )
     response = client.offline_recognize(data, config)
     transcript = " ".join(r.alternatives[0].transcript for r in response.results)
@@ -226,8 +231,9 @@ def test_speech_contexts_boost_changes_the_decision(client):
         encoding=audio.LINEAR_PCM,
         sample_rate_hertz=RATE,
         max_alternatives=5,
-        # the search biasing runs in (with the LM) for the plain request too: the same n-best list
-        custom_configuration={"lm_search": "open"},
+        # the streaming model's search biasing runs in (with the LM) for the plain request too: the
+        # same n-best list (the second pass is off: this is the first pass's own biasing)
+        custom_configuration={"lm_search": "open", "second_pass": "false"},
     )
     alternatives = [a.transcript for a in client.offline_recognize(data, base).results[0].alternatives]
     assert len(alternatives) >= 2, alternatives
@@ -249,22 +255,25 @@ def test_speech_contexts_boost_changes_the_decision(client):
     config = streaming_config(
         interim=False,
         speech_contexts=[rasr.SpeechContext(phrases=[word], boost=100.0)],
-        custom_configuration={"lm_search": "open"},
+        custom_configuration={"lm_search": "open", "second_pass": "false"},
     )
     assert word in finals(stream(client, data, config)).split()
 
 
 def test_word_boosting_in_the_lexicon_search(client):
-    """The default (lexicon) search boosts speech_contexts words: the answer a dialog expects after
-    "For how many people?" (the numbers and "people", boost 30) is written as heard by a held-out
-    voice; a negative boost keeps a word out; streaming finals boost the same way."""
+    """The streaming model's default (lexicon) search boosts speech_contexts words (second pass off):
+    the answer a dialog expects after "For how many people?" (the numbers and "people", boost 30) is
+    written as heard by a held-out voice; a negative boost keeps a word out; streaming finals boost
+    the same way."""
     data = pcm16(speech("four people"))
     party = [*"one two three four five six seven eight nine ten eleven twelve".split(), "people", "person"]
+    first_pass = {"second_pass": "false"}
 
     def heard(*contexts: rasr.SpeechContext) -> str:
         config = riva.client.RecognitionConfig(
-            encoding=audio.LINEAR_PCM, sample_rate_hertz=RATE, language_code="en-US"
-        )
+            encoding=audio.LINEAR_PCM, sample_rate_hertz=RATE, language_code="en-US",
+            custom_configuration=first_pass,
+        )  # fmt: skip
         config.speech_contexts.extend(contexts)
         results = client.offline_recognize(data, config).results
         return results[0].alternatives[0].transcript if results else ""
@@ -274,7 +283,11 @@ def test_word_boosting_in_the_lexicon_search(client):
         rasr.SpeechContext(phrases=party, boost=30.0), rasr.SpeechContext(phrases=["people"], boost=-100.0)
     )
     assert "people" not in kept_out.split()
-    config = streaming_config(interim=False, speech_contexts=[rasr.SpeechContext(phrases=party, boost=30.0)])
+    config = streaming_config(
+        interim=False,
+        speech_contexts=[rasr.SpeechContext(phrases=party, boost=30.0)],
+        custom_configuration=first_pass,
+    )
     assert finals(stream(client, data, config)) == "four people"
 
 

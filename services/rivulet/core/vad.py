@@ -1,4 +1,5 @@
-"""End of the user's speech from the audio itself: WebRTC's voice activity detector (webrtcvad, a
+"""End of the user's speech from the audio itself (ending dialog turns, starting the ASR's second
+pass): WebRTC's voice activity detector (webrtcvad, a
 small GMM in C) on 20 ms frames, so the dialog can end a turn as soon as the user has been silent
 for the endpointing window, without waiting for the ASR to place its last word (a streaming CTC
 model emits a word's last letters late, and decides only once per 160 ms chunk)."""
@@ -77,6 +78,11 @@ class SilenceTracker:
             samples = self._decoder.feed(chunk)
         except AudioFormatError:
             return self.silence_ms
+        return self.feed_samples(samples)
+
+    def feed_samples(self, samples: np.ndarray) -> int:
+        """Examine decoded 16 kHz float samples (the ASR's second pass feeds these); returns the
+        trailing silence in ms."""
         pcm = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         whole = len(pcm) - len(pcm) % FRAME_SAMPLES
         for start in range(0, whole, FRAME_SAMPLES):

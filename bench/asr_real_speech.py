@@ -1,0 +1,294 @@
+"""ASR on real people the models never heard: Whisper (bare and served) beside the streaming model and
+pocketsphinx, on held-out speakers of every real-speech set (`pipelines.asr.real_speech`, test split).
+
+    python -m bench.asr_real_speech [--per-set N] [--latency-clips N] [--sizes tiny.en base]
+
+- bare: `whisper_engine.WhisperEngine` in this process (the code the Triton model runs), 2 threads,
+  int8, the encoder window cut to the clip; greedy, and with hints (the set's words as Riva
+  speech_contexts, boost 30) and as a closed set.
+- served: `riva.client` against tritonserver + `python -m rivulet.asr` (asr_streaming + asr_whisper):
+  offline_recognize; streaming at real-time pace for the latency (end of audio → final).
+- the streaming model's own finals (the same service, custom_configuration second_pass=false).
+- pocketsphinx 5 (bundled en-us model), on fewer clips (it is slow).
+WER in one canonical form (`pipelines.asr.canonical`: numbers and spelled letters however written).
+Writes bench/reports/asr_real_speech.{md,json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench.local_stack import service_stack
+from pipelines.asr import real_speech
+from pipelines.asr.canonical import canonical_words
+from pipelines.asr.text import edit_distance
+from rivulet.core import audio
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = Path(__file__).parent / "reports"
+MODELS = ROOT / "models"
+HINTS = {"commands": real_speech.COMMAND_WORDS, "fsdd": real_speech.DIGIT_WORDS}
+GOALS = {
+    "an4": "WER ≤ 5 %",
+    "commands": "≥ 97 % right with hints, ≥ 90 % without",
+    "fsdd": "WER ≤ 2 % with hints",
+}
+
+
+def load(clip: real_speech.Clip) -> np.ndarray:
+    samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
+    return audio.resample(samples[:, 0], rate, 16000)
+
+
+def score(refs: list[str], hyps: list[str]) -> dict:
+    errors = words = right = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        r, h = canonical_words(ref), canonical_words(hyp)
+        errors += edit_distance(r, h)
+        words += len(r)
+        right += r == h
+    return {"wer": errors / max(words, 1), "utterances_right": right / max(len(refs), 1), "n": len(refs)}
+
+
+def engine_module():
+    path = MODELS / "asr_whisper" / "1" / "whisper_engine.py"
+    spec = importlib.util.spec_from_file_location("rivulet_whisper_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
+    from rivulet.asr.whisper_weights import prepare
+
+    module = engine_module()
+    engine = module.WhisperEngine(prepare(size), cpu_threads=2, boost_scale=boost_scale)
+    engine.warm_up()
+    for name, (clips, samples) in sets.items():
+        modes = {"": module.DecodeOptions(), "beam 5": module.DecodeOptions(beam_size=5)}
+        if name in HINTS:
+            phrases = [(w, 30.0) for w in HINTS[name]]
+            modes["hints"] = module.DecodeOptions(phrases=phrases)
+            modes["closed"] = module.DecodeOptions(phrases=phrases, closed=True)
+        for mode, options in modes.items():
+            hyps, seconds = [], []
+            for s in tqdm(samples, desc=f"whisper {size} {name} {mode or 'plain'}", leave=False):
+                started = time.perf_counter()
+                [result] = engine.decode([(s, options)])
+                seconds.append(time.perf_counter() - started)
+                hyps.append(result["hypotheses"][0]["text"] if result["hypotheses"] else "")
+            key = f"whisper {size} bare" + (f" + {mode}" if mode else "")
+            log.setdefault(name, {})[key] = {
+                **score([c.text for c in clips], hyps),
+                "p50_s": float(np.median(seconds)),
+                "p95_s": float(np.percentile(seconds, 95)),
+                "misheard": [[c.text, h] for c, h in zip(clips, hyps, strict=True) if c.text != h][:8],
+            }
+
+
+def served(sets: dict, log: dict, latency_clips: int, log_dir: Path) -> None:
+    import riva.client
+
+    models = ("asr_streaming", "asr_whisper")
+    with service_stack("rivulet.asr", MODELS, log_dir, models, only_these_models=True) as address:
+        asr = riva.client.ASRService(riva.client.Auth(uri=address))
+        for name, (clips, samples) in sets.items():
+            for label, custom in (
+                ("whisper tiny.en served", {}),
+                ("streaming model", {"second_pass": "false"}),
+            ):
+                config = riva.client.RecognitionConfig(
+                    encoding=riva.client.AudioEncoding.LINEAR_PCM,
+                    sample_rate_hertz=16000,
+                    language_code="en-US",
+                    max_alternatives=1,
+                    verbatim_transcripts=True,
+                    custom_configuration=custom,
+                )
+                hyps = []
+                for s in tqdm(samples, desc=f"{label} {name}", leave=False):
+                    response = asr.offline_recognize(audio.encode(s, audio.LINEAR_PCM, 16000), config)
+                    hyps.append(
+                        " ".join(r.alternatives[0].transcript for r in response.results if r.alternatives)
+                    )
+                log.setdefault(name, {})[label] = score([c.text for c in clips], hyps)
+        log["latency"] = streaming_latency(asr, sets, latency_clips)
+
+
+def streaming_latency(asr, sets: dict, n: int) -> dict:
+    """End of audio (the client's last message) → final, streaming at real-time pace, clips ≤ 5 s."""
+    import riva.client
+
+    pool = [
+        (c, s)
+        for clips, samples in sets.values()
+        for c, s in zip(clips, samples, strict=True)
+        if len(s) <= 5 * 16000
+    ]
+    pool = pool[:: max(1, len(pool) // n)][:n]
+    config = riva.client.StreamingRecognitionConfig(
+        config=riva.client.RecognitionConfig(
+            encoding=riva.client.AudioEncoding.LINEAR_PCM,
+            sample_rate_hertz=16000,
+            language_code="en-US",
+            max_alternatives=1,
+            verbatim_transcripts=True,
+        ),
+        interim_results=True,
+    )
+    latencies, passes = [], []
+    for _, samples in tqdm(pool, desc="streaming latency", leave=False):
+        pcm = audio.encode(np.concatenate([samples, np.zeros(3200, np.float32)]), audio.LINEAR_PCM, 16000)
+        sent_at = {}
+
+        def chunks(pcm=pcm, sent_at=sent_at):
+            start = time.perf_counter()
+            for i, offset in enumerate(range(0, len(pcm), 3200)):  # 100 ms messages, real-time pace
+                time.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
+                yield pcm[offset : offset + 3200]
+            sent_at["end"] = time.perf_counter()
+
+        final_at = None
+        call = asr.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(chunks(), config))
+        for response in call:
+            if any(r.is_final for r in response.results):
+                final_at = time.perf_counter()
+        passes.append(dict(call.trailing_metadata()).get("rivulet-final-passes", ""))
+        if final_at is not None:
+            latencies.append(max(0.0, final_at - sent_at["end"]))
+    ms = np.array(latencies) * 1000
+    return {
+        "clips": len(pool),
+        "finals": len(latencies),
+        "p50_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "passes": passes,
+    }
+
+
+def pocketsphinx(sets: dict, log: dict, n: int) -> None:
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=16000, loglevel="FATAL")
+    for name, (clips, samples) in sets.items():
+        hyps = []
+        for s in tqdm(samples[:n], desc=f"pocketsphinx {name}", leave=False):
+            decoder.start_utt()
+            decoder.process_raw(audio.encode(s, audio.LINEAR_PCM, 16000), full_utt=True)
+            decoder.end_utt()
+            hyps.append(decoder.hyp().hypstr if decoder.hyp() else "")
+        log.setdefault(name, {})["pocketsphinx"] = score([c.text for c in clips[:n]], hyps)
+
+
+def report(log: dict, args: argparse.Namespace) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "asr_real_speech.json").write_text(json.dumps(log, indent=1) + "\n")
+    lines = [
+        "# ASR on held-out real speakers",
+        "",
+        f"`python -m bench.asr_real_speech --per-set {args.per_set}` (canonical WER: numbers and "
+        "spelled letters in any form count the same). Speakers: `pipelines.asr.real_speech` test "
+        "split (never used for tuning).",
+        "",
+    ]
+    for name in real_speech.SETS:
+        if name not in log:
+            continue
+        lines += [
+            f"## {name}" + (f" (goal: {GOALS[name]})" if name in GOALS else ""),
+            "",
+            "| system | clips | WER | utterances right | latency p50 / p95 |",
+            "|---|---|---|---|---|",
+        ]
+        for system, m in log[name].items():
+            lat = f"{1000 * m['p50_s']:.0f} / {1000 * m['p95_s']:.0f} ms" if "p50_s" in m else "–"
+            wer, right = 100 * m["wer"], 100 * m["utterances_right"]
+            lines.append(f"| {system} | {m['n']} | {wer:.1f} % | {right:.1f} % | {lat} |")
+        lines.append("")
+    if "latency" in log:
+        lat = log["latency"]
+        lines += [
+            "## Streaming: end of audio → final (real-time pace, clips ≤ 5 s, 1 stream)",
+            "",
+            f"{lat['finals']} finals of {lat['clips']} clips: p50 {lat['p50_ms']:.0f} ms, "
+            f"p95 {lat['p95_ms']:.0f} ms "
+            f"(goal p95 ≤ 250 ms); finals by pass: {sorted(set(lat['passes']))}",
+            "",
+        ]
+    lines += ["![WER per set](asr_real_speech.png)", ""]
+    (REPORTS / "asr_real_speech.md").write_text("\n".join(lines))
+    sets = [n for n in real_speech.SETS if n in log]
+    systems = sorted({s for n in sets for s in log[n]})
+    fig, ax = plt.subplots(figsize=(12, 5))
+    width = 0.8 / max(len(systems), 1)
+    for i, system in enumerate(systems):
+        values = [100 * log[n].get(system, {}).get("wer", np.nan) for n in sets]
+        ax.bar(np.arange(len(sets)) + i * width, values, width, label=system)
+    ax.set_xticks(np.arange(len(sets)) + 0.4, sets)
+    ax.set_ylabel("canonical WER (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("ASR on held-out real speakers")
+    fig.tight_layout()
+    fig.savefig(REPORTS / "asr_real_speech.png", dpi=110)
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-set", type=int, default=150)
+    parser.add_argument("--pocketsphinx-per-set", type=int, default=40)
+    parser.add_argument("--latency-clips", type=int, default=40)
+    parser.add_argument("--sizes", nargs="*", default=["tiny.en", "base"])
+    parser.add_argument("--no-service", action="store_true")
+    parser.add_argument("--log-dir", type=Path, default=Path(".run/bench-asr-real"))
+    parser.add_argument("--split", choices=("test", "dev"), default="test", help="dev: for tuning only")
+    parser.add_argument("--boost-scale", type=float, default=0.1, help="nats per unit of boost (bare runs)")
+    parser.add_argument("--sets", nargs="*", default=list(real_speech.SETS))
+    args = parser.parse_args(argv)
+    sets = {}
+    for name in args.sets:
+        clips = real_speech.sample(real_speech.clips(name, args.split), args.per_set)
+        if clips:
+            sets[name] = (clips, [load(c) for c in clips])
+    log: dict = {}
+    for size in args.sizes:
+        bare(size, sets, log, args.boost_scale)
+    if not args.no_service:
+        served(sets, log, args.latency_clips, args.log_dir)
+    if args.pocketsphinx_per_set:
+        pocketsphinx(sets, log, args.pocketsphinx_per_set)
+    if args.split == "test":
+        report(log, args)
+    else:  # tuning runs print, and never overwrite the report
+        print(
+            json.dumps(
+                {
+                    n: {k: (round(v["wer"], 4), round(v["utterances_right"], 4)) for k, v in m.items()}
+                    for n, m in log.items()
+                    if n != "latency"
+                },
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

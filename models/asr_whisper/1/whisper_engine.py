@@ -1,0 +1,311 @@
+"""Whisper decoding for Rivulet's second ASR pass (CTranslate2 through faster-whisper's helpers).
+
+Used by the Triton python model next to it (`model.py`) and, in-process, by `bench/` to measure the
+bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in, one dict per item out.
+
+- The encoder window is cut to the clip: max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at
+  30 s (Whisper's window). Whisper pads every clip to 30 s by default, which costs 4-5x more; below
+  about 10 s it starts looping, hence the floor.
+- A batch is encoded once; every item is padded to the longest window in the batch.
+- `phrases` (Riva speech_contexts: text + boost) bias the choice. Each phrase's written forms
+  ("five", "Five.", "5") are ranked by the first decoding step's distribution (plus their bonus); the
+  best `max_phrase_candidates` are scored exactly by forced decoding (one batched decoder step per
+  prefix gives every token's log-probability and the end token's), beside the beam's n-best. A
+  candidate holding a boosted phrase gains `boost * boost_scale` nats. `closed=True` allows only the
+  phrases (the answer is one of them). All candidates are compared by one measure: the sum of token
+  log-probabilities, the end token included.
+- A transcript cut off by `max_length` (Whisper looping: "five six five six ...") keeps one copy of
+  the repeated unit.
+- Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
+  own no-speech probability is high while its transcript is unlikely.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+SAMPLE_RATE = 16_000
+HOP = 160  # samples per feature frame (10 ms)
+MAX_WINDOW_S = 30.0
+_ONES = "zero one two three four five six seven eight nine".split()
+
+
+@dataclass
+class DecodeOptions:
+    beam_size: int = 1
+    num_hypotheses: int = 1
+    word_timestamps: bool = False
+    phrases: list[tuple[str, float]] = field(default_factory=list)
+    closed: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> DecodeOptions:
+        phrases = [(str(p), float(b)) for p, b in raw.get("phrases", [])]
+        beam = max(1, min(int(raw.get("beam_size", 1)), 10))
+        hyps = max(1, min(int(raw.get("num_hypotheses", 1)), beam))
+        return cls(
+            beam, hyps, bool(raw.get("word_timestamps", False)), phrases, bool(raw.get("closed", False))
+        )
+
+
+@dataclass
+class Candidate:
+    tokens: list[int]
+    text: str
+    logprob: float  # sum over the tokens and the end token
+    bonus: float = 0.0
+    source: str = "beam"  # beam | phrase
+
+    @property
+    def score(self) -> float:
+        return self.logprob + self.bonus
+
+
+def phrase_forms(phrase: str) -> list[str]:
+    """Written forms Whisper may use for a spoken phrase: as given, capitalised with a full stop,
+    and with number words as digits ("five" → "5")."""
+    words = phrase.strip().split()
+    if not words:
+        return []
+    forms = {" " + " ".join(words), " " + " ".join(words).capitalize() + "."}
+    digits = [str(_ONES.index(w.lower())) if w.lower() in _ONES else w for w in words]
+    if digits != words:
+        forms.add(" " + " ".join(digits))
+        forms.add(" " + " ".join(digits) + ".")
+    return sorted(forms)
+
+
+def _trim_loop(tokens: list[int], min_repeats: int = 3) -> list[int]:
+    """A transcript that ends in a unit of 1-6 tokens repeated `min_repeats`+ times (Whisper looping,
+    "five six five six five six ...") keeps one copy of the unit."""
+    for size in range(1, 7):
+        unit = tokens[-size:]
+        count = 1
+        while len(tokens) >= size * (count + 1) and tokens[-size * (count + 1) : -size * count] == unit:
+            count += 1
+        if count >= min_repeats:
+            return tokens[: len(tokens) - size * (count - 1)]
+    return tokens
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    top = logits.max()
+    return logits - top - np.log(np.exp(logits - top).sum())
+
+
+def _canon(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def _spoken_canon(text: str) -> str:
+    return " ".join(_ONES[int(w)] if w.isdigit() and len(w) == 1 else w for w in _canon(text).split())
+
+
+class WhisperEngine:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "cpu",
+        device_index: int = 0,
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        min_window_s: float = 10.0,
+        tail_pad_s: float = 1.0,
+        boost_scale: float = 0.1,
+        no_speech_threshold: float = 0.6,
+        logprob_threshold: float = -1.0,
+        vad_filter: bool = True,
+        vad_threshold: float = 0.35,
+        max_phrase_candidates: int = 4,
+    ) -> None:
+        self.max_phrase_candidates = max_phrase_candidates
+        self._max_length = 448
+        self.whisper = WhisperModel(
+            str(model_dir),
+            device=device,
+            device_index=device_index,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            local_files_only=True,
+        )
+        self.model = self.whisper.model
+        self.tokenizer = Tokenizer(
+            self.whisper.hf_tokenizer, self.model.is_multilingual, task="transcribe", language="en"
+        )
+        self.prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        self.min_window_s, self.tail_pad_s = min_window_s, tail_pad_s
+        self.boost_scale = boost_scale
+        self.no_speech_threshold, self.logprob_threshold = no_speech_threshold, logprob_threshold
+        self.vad_options = (
+            VadOptions(threshold=vad_threshold, min_speech_duration_ms=90) if vad_filter else None
+        )
+
+    def warm_up(self) -> None:
+        """Load the VAD and run the model once, so the first user does not pay for it."""
+        self.has_speech(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
+        feats, _ = self.features([noise])
+        self.model.generate(ctranslate2.StorageView.from_array(feats), [self.prompt], max_length=8)
+
+    # -- features --------------------------------------------------------------------------------
+    def window_samples(self, n_samples: int) -> int:
+        seconds = min(max(n_samples / SAMPLE_RATE + self.tail_pad_s, self.min_window_s), MAX_WINDOW_S)
+        return int(seconds * SAMPLE_RATE) // HOP * HOP
+
+    def features(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        """[B, n_mels, frames] for clips padded to one window; the frames each clip really has."""
+        window = max(self.window_samples(len(c)) for c in clips)
+        batch, frames = [], []
+        for clip in clips:
+            padded = np.zeros(window, dtype=np.float32)
+            clip = clip[:window]
+            padded[: len(clip)] = clip
+            feats = self.whisper.feature_extractor(padded)[:, : window // HOP]
+            batch.append(feats)
+            frames.append(min(len(clip) // HOP + 1, window // HOP))
+        return np.ascontiguousarray(np.stack(batch).astype(np.float32)), frames
+
+    def has_speech(self, clip: np.ndarray) -> bool:
+        if self.vad_options is None or len(clip) == 0:
+            return len(clip) > 0
+        return bool(get_speech_timestamps(clip, self.vad_options))
+
+    # -- decoding --------------------------------------------------------------------------------
+    def _next_logprobs(self, encoded: np.ndarray, frames: int, prompts: list[list[int]]) -> list[np.ndarray]:
+        """log P(next token | prompt) for each prompt, given one clip's encoding (cut to its speech
+        plus a margin: the decoder's cross-attention cost grows with every frame it reads)."""
+        keep = min(encoded.shape[1], max(frames // 2 + 50, 150))
+        out: list[np.ndarray | None] = [None] * len(prompts)
+        by_length: dict[int, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            by_length.setdefault(len(prompt), []).append(i)
+        for length, members in by_length.items():  # max_length counts the prompt: one step each
+            batch = np.ascontiguousarray(np.repeat(encoded[:, :keep], len(members), 0))
+            results = self.model.generate(
+                ctranslate2.StorageView.from_array(batch), [prompts[i] for i in members], beam_size=1,
+                max_length=length + 1, return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
+            )  # fmt: skip
+            for i, result in zip(members, results, strict=True):
+                out[i] = _log_softmax(np.asarray(result.logits[0][0]))
+        return out  # type: ignore[return-value]
+
+    def _candidates(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> list[Candidate]:
+        eot = self.tokenizer.eot
+        cands = []
+        if not opts.closed:
+            for k, tokens in enumerate(result.sequences_ids):
+                steps = [np.asarray(x) for x in result.logits[k]] if opts.beam_size == 1 else []
+                looped = len(tokens) >= self._max_length  # no end token: cut off (Whisper looping)
+                if steps:  # greedy: the exact sum, the end token included
+                    pairs = zip(steps, [*tokens, eot], strict=False)
+                    logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
+                else:  # beam search returns no logits: its score is the mean log-probability
+                    logprob = float(result.scores[k]) * (len(tokens) + 1)
+                tokens = _trim_loop(list(tokens)) if looped else list(tokens)
+                cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob))
+        boosts: dict[str, float] = {}
+        for phrase, boost in opts.phrases:
+            key = _spoken_canon(phrase)
+            if key:
+                boosts[key] = max(boosts.get(key, -math.inf), boost)
+        if boosts:
+            cands += self._phrase_candidates(
+                encoded, frames, result, boosts, opts, {tuple(c.tokens) for c in cands}
+            )
+        for cand in cands:
+            spoken = f" {_spoken_canon(cand.text)} "
+            cand.bonus = sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
+        return sorted(cands, key=lambda c: c.score, reverse=True)
+
+    def _phrase_candidates(self, encoded, frames, result, boosts, opts, seen) -> list[Candidate]:
+        """The phrases' written forms most likely to start the transcript (by the first step's
+        distribution, bonus included), scored exactly: every token's log-probability and the end's."""
+        if opts.beam_size == 1:
+            first = _log_softmax(np.asarray(result.logits[0][0]))
+        else:  # beam search returns no logits: one decoder step for the first token's distribution
+            first = self._next_logprobs(encoded, frames, [self.prompt])[0]
+        forms = []
+        for phrase, boost in boosts.items():
+            for form in phrase_forms(phrase):
+                tokens = self.tokenizer.encode(form)
+                if tokens and tuple(tokens) not in seen:
+                    seen.add(tuple(tokens))
+                    forms.append((float(first[tokens[0]]) + boost * self.boost_scale, form, tokens))
+        forms = sorted(forms, reverse=True)[: self.max_phrase_candidates * (2 if opts.closed else 1)]
+        if not forms:
+            return []
+        prompts = [[*self.prompt, *tokens[: i + 1]] for _, _, tokens in forms for i in range(len(tokens))]
+        steps = iter(self._next_logprobs(encoded, frames, prompts))
+        cands = []
+        for _, form, tokens in forms:
+            logprob = float(first[tokens[0]])
+            for i in range(len(tokens)):
+                following = tokens[i + 1] if i + 1 < len(tokens) else self.tokenizer.eot
+                logprob += float(next(steps)[following])
+            cands.append(Candidate(tokens, form, logprob, source="phrase"))
+        return cands
+
+    def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
+        out: list[dict | None] = [None] * len(requests)
+        live = []
+        for i, (clip, _) in enumerate(requests):
+            if self.has_speech(clip):
+                live.append(i)
+            else:
+                out[i] = {"hypotheses": [], "no_speech_prob": 1.0, "words": [], "reason": "vad"}
+        if live:
+            feats, frames = self.features([requests[i][0] for i in live])
+            encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
+            groups: dict[tuple[int, int], list[int]] = {}
+            for j, i in enumerate(live):
+                o = requests[i][1]
+                groups.setdefault((o.beam_size, o.num_hypotheses), []).append(j)
+            for (beam, n), members in groups.items():
+                view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[members]))
+                longest = max(len(requests[live[j]][0]) for j in members) / SAMPLE_RATE
+                self._max_length = int(16 + 8 * longest)
+                results = self.model.generate(
+                    view, [self.prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
+                    return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
+                    max_length=self._max_length,
+                )  # fmt: skip
+                for j, result in zip(members, results, strict=True):
+                    i = live[j]
+                    out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1])
+        return out  # type: ignore[return-value]
+
+    def _finish(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> dict:
+        cands = self._candidates(encoded, frames, result, opts)
+        best = cands[0] if cands else None
+        n_tokens = len(best.tokens) + 1 if best else 1
+        avg = best.logprob / n_tokens if best else -math.inf
+        nsp = float(result.no_speech_prob)
+        if (
+            best is None
+            or not best.text.strip()
+            # Whisper's own rule, for what it wrote freely; an expected phrase passed the VAD already
+            or (best.source == "beam" and nsp > self.no_speech_threshold and avg < self.logprob_threshold)
+        ):
+            return {"hypotheses": [], "no_speech_prob": nsp, "words": [], "reason": "no_speech"}
+        hypotheses = [
+            {"text": c.text.strip(), "logprob": c.logprob, "score": c.score, "tokens": len(c.tokens) + 1,
+             "source": c.source}
+            for c in cands[: max(opts.num_hypotheses, 1)]
+        ]  # fmt: skip
+        words = []
+        if opts.word_timestamps:
+            view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded))
+            for w in self.whisper.find_alignment(self.tokenizer, [best.tokens], view, frames)[0]:
+                words.append([w["word"], float(w["start"]), float(w["end"]), float(w["probability"])])
+        return {"hypotheses": hypotheses, "no_speech_prob": nsp, "words": words, "reason": ""}

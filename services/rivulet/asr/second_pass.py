@@ -1,0 +1,177 @@
+"""The second ASR pass: each endpointed utterance transcribed by Whisper on Triton (`asr_whisper`).
+
+The streaming model keeps writing interim results and finding endpoints; the final result of an
+utterance is Whisper's transcript of its audio (plus `asr_second_pass_context_ms` on each side).
+`SpeculativePass` starts that transcription at the first silent frame after speech, so that when
+the endpoint fires (160 ms of silence in a voice dialog) the transcript is usually ready; if speech
+resumes first, the pass is dropped and a new one starts at the next silence. A pass that fails or
+is later than `asr_second_pass_timeout_ms` leaves the final to the streaming model's hypothesis;
+`rivulet_asr_finals_total{pass}` counts which pass wrote each final, and the stream's trailing
+metadata `rivulet-final-passes` lists them in order (Riva's result messages have no field for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rivulet.core.errors import RivuletError
+from rivulet.core.triton import TritonClient
+
+log = logging.getLogger(__name__)
+
+CLOSED_SET = "closed"  # custom_configuration speech_contexts_mode=closed: only the phrases may be heard
+
+
+@dataclass(frozen=True)
+class WhisperWord:
+    word: str
+    start_s: float
+    end_s: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class WhisperHypothesis:
+    text: str  # the written form, as Whisper wrote it
+    logprob: float
+    tokens: int
+
+    @property
+    def confidence(self) -> float:
+        return math.exp(self.logprob / max(self.tokens, 1))
+
+
+@dataclass(frozen=True)
+class WhisperResult:
+    hypotheses: list[WhisperHypothesis]
+    words: list[WhisperWord] = field(default_factory=list)
+    offset_s: float = 0.0  # where the transcribed audio starts in the stream
+    no_speech_prob: float = 0.0
+
+    @classmethod
+    def from_json(cls, raw: dict, offset_s: float) -> WhisperResult:
+        return cls(
+            hypotheses=[
+                WhisperHypothesis(h["text"], float(h["logprob"]), int(h["tokens"])) for h in raw["hypotheses"]
+            ],
+            words=[WhisperWord(w[0], float(w[1]), float(w[2]), float(w[3])) for w in raw.get("words", [])],
+            offset_s=offset_s,
+            no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """Decoding options sent with every utterance of a stream."""
+
+    beam_size: int = 1
+    num_hypotheses: int = 1
+    word_timestamps: bool = False
+    phrases: tuple[tuple[str, float], ...] = ()
+    closed: bool = False
+
+    def as_json(self) -> bytes:
+        return json.dumps(
+            {"beam_size": self.beam_size, "num_hypotheses": self.num_hypotheses,
+             "word_timestamps": self.word_timestamps, "phrases": list(self.phrases), "closed": self.closed}
+        ).encode()  # fmt: skip
+
+
+SEGMENT_S = 30.0  # Whisper's window
+SEARCH_FROM_S = 20.0  # a long recording is cut at its quietest 100 ms between 20 and 30 s
+
+
+def split_for_second_pass(samples: np.ndarray, rate: int) -> list[tuple[int, int]]:
+    """[start, end) sample ranges of at most 30 s covering the audio, cut where it is quietest."""
+    segments, start, n = [], 0, len(samples)
+    window, step = int(SEGMENT_S * rate), rate // 10
+    while n - start > window:
+        lo, hi = start + int(SEARCH_FROM_S * rate), start + window - step
+        frames = samples[lo:hi][: (hi - lo) // step * step].reshape(-1, step)
+        cut = lo + int(np.argmin((frames.astype(np.float64) ** 2).mean(axis=1))) * step + step // 2
+        segments.append((start, cut))
+        start = cut
+    segments.append((start, n))
+    return segments
+
+
+class SecondPass:
+    """Client of the second-pass model: one Triton request per utterance (batched there)."""
+
+    def __init__(self, triton: TritonClient, model: str, options: PassOptions, request_id: str = "") -> None:
+        self.triton, self.model, self.options, self.request_id = triton, model, options, request_id
+
+    async def transcribe(self, samples: np.ndarray, offset_s: float) -> WhisperResult:
+        outputs = await self.triton.infer(
+            self.model,
+            {"AUDIO": samples.astype(np.float32, copy=False).reshape(1, -1),
+             "OPTIONS": np.array([[self.options.as_json()]], dtype=object)},
+            ("RESULT",),
+            request_id=self.request_id,
+        )  # fmt: skip
+        raw = outputs["RESULT"].reshape(-1)[0]
+        return WhisperResult.from_json(json.loads(raw), offset_s)
+
+
+class SpeculativePass:
+    """At most one second pass in flight per stream, keyed by the audio span it transcribes."""
+
+    def __init__(self, second_pass: SecondPass) -> None:
+        self.second_pass = second_pass
+        self.key: tuple[int, int] | None = None
+        self.task: asyncio.Task | None = None
+
+    def start(self, key: tuple[int, int], samples: np.ndarray, offset_s: float) -> None:
+        if self.key == key and self.task is not None:
+            return
+        self.drop()
+        self.key = key
+        self.task = asyncio.get_running_loop().create_task(
+            self.second_pass.transcribe(samples, offset_s), name="asr-second-pass"
+        )
+
+    def drop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.task, self.key = None, None
+
+    async def result(
+        self, key: tuple[int, int], samples: np.ndarray, offset_s: float, timeout_s: float
+    ) -> WhisperResult | None:
+        """The transcript of `key`'s span (reusing the speculative pass when it covers the same span);
+        None when the pass fails or is later than `timeout_s`."""
+        speculative = self.key == key and self.task is not None
+        if not speculative:
+            self.start(key, samples, offset_s)
+        task = self.task
+        self.task, self.key = None, None
+        started = time.perf_counter()
+        try:
+            return await asyncio.wait_for(task, timeout_s)
+        except TimeoutError:
+            log.warning(
+                "second pass later than %.0f ms: the streaming hypothesis is the final", timeout_s * 1000
+            )
+        except RivuletError as exc:
+            log.warning("second pass failed (%s): the streaming hypothesis is the final", exc.message)
+        finally:
+            from rivulet.asr.metrics import SECOND_PASS_LATENCY, SPECULATIVE_PASSES
+
+            SECOND_PASS_LATENCY.observe(time.perf_counter() - started)
+            if speculative:
+                SPECULATIVE_PASSES.labels("used").inc()
+        return None
+
+    def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            with contextlib.suppress(Exception):
+                self.task.cancel()
+        self.task, self.key = None, None
