@@ -1,0 +1,1 @@
+../../../pipelines/onnx_device.py
