@@ -75,6 +75,7 @@ SETTINGS: dict[str, dict[str, DeviceSettings]] = {
 GPU_PARAMETER_PREFIX = "onnxruntime_"
 ONNX_TASKS = ("asr_streaming", "intent_slot")  # always onnxruntime; a "tts" model only with ONNX graphs
 NLU_PROFILE = {"min": (1, 1), "opt": (32, 24), "max": (128, None)}  # None: labels.json max_length
+DEFAULT_MAX_LENGTH = 128  # the NLU profile's longest sequence when no built model says otherwise
 
 _TASK = re.compile(r'^parameters \{ key: "rivulet_task" value: \{ string_value: "([^"]+)" \} \}$', re.M)
 _MAX_BATCH = re.compile(r"^max_batch_size: \d+$", re.M)
@@ -142,7 +143,11 @@ def rewrite(text: str, device: str, extra_parameters: dict[str, str] | None = No
             )
         text = _replace_once(_DYNAMIC, batching, text, "dynamic_batching")
     text = _DEVICE_PARAMETER.sub("", text)
-    parameters = {**settings.parameters, **(extra_parameters if device == "gpu" else {})}
+    parameters = dict(settings.parameters)
+    if device == "gpu":
+        if task == "intent_slot":
+            parameters.update(nlu_profile_parameters(DEFAULT_MAX_LENGTH))
+        parameters.update(extra_parameters or {})
     if parameters:
         text = text.rstrip("\n") + "\n" + "".join(_parameter_line(k, v) + "\n" for k, v in parameters.items())
     return text
@@ -152,7 +157,7 @@ def extra_parameters_for(model_dir: Path, task: str) -> dict[str, str]:
     """Parameters that depend on the built model (the NLU profile's longest sequence)."""
     if task != "intent_slot":
         return {}
-    max_length = 128
+    max_length = DEFAULT_MAX_LENGTH
     for labels in sorted(model_dir.glob("[0-9]*/labels.json")):
         max_length = int(json.loads(labels.read_text()).get("max_length", max_length))
     return nlu_profile_parameters(max_length)
