@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from bench.gpu_check.asr import run_interleaved
 from pipelines.asr.export import load_runtime
 from pipelines.asr.paths import RUNTIME_DIR
 
@@ -28,20 +29,6 @@ def _streams() -> list[np.ndarray]:
     ]
 
 
-def _run_interleaved(recognizer, audios: list[np.ndarray], chunk: int = CHUNK) -> list[np.ndarray]:
-    """Every stream sends one chunk per round, all in one process() call (batches of 3, 2, then 1)."""
-    parts: list[list[np.ndarray]] = [[] for _ in audios]
-    for offset in range(0, max(a.size for a in audios), chunk):
-        requests = [
-            (k + 1, a[offset : offset + chunk], offset == 0, offset + chunk >= a.size)
-            for k, a in enumerate(audios)
-            if offset < a.size
-        ]
-        for (key, *_), result in zip(requests, recognizer.process(requests), strict=True):
-            parts[key - 1].append(result.logprobs)
-    return [np.concatenate(p) for p in parts]
-
-
 @pytest.fixture(scope="module")
 def runtime():
     return load_runtime()
@@ -49,8 +36,8 @@ def runtime():
 
 def test_caches_kept_as_ortvalues_give_the_same_logprobs_as_the_numpy_path(runtime) -> None:
     audios = _streams()
-    host = _run_interleaved(runtime.StreamingRecognizer(str(RUNTIME_DIR)), audios)
-    device = _run_interleaved(runtime.StreamingRecognizer(str(RUNTIME_DIR), caches_on_device=True), audios)
+    host = run_interleaved(runtime.StreamingRecognizer(str(RUNTIME_DIR)), audios)
+    device = run_interleaved(runtime.StreamingRecognizer(str(RUNTIME_DIR), caches_on_device=True), audios)
     for expected, got in zip(host, device, strict=True):
         assert got.shape == expected.shape and expected.shape[0] > 0
         np.testing.assert_array_equal(got, expected)
