@@ -164,6 +164,11 @@ def check(
     passed = True
     for name, providers in gpu_variants(model_dir, placement, max_length).items():
         runtime = runtime_module.IntentSlotRuntime(str(model_dir), providers=providers)
+        if name == "tensorrt_fp16" and runtime.session.get_providers()[0] != onnx_device.TENSORRT:
+            # the wheel has the provider but not TensorRT's libraries (libnvinfer): not a parity failure
+            loaded = runtime.session.get_providers()
+            result["variants"][name] = {"skipped": f"TensorRT not loadable here; the session got {loaded}"}
+            continue
         compared = _compare(cpu, runtime, texts)
         if name == "cuda_fp32":
             ok = compared["max_abs_prob_diff"] <= TOLERANCE["cuda_max_abs_prob_diff"]
