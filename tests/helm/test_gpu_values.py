@@ -58,8 +58,6 @@ def test_the_gpu_builder_script_writes_kind_gpu_configs_for_real(tmp_path: Path)
     shutil.copytree(
         ROOT / "models", src, ignore=shutil.ignore_patterns("__pycache__", "*.onnx"), symlinks=True
     )
-    (tmp_path / "app" / "pipelines").mkdir()
-    shutil.copy2(ROOT / "pipelines" / "onnx_device.py", tmp_path / "app" / "pipelines")
     builds = yaml.safe_load(GPU_VALUES.read_text())["triton"]["modelBuilder"]["builds"]
     rewrite = [b for b in builds if b["module"] == "pipelines.device_config"]  # the others train models
     sets = ["--set", f"triton.modelRepository.mountPath={repo}", "--set-json",

@@ -1,1 +1,1 @@
-../../../pipelines/onnx_device.py
+../../asr_streaming/1/onnx_device.py
