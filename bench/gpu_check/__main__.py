@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,12 +102,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             environment.require_gpu(env, str(ASR_MODEL / "frontend.onnx"))
         except environment.NoGpuError as error:
-            report.update({"status": "NO GPU", "reason": str(error)})
+            report.update({"status": "NO GPU", "reason": str(error), "environment": env.as_dict()})
             write_report(args.out, report)
             print(f"gpu_check: NO GPU: {error}\nreport: {args.out / 'gpu_check.md'}", file=sys.stderr)
             return EXIT_NO_GPU
         placement = onnx_device.Placement(kind="GPU", device_id=0)
         report["status"] = "GPU"
+        report["environment"] = env.as_dict()  # with what the GPU probe noted
     passed = True
     if "asr" in args.only:
         audios, source = asr.test_audio(args.inputs)
@@ -116,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         passed = passed and report["asr"]["parity"]["passed"]
     if "nlu" in args.only:
         print("nlu:")
-        report["nlu"] = nlu.check(args.nlu_model, args.out, placement)
+        with tempfile.TemporaryDirectory(prefix="gpu-check-nlu-") as workdir:  # not into $OUT: 90 MB
+            report["nlu"] = nlu.check(args.nlu_model, Path(workdir), placement)
         passed = passed and report["nlu"]["passed"]
     if "tts" in args.only:
         model = args.tts_model or args.inputs / "tts_fastpitch_tiny" / "1"

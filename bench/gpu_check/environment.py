@@ -70,6 +70,17 @@ def require_gpu(env: Environment, probe_model: str) -> None:
         )
     import onnxruntime as ort
 
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime >= 1.21: CUDA / cuDNN from the nvidia-* wheels
+    if preload is not None:
+        try:
+            preload()
+            env.notes.append("onnxruntime.preload_dlls() loaded the CUDA and cuDNN libraries")
+        except Exception as error:  # the provider may still find system libraries
+            env.notes.append(f"onnxruntime.preload_dlls() failed: {error}")
+    try:  # torch's CUDA wheels load cuBLAS, cuDNN, ... process-wide: the CUDA provider then finds them
+        import torch  # noqa: F401
+    except ImportError:
+        pass
     session = onnx_device.create_session(probe_model, ort.SessionOptions(), onnx_device.Placement(kind="GPU"))
     if session.get_providers()[0] != onnx_device.CUDA:
         raise NoGpuError(
