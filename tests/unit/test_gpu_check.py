@@ -110,3 +110,16 @@ def test_stage_wheel_cuts_parts_that_join_back_to_the_checked_file(tmp_path: Pat
     digest, name = (tmp_path / "parts" / "SHA256").read_text().split()
     assert digest == hashlib.sha256(joined).hexdigest() and name == "ort.whl"
     assert (tmp_path / "parts" / "NAME").read_text().strip() == wheel.name
+
+
+def test_the_tts_step_compares_and_measures_the_tiny_neural_voice(tmp_path: Path, model_cache_dir) -> None:
+    from bench.gpu_check import tts
+    from pipelines.tts.cache import tiny_model
+
+    model = tiny_model(tmp_path, model_cache_dir) / "1"
+    result = tts.check(model, onnx_device.CPU_PLACEMENT, seconds=0.3)
+    assert result["passed"] and result["parity"]["max_abs_spect_diff"] == 0.0
+    assert result["parity"]["audio_snr_db"] == float("inf")
+    levels = result["gpu_concurrent"]["levels"]
+    assert levels[0]["streams"] == 1 and levels[0]["sentences_per_s"] > 0
+    assert result["gpu"]["audio_seconds"] > 0.5 and result["gpu"]["real_time_factor"] > 0
