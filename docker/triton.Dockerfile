@@ -2,7 +2,7 @@
 # Triton Inference Server for Rivulet: NVIDIA's container (tritonserver, python backend, CUDA) plus
 # what Rivulet's python-backend models need at run time:
 #   - intent_assistant / intent_atis (NLU): numpy, onnxruntime-gpu, tokenizers
-#   - asr_streaming (ASR): numpy, onnxruntime-gpu
+#   - asr_streaming (ASR): numpy, onnxruntime-gpu, onnx
 #   - tts_embedded (TTS): the offline speech engines (espeak-ng, flite, festival + English voices)
 #     driven by `rivulet.voices`, with soundfile (libsndfile) and soxr; the model imports
 #     rivulet.voices, rivulet.core.audio and rivulet.tts.{chunking,streaming,triton_model}, so the
@@ -26,8 +26,11 @@ RUN apt-get update \
 # system interpreter, so the model packages go into it.
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1
 COPY docker/triton-requirements.txt /tmp/triton-requirements.txt
+# The GPU build of onnxruntime (its CUDA and TensorRT providers: the models choose them on KIND_GPU
+# instances, pipelines/onnx_device.py); a CPU-only wheel here would leave the GPU idle.
 RUN python3 -m pip install -r /tmp/triton-requirements.txt \
- && python3 -c "import numpy, onnxruntime, tokenizers, soundfile, soxr; print('onnxruntime providers:', onnxruntime.get_available_providers())"
+ && python3 -c "import numpy, onnx, onnxruntime, tokenizers, soundfile, soxr; p = onnxruntime.get_available_providers(); \
+assert {'CUDAExecutionProvider', 'TensorrtExecutionProvider'} <= set(p), p; print('onnxruntime providers:', p)"
 # Pure-Python sources only (no generated protobuf code, no servers are started from here).
 COPY services/rivulet/ /opt/rivulet/services/rivulet/
 # Python caches and the backend's scratch files go to /tmp (an emptyDir in the cluster): the root

@@ -8,7 +8,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The canonical runtime sources, copied into every built asr_* model version directory.
 RUNTIME_DIR = REPO_ROOT / "models" / "asr_streaming" / "1"
-RUNTIME_FILES = ("model.py", "asr_stream.py")
+RUNTIME_FILES = ("model.py", "asr_stream.py", "onnx_device.py")
 REPORTS_DIR = REPO_ROOT / "bench" / "reports"
 
 

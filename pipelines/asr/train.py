@@ -121,6 +121,8 @@ def train(data_root: Path, run_dir: Path, recipe: TrainRecipe, init: Path | None
     from nemo.collections.asr.models import EncDecCTCModel
     from nemo.utils import logging as nemo_logging
 
+    from pipelines.accelerator import choose as choose_accelerator
+
     nemo_logging.setLevel(logging.WARNING)
     torch.set_num_threads(recipe.threads)
     pl.seed_everything(recipe.seed, workers=True)
@@ -213,8 +215,10 @@ def train(data_root: Path, run_dir: Path, recipe: TrainRecipe, init: Path | None
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=100
     )
+    accelerator = choose_accelerator()  # a GPU when there is one, mixed precision there
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator.lightning,
+        precision=accelerator.precision,
         devices=1,
         max_steps=recipe.max_steps,
         max_time={"minutes": recipe.max_minutes + 15},  # safety net; Budget ends the run
@@ -235,7 +239,7 @@ def train(data_root: Path, run_dir: Path, recipe: TrainRecipe, init: Path | None
     with open(log_path, "a") as log:
         log.write(
             f"start: {params} params, {n_train} training utterances, recipe {asdict(recipe)}, "
-            f"resume={resume.exists()}\n"
+            f"resume={resume.exists()}, accelerator {accelerator}\n"
         )
     started = time.time()
     trainer.fit(model, ckpt_path=str(resume) if resume.exists() else None)
@@ -247,6 +251,7 @@ def train(data_root: Path, run_dir: Path, recipe: TrainRecipe, init: Path | None
         "train_utterances": n_train,
         "wall_s_last_session": round(time.time() - started, 1),
         "threads": recipe.threads,
+        "accelerator": f"{accelerator.lightning} ({accelerator.precision})",
         "recipe": asdict(recipe),
     }
     (run_dir / "train_stats.json").write_text(json.dumps(stats, indent=1))

@@ -9,7 +9,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The canonical runtime sources, copied into every built intent_* model version directory.
 RUNTIME_DIR = REPO_ROOT / "models" / "intent_assistant" / "1"
-RUNTIME_FILES = ("model.py", "intent_slot.py")
+RUNTIME_FILES = ("model.py", "intent_slot.py", "onnx_device.py")
 REPORTS_DIR = REPO_ROOT / "bench" / "reports"
 
 

@@ -1,8 +1,10 @@
 """Fine-tuning the joint model: length-bucketed batches, AdamW, linear warmup and decay, dev scoring
-after every epoch (the best epoch by dev sentence accuracy is kept)."""
+after every epoch (the best epoch by dev sentence accuracy is kept). On a GPU when there is one
+(pipelines.accelerator: mixed precision there); the trained model is handed back on the CPU."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -15,6 +17,8 @@ from tokenizers import Tokenizer
 from torch import nn
 from tqdm import tqdm
 
+from pipelines.accelerator import Accelerator
+from pipelines.accelerator import choose as choose_accelerator
 from pipelines.nlu.corpus import Corpus
 from pipelines.nlu.datasets import Example
 from pipelines.nlu.joint_model import JointIntentSlotModel
@@ -74,6 +78,7 @@ def predict(
     slot_tags: list[str],
     batch_size: int = 64,
     desc: str = "dev",
+    accelerator: Accelerator | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """PyTorch predictions (intent, word tags), decoded like the runtime: best valid BIO sequence over
     the tag probabilities at each word's first sub-token."""
@@ -90,8 +95,13 @@ def predict(
     for start in tqdm(range(0, len(order), batch_size), desc=f"    eval {desc}", unit="batch", leave=False):
         index = order[start : start + batch_size]
         batch = make_batch([examples[i] for i in index], tokenizer, max_length, intent_ids, tag_ids)
-        intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
-        slot_probs = torch.softmax(slot_logits, dim=-1).numpy()
+        device = accelerator.device if accelerator else "cpu"
+        with accelerator.autocast() if accelerator else contextlib.nullcontext():
+            intent_logits, slot_logits = model(
+                batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            )
+        intent_logits = intent_logits.float().cpu()
+        slot_probs = torch.softmax(slot_logits.float(), dim=-1).cpu().numpy()
         for row, i in enumerate(index):
             firsts = batch["firsts"][row, : len(examples[i].words)].numpy()
             probs = slot_probs[row, np.clip(firsts, 0, None)]
@@ -104,11 +114,25 @@ def predict(
     return pred_intents, pred_tags
 
 
-def evaluate_sets(model, sets: dict[str, list[Example]], tokenizer, recipe: Recipe, corpus: Corpus) -> dict:
+def evaluate_sets(
+    model,
+    sets: dict[str, list[Example]],
+    tokenizer,
+    recipe: Recipe,
+    corpus: Corpus,
+    accelerator: Accelerator | None = None,
+) -> dict:
     out = {}
     for name, examples in sets.items():
         intents, tags = predict(
-            model, examples, tokenizer, recipe.max_length, corpus.intents, corpus.slot_tags, desc=name
+            model,
+            examples,
+            tokenizer,
+            recipe.max_length,
+            corpus.intents,
+            corpus.slot_tags,
+            desc=name,
+            accelerator=accelerator,
         )
         out[name] = score(examples, intents, tags)
     return out
@@ -117,6 +141,8 @@ def evaluate_sets(model, sets: dict[str, list[Example]], tokenizer, recipe: Reci
 def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, recipe: Recipe) -> dict:
     """Train in place; returns the history (per-epoch loss, dev scores, timings)."""
     seed_everything(recipe.seed)
+    accelerator = choose_accelerator()
+    model.to(accelerator.device)
     rng = random.Random(recipe.seed)
     examples = corpus.train_examples()
     intent_ids = {name: i for i, name in enumerate(corpus.intents)}
@@ -152,8 +178,10 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
         lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
     )
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
+    scaler = accelerator.grad_scaler()
 
     history: dict = {"epochs": [], "steps": total_steps, "train_examples": len(examples)}
+    history["accelerator"] = f"{accelerator.lightning} ({accelerator.precision})"
     best_key, best_state = -1.0, None
     started = time.perf_counter()
     for epoch in range(1, recipe.epochs + 1):
@@ -165,19 +193,23 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
             batch = make_batch(
                 [examples[i] for i in index], tokenizer, recipe.max_length, intent_ids, tag_ids
             )
-            intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
-            loss = loss_fn(intent_logits, batch["intent"]) + recipe.slot_loss_weight * loss_fn(
-                slot_logits.reshape(-1, slot_logits.shape[-1]), batch["slots"].reshape(-1)
-            )
+            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+            with accelerator.autocast():
+                intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = loss_fn(intent_logits.float(), batch["intent"]) + recipe.slot_loss_weight * loss_fn(
+                    slot_logits.float().reshape(-1, slot_logits.shape[-1]), batch["slots"].reshape(-1)
+                )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             running += loss.item()
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{running / step:.4f}")
-        dev = evaluate_sets(model, corpus.dev, tokenizer, recipe, corpus)
+        dev = evaluate_sets(model, corpus.dev, tokenizer, recipe, corpus, accelerator)
         key = float(np.mean([m["sentence_accuracy"] for m in dev.values()]))
         record = {
             "epoch": epoch,
@@ -200,6 +232,7 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
             history["best_epoch"] = epoch
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to("cpu")  # export and evaluation run on the CPU
     model.eval()
     history["train_seconds"] = round(time.perf_counter() - started, 1)
     return history

@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 TINY_NAME = "tts_fastpitch_tiny"
-SOURCES = ("configs.py", "tiny.py", "export.py", "runtime.py", "triton/model.py")
+SOURCES = ("configs.py", "tiny.py", "export.py", "runtime.py", "triton/model.py", "../onnx_device.py")
 
 
 def source_key() -> str:

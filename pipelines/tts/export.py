@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 TRITON_TEMPLATE = HERE / "triton" / "model.py"
 RUNTIME = HERE / "runtime.py"
+ONNX_DEVICE = HERE.parent / "onnx_device.py"  # the providers each instance runs on (KIND_CPU / KIND_GPU)
 
 
 def _tokenizer_spec(fastpitch) -> dict:
@@ -140,6 +141,7 @@ def export(
         (version / "tts_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.copy2(TRITON_TEMPLATE, version / "model.py")
         shutil.copy2(RUNTIME, version / "runtime.py")
+        shutil.copy2(ONNX_DEVICE, version / "onnx_device.py")
         description = (
             f"FastPitch ({meta['fastpitch']}) + HiFi-GAN ({meta['hifigan']}), chunked streaming vocoding"
         )

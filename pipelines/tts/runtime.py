@@ -68,7 +68,10 @@ class FastPitchHifiGan:
         chunk_frames: int = 64,
         first_chunk_frames: int = 16,
         overlap_frames: int = 12,
+        providers: list | None = None,
     ) -> None:
+        """``providers``: onnxruntime's execution providers (the Triton model's choice for its
+        instance, ``onnx_device.py``); the CPU provider when not given."""
         directory = Path(directory)
         meta = json.loads((directory / "tts_meta.json").read_text())
         self.sample_rate = int(meta["sample_rate"])
@@ -79,7 +82,7 @@ class FastPitchHifiGan:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
+        providers = providers or ["CPUExecutionProvider"]
         self.fastpitch = ort.InferenceSession(str(directory / "fastpitch.onnx"), options, providers=providers)
         self.hifigan = ort.InferenceSession(str(directory / "hifigan.onnx"), options, providers=providers)
         self.chunk_frames = chunk_frames

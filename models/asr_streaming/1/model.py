@@ -5,8 +5,8 @@ A thin wrapper around ``asr_stream.StreamingRecognizer`` (next to this file). Ea
 response holds LOGPROBS [1, T, V] for the encoder frames completed so far and FRAME_START [1, 1].
 All requests of one execute() are advanced together (one batched onnxruntime call per chunk step).
 State is keyed by CORRID, freed on END and after the idle timeout. A bad request gets an error on
-its own response; other streams carry on. Imports only numpy and onnxruntime, so the same model
-runs in NVIDIA's Triton container.
+its own response; other streams carry on. Imports only numpy and onnxruntime (and onnx on a GPU
+instance), so the same model runs in NVIDIA's Triton container, on its CPU or its GPU.
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class TritonPythonModel:
         idle_us = int(config.get("sequence_batching", {}).get("max_sequence_idle_microseconds", 60_000_000))
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         self.runtime_module = _load_runtime_module()
+        # KIND_CPU: the CPU provider (the embedded default); KIND_GPU: CUDA / TensorRT, caches on the GPU
+        placement = self.runtime_module.onnx_device.placement_from_triton(args, parameters, version_dir)
         self.runtime = self.runtime_module.StreamingRecognizer(
-            version_dir, intra_op_num_threads=threads, idle_timeout_s=idle_us / 1e6
+            version_dir, intra_op_num_threads=threads, idle_timeout_s=idle_us / 1e6, placement=placement
         )
 
     def execute(self, requests: list) -> list:

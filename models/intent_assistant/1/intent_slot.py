@@ -196,7 +196,9 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 class IntentSlotRuntime:
     """Loads model.onnx, tokenizer.json and labels.json from one model version directory."""
 
-    def __init__(self, model_dir: str, intra_op_num_threads: int = 1) -> None:
+    def __init__(self, model_dir: str, intra_op_num_threads: int = 1, providers: list | None = None) -> None:
+        """``providers``: onnxruntime's execution providers (the Triton model's choice for its
+        instance, ``onnx_device.py``); the CPU provider when not given."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -214,7 +216,7 @@ class IntentSlotRuntime:
         options.intra_op_num_threads = intra_op_num_threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(
-            os.path.join(model_dir, "model.onnx"), options, providers=["CPUExecutionProvider"]
+            os.path.join(model_dir, "model.onnx"), options, providers=providers or ["CPUExecutionProvider"]
         )
 
     def split(self, text: str) -> list[Word]:

@@ -3,7 +3,8 @@
 A thin wrapper around `intent_slot.IntentSlotRuntime` (next to this file): one onnxruntime call for
 the whole dynamic batch, one response per request, and an error on a bad request's response only.
 Imports only numpy, onnxruntime and tokenizers (through intent_slot), so it runs in NVIDIA's Triton
-container as well as in the local tritonserver.
+container as well as in the local tritonserver; a KIND_GPU instance runs the graph on its GPU
+(onnx_device.py next to this file).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import os
 import sys
 
 import numpy as np
+import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 
-def _load_runtime_module():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "intent_slot.py")
-    spec = importlib.util.spec_from_file_location("rivulet_intent_slot_runtime", path)
+def _load_sibling(file_name: str, module_name: str):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), file_name)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     # Registered before it runs: its dataclasses resolve their module through sys.modules.
     sys.modules[spec.name] = module
@@ -33,7 +35,13 @@ class TritonPythonModel:
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         threads = int(parameters.get("intra_op_num_threads", "1"))
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        self.runtime = _load_runtime_module().IntentSlotRuntime(version_dir, intra_op_num_threads=threads)
+        # KIND_CPU: the CPU provider (the embedded default); KIND_GPU: CUDA (and TensorRT if configured)
+        device = _load_sibling("onnx_device.py", "rivulet_onnx_device")
+        placement = device.placement_from_triton(args, parameters, version_dir)
+        providers = device.providers_for(placement, ort.get_available_providers(), "intent_slot")
+        self.runtime = _load_sibling("intent_slot.py", "rivulet_intent_slot_runtime").IntentSlotRuntime(
+            version_dir, intra_op_num_threads=threads, providers=providers
+        )
 
     def execute(self, requests: list) -> list:
         texts: list[str | None] = []

@@ -1,0 +1,1 @@
+../../asr_streaming/1/onnx_device.py

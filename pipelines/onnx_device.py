@@ -1,0 +1,1 @@
+../models/asr_streaming/1/onnx_device.py
