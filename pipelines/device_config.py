@@ -64,6 +64,11 @@ SETTINGS: dict[str, dict[str, DeviceSettings]] = {
             {"onnxruntime_tensorrt": "true", "onnxruntime_tensorrt_fp16": "true"},
         ),
     },
+    # Whisper on CTranslate2 (no ONNX): int8 on CPU cores, float16 on the GPU, bigger batches there.
+    "asr_second_pass": {
+        "cpu": DeviceSettings(8, (), 2000, parameters={"compute_type": "int8"}),
+        "gpu": DeviceSettings(32, (8, 16, 32), 2000, "KIND_GPU", 1, {"compute_type": "float16"}),
+    },
     # Decoupled FastPitch + HiFi-GAN (no batching): CUDA, two instances to overlap the streams.
     "tts": {
         "cpu": DeviceSettings(0, instance_count=1),
@@ -73,7 +78,8 @@ SETTINGS: dict[str, dict[str, DeviceSettings]] = {
     },
 }
 GPU_PARAMETER_PREFIX = "onnxruntime_"
-ONNX_TASKS = ("asr_streaming", "intent_slot")  # always onnxruntime; a "tts" model only with ONNX graphs
+# always rewritten (onnxruntime, or CTranslate2 for Whisper); a "tts" model only with ONNX graphs
+ONNX_TASKS = ("asr_streaming", "intent_slot", "asr_second_pass")
 NLU_PROFILE = {"min": (1, 1), "opt": (32, 24), "max": (128, None)}  # None: labels.json max_length
 DEFAULT_MAX_LENGTH = 128  # the NLU profile's longest sequence when no built model says otherwise
 
@@ -83,7 +89,9 @@ _INSTANCE_GROUP = re.compile(r"^instance_group \[ \{ kind: KIND_(CPU|GPU), count
 _PREFERRED = re.compile(r"preferred_batch_size: \[[\d ,]*\]")
 _QUEUE_DELAY = re.compile(r"max_queue_delay_microseconds: \d+")
 _DYNAMIC = re.compile(r"^dynamic_batching \{.*\}$", re.M)
-_DEVICE_PARAMETER = re.compile(rf'^parameters \{{ key: "{GPU_PARAMETER_PREFIX}[^"]*" .*\n?', re.M)
+_DEVICE_PARAMETER = re.compile(
+    rf'^parameters \{{ key: "({GPU_PARAMETER_PREFIX}[^"]*|compute_type)" .*\n?', re.M
+)
 
 
 class ConfigShapeError(ValueError):
@@ -133,8 +141,10 @@ def rewrite(text: str, device: str, extra_parameters: dict[str, str] | None = No
         text = _replace_once(_PREFERRED, f"preferred_batch_size: [ {sizes} ]", text, "preferred_batch_size")
         delay = f"max_queue_delay_microseconds: {settings.max_queue_delay_us}"
         text = _replace_once(_QUEUE_DELAY, delay, text, "max_queue_delay_microseconds")
-    elif task == "intent_slot":
+    elif task in ("intent_slot", "asr_second_pass"):
         batching = "dynamic_batching { }"
+        if settings.max_queue_delay_us and not settings.preferred_batch_sizes:
+            batching = f"dynamic_batching {{ max_queue_delay_microseconds: {settings.max_queue_delay_us} }}"
         if settings.preferred_batch_sizes:
             sizes = ", ".join(str(n) for n in settings.preferred_batch_sizes)
             batching = (

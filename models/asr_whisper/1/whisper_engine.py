@@ -182,23 +182,40 @@ class WhisperEngine:
         return bool(get_speech_timestamps(clip, self.vad_options))
 
     # -- decoding --------------------------------------------------------------------------------
-    def _next_logprobs(self, encoded: np.ndarray, frames: int, prompts: list[list[int]]) -> list[np.ndarray]:
-        """log P(next token | prompt) for each prompt, given one clip's encoding (cut to its speech
-        plus a margin: the decoder's cross-attention cost grows with every frame it reads)."""
-        keep = min(encoded.shape[1], max(frames // 2 + 50, 150))
-        out: list[np.ndarray | None] = [None] * len(prompts)
+    def _forced_logprobs(self, encoded: np.ndarray, forms: list[list[int]]) -> list[float]:
+        """Sum of log P(token | what precedes) over each token list and the end token, given one
+        clip's encoding: the tokens are forced as a prefix (CTranslate2 returns the distribution at
+        every prefix position), one batched call per prefix length."""
+        scores = [0.0] * len(forms)
         by_length: dict[int, list[int]] = {}
-        for i, prompt in enumerate(prompts):
-            by_length.setdefault(len(prompt), []).append(i)
-        for length, members in by_length.items():  # max_length counts the prompt: one step each
-            batch = np.ascontiguousarray(np.repeat(encoded[:, :keep], len(members), 0))
+        for i, tokens in enumerate(forms):
+            by_length.setdefault(len(tokens), []).append(i)
+        eot = self.tokenizer.eot
+        for length, members in by_length.items():
+            batch = np.ascontiguousarray(np.repeat(encoded, len(members), 0))
             results = self.model.generate(
-                ctranslate2.StorageView.from_array(batch), [prompts[i] for i in members], beam_size=1,
-                max_length=length + 1, return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
+                ctranslate2.StorageView.from_array(batch), [[*self.prompt, *forms[i]] for i in members],
+                beam_size=1, max_length=len(self.prompt) + length + 2, return_logits_vocab=True,
+                suppress_blank=False, suppress_tokens=[],
             )  # fmt: skip
             for i, result in zip(members, results, strict=True):
-                out[i] = _log_softmax(np.asarray(result.logits[0][0]))
-        return out  # type: ignore[return-value]
+                steps = result.logits[0]
+                targets = [*forms[i], eot]
+                if len(steps) < len(targets):
+                    scores[i] = -math.inf
+                    continue
+                scores[i] = sum(
+                    float(_log_softmax(np.asarray(st))[t]) for st, t in zip(steps, targets, strict=False)
+                )
+        return scores
+
+    def _first_step(self, encoded: np.ndarray) -> np.ndarray:
+        """log P(first token | prompt) (beam search returns no logits)."""
+        [result] = self.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)), [self.prompt], beam_size=1,
+            max_length=len(self.prompt) + 1, return_logits_vocab=True,
+        )  # fmt: skip
+        return _log_softmax(np.asarray(result.logits[0][0]))
 
     def _candidates(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> list[Candidate]:
         eot = self.tokenizer.eot
@@ -219,41 +236,46 @@ class WhisperEngine:
             key = _spoken_canon(phrase)
             if key:
                 boosts[key] = max(boosts.get(key, -math.inf), boost)
-        if boosts:
-            cands += self._phrase_candidates(
-                encoded, frames, result, boosts, opts, {tuple(c.tokens) for c in cands}
-            )
         for cand in cands:
-            spoken = f" {_spoken_canon(cand.text)} "
-            cand.bonus = sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
+            cand.bonus = self._bonus(cand.text, boosts)
+        if boosts:
+            # a phrase can win only if its first token's log-probability plus its bonus beats the
+            # best free transcript's whole score: the others are not worth scoring
+            bound = max((c.score for c in cands), default=-math.inf)
+            seen = {tuple(c.tokens) for c in cands}
+            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound):
+                cand.bonus = self._bonus(cand.text, boosts)
+                cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
 
-    def _phrase_candidates(self, encoded, frames, result, boosts, opts, seen) -> list[Candidate]:
+    def _bonus(self, text: str, boosts: dict[str, float]) -> float:
+        spoken = f" {_spoken_canon(text)} "
+        return sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
+
+    def _phrase_candidates(self, encoded, result, boosts, opts, seen, bound: float) -> list[Candidate]:
         """The phrases' written forms most likely to start the transcript (by the first step's
         distribution, bonus included), scored exactly: every token's log-probability and the end's."""
         if opts.beam_size == 1:
             first = _log_softmax(np.asarray(result.logits[0][0]))
         else:  # beam search returns no logits: one decoder step for the first token's distribution
-            first = self._next_logprobs(encoded, frames, [self.prompt])[0]
+            first = self._first_step(encoded)
         forms = []
         for phrase, boost in boosts.items():
             for form in phrase_forms(phrase):
                 tokens = self.tokenizer.encode(form)
-                if tokens and tuple(tokens) not in seen:
+                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
+                if upper > bound and tuple(tokens) not in seen:
                     seen.add(tuple(tokens))
-                    forms.append((float(first[tokens[0]]) + boost * self.boost_scale, form, tokens))
+                    forms.append((upper, form, tokens))
         forms = sorted(forms, reverse=True)[: self.max_phrase_candidates * (2 if opts.closed else 1)]
-        if not forms:
-            return []
-        prompts = [[*self.prompt, *tokens[: i + 1]] for _, _, tokens in forms for i in range(len(tokens))]
-        steps = iter(self._next_logprobs(encoded, frames, prompts))
-        cands = []
-        for _, form, tokens in forms:
-            logprob = float(first[tokens[0]])
-            for i in range(len(tokens)):
-                following = tokens[i + 1] if i + 1 < len(tokens) else self.tokenizer.eot
-                logprob += float(next(steps)[following])
-            cands.append(Candidate(tokens, form, logprob, source="phrase"))
+        cands: list[Candidate] = []
+        best = bound
+        while forms and forms[0][0] > best:  # two at a time, until none left can beat the best
+            batch, forms = forms[:2], forms[2:]
+            scores = self._forced_logprobs(encoded, [tokens for _, _, tokens in batch])
+            for (upper, form, tokens), score in zip(batch, scores, strict=True):
+                cands.append(Candidate(tokens, form, score, source="phrase"))
+                best = max(best, score + upper - float(first[tokens[0]]))
         return cands
 
     def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
