@@ -25,7 +25,7 @@ from riva.proto import riva_asr_pb2_grpc
 
 from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS
-from rivulet.asr.options import RAW_ENCODINGS, RecognitionOptions, recognition_options
+from rivulet.asr.options import RecognitionOptions, recognition_options
 from rivulet.asr.recognizer import Result
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
 from rivulet.asr.session import (
@@ -37,12 +37,11 @@ from rivulet.asr.session import (
     make_recognizer,
 )
 from rivulet.asr.settings import AsrSettings
-from rivulet.core import audio
+from rivulet.core import audio, audio_header
 from rivulet.core.errors import invalid_argument, not_found, resource_exhausted
 from rivulet.core.logs import request_id_var
 from rivulet.core.triton import TritonClient
 
-CONTAINER_MAGIC = (b"RIFF", b"fLaC", b"OggS")
 HIDDEN_PARAMETERS = ("vocabulary",)  # long; clients do not need it
 
 
@@ -50,7 +49,7 @@ def decode_whole(data: bytes, options: RecognitionOptions) -> np.ndarray:
     """A whole file or raw buffer → mono float32 at the model's rate."""
     target = options.model.sample_rate_hz
     try:
-        if data[:4] in CONTAINER_MAGIC:
+        if audio_header.container_of(data):
             samples, rate = audio.decode_file(data)
             audio.check_sample_rate(rate, field="the file's sample rate")
             return audio.resample(samples, rate, target)
@@ -59,10 +58,11 @@ def decode_whole(data: bytes, options: RecognitionOptions) -> np.ndarray:
                 f"audio is not a {audio.encoding_name(options.encoding)} file (no header found): "
                 "send the whole file, or raw samples with encoding LINEAR_PCM"
             )
-        if options.encoding in RAW_ENCODINGS and not options.sample_rate_hz:
+        if options.encoding == audio.ENCODING_UNSPECIFIED:  # no rate declared, and no header says it
             raise audio.AudioFormatError(
-                "sample_rate_hertz is missing: raw audio needs its rate "
-                f"({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz), or send a WAV file"
+                "sample_rate_hertz is missing and the audio has no header to read it from: raw audio "
+                f"needs its rate ({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz), or send a "
+                "WAV, FLAC or Ogg file"
             )
         samples = audio.decode(data, options.encoding, options.sample_rate_hz)
         return audio.resample(samples, options.sample_rate_hz, target)
