@@ -7,7 +7,8 @@
 - Recognize: a whole file (WAV/FLAC/OGG bytes, or raw audio in the config's encoding and rate);
   one result per utterance found by endpointing.
 - GetRivaSpeechRecognitionConfig: every ASR model on Triton, listed as `type=online` and
-  `type=offline` (the streaming model serves both), with `language_code`.
+  `type=offline` (the streaming model serves both), with `language_code`; then each alias of it
+  (the names Riva clients send by default), with `alias_of` naming the model.
 Bad input → INVALID_ARGUMENT; over the stream limits or the concurrent-stream limit →
 RESOURCE_EXHAUSTED; unknown model or language → NOT_FOUND; Triton down → UNAVAILABLE.
 """
@@ -180,19 +181,25 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
     async def GetRivaSpeechRecognitionConfig(
         self, request: asr.RivaSpeechRecognitionConfigRequest, context
     ) -> asr.RivaSpeechRecognitionConfigResponse:
-        models = self.catalog.models
+        listed = [
+            (name, alias_of, m)
+            for m in self.catalog.models
+            for name, alias_of in self.catalog.aliases.listing(m.name)
+        ]
         if request.model_name:
-            models = [m for m in models if m.name == request.model_name]
-            if not models:
+            listed = [entry for entry in listed if entry[0].lower() == request.model_name.lower()]
+            if not listed:
                 available = ", ".join(m.name for m in self.catalog.models) or "none"
                 raise not_found(f"unknown ASR model {request.model_name!r}; available models: {available}")
         configs = []
-        for model in models:
+        for name, alias_of, model in listed:
             shown = {k: v for k, v in model.parameters.items() if k not in HIDDEN_PARAMETERS}
+            if alias_of:
+                shown["alias_of"] = alias_of
             for kind in ("online", "offline"):
                 configs.append(
                     asr.RivaSpeechRecognitionConfigResponse.Config(
-                        model_name=model.name,
+                        model_name=name,
                         parameters={
                             **shown,
                             "type": kind,
@@ -200,7 +207,7 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                             "language_code": model.language_code,
                             "sample_rate_hz": str(model.sample_rate_hz),
                             "chunk_ms": str(model.chunk_ms),
-                            "default": str(model.name == self.catalog.default_model).lower(),
+                            "default": str(name == self.catalog.default_model).lower(),
                             "language_model_active": str(model.language_model is not None).lower(),
                             "language_model_search": lm_search(model, self.settings),
                         },

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from rivulet.core.aliases import alias_setting
 from rivulet.core.settings import ServiceSettings
 
 
@@ -90,3 +91,6 @@ class AsrSettings(ServiceSettings):
         -1, description="Earlier end-of-utterance window (ms) for an intermediate final; ≤ 0 disables."
     )
     asr_stop_threshold_eou: float = Field(0.77, ge=0, le=1, description="Non-speech share for that check.")
+    asr_model_aliases: dict[str, str] = alias_setting(
+        "asr", "ASR model", "config.model and GetRivaSpeechRecognitionConfig"
+    )
