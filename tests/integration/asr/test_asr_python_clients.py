@@ -129,3 +129,23 @@ def test_headerless_audio_without_a_rate_is_refused_saying_what_to_send(client):
         client.offline_recognize(raw, riva.client.RecognitionConfig(language_code="en-US"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "sample_rate_hertz is missing" in err.value.details()
+
+
+LIVEKIT_STT_MODEL = (
+    "parakeet-1.1b-en-US-asr-streaming-silero-vad-sortformer"  # livekit-plugins-nvidia default
+)
+
+
+def test_an_aliased_model_name_recognizes_and_is_listed_as_transcribe_file_lists_models(client, tmp_path):
+    config = transcribe_config()
+    config.config.model = LIVEKIT_STT_MODEL
+    path = wav_file(tmp_path / "speech.wav", speech(TEXT), 16000)
+    with riva.client.AudioChunkFileIterator(str(path), FILE_STREAMING_CHUNK, None) as chunks:
+        results = [
+            r for response in client.streaming_response_generator(chunks, config) for r in response.results
+        ]
+    assert finals(results) == TEXT
+    listed = client.stub.GetRivaSpeechRecognitionConfig(rasr.RivaSpeechRecognitionConfigRequest())
+    online = {c.model_name: c.parameters for c in listed.model_config if c.parameters["type"] == "online"}
+    assert online[LIVEKIT_STT_MODEL]["alias_of"] == "asr_streaming"
+    assert online[LIVEKIT_STT_MODEL]["language_code"] == "en-US"
