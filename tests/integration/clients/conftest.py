@@ -71,3 +71,16 @@ def drive(client: str, *args: str, timeout_s: float = 240) -> dict:
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def run_client(riva_stack, speech_wav):
+    """run_client("pipecat" | "livekit"): its driver's JSON, run once per session against the stack."""
+    results: dict[str, dict] = {}
+
+    def run(client: str) -> dict:
+        if client not in results:
+            results[client] = drive(client, riva_stack, str(speech_wav), TO_SPEAK)
+        return results[client]
+
+    return run

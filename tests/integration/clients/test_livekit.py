@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.clients.conftest import SPOKEN, TO_SPEAK, drive
+from tests.integration.clients.conftest import SPOKEN
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def livekit(riva_stack, speech_wav) -> dict:
-    return drive("livekit", riva_stack, str(speech_wav), TO_SPEAK)
-
-
-def test_livekit_stt_default_model_transcribes(livekit):
-    stt = livekit["stt"]
+def test_livekit_stt_default_model_transcribes(run_client):
+    stt = run_client("livekit")["stt"]
     assert stt["model"] == "parakeet-1.1b-en-US-asr-streaming-silero-vad-sortformer"  # left at its default
     assert stt["finals"] == [SPOKEN]
     assert {"START_OF_SPEECH", "INTERIM_TRANSCRIPT", "FINAL_TRANSCRIPT", "END_OF_SPEECH"} <= set(
@@ -27,8 +22,8 @@ def test_livekit_stt_default_model_transcribes(livekit):
     )
 
 
-def test_livekit_tts_default_voice_speaks_chunked_and_streamed(livekit):
-    tts = livekit["tts"]
+def test_livekit_tts_default_voice_speaks_chunked_and_streamed(run_client):
+    tts = run_client("livekit")["tts"]
     assert tts["voice"] == "Magpie-Multilingual.EN-US.Leo"
     assert tts["sample_rates"] == [16000]
     assert tts["synthesize_samples"] / 16000 > 1.0 and tts["stream_samples"] / 16000 > 1.0

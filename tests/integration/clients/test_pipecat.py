@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.clients.conftest import SPOKEN, TO_SPEAK, drive
+from tests.integration.clients.conftest import SPOKEN
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def pipecat(riva_stack, speech_wav) -> dict:
-    return drive("pipecat", riva_stack, str(speech_wav), TO_SPEAK)
-
-
-def test_pipecat_stt_transcribes_with_interims(pipecat):
-    stt = pipecat["stt"]
+def test_pipecat_stt_transcribes_with_interims(run_client):
+    stt = run_client("pipecat")["stt"]
     assert stt["errors"] == []
     assert stt["finals"] == [SPOKEN]
     assert stt["interims"], "the pipeline saw no interim transcription"
 
 
-def test_pipecat_tts_default_voice_speaks(pipecat):
-    tts = pipecat["tts"]
+def test_pipecat_tts_default_voice_speaks(run_client):
+    tts = run_client("pipecat")["tts"]
     assert tts["voice"] == "Magpie-Multilingual.EN-US.Aria"  # the default was left alone
     assert tts["errors"] == []
     assert tts["sample_rates"] == [24000]  # Pipecat's default output rate
