@@ -44,7 +44,13 @@ def riva_stack(nlu_repository, test_models, redis_url, tmp_path_factory) -> str:
             [*command, "--log-dir", str(log_dir)], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_for_health(f"127.0.0.1:{port}", timeout_s=240)
+            try:
+                wait_for_health(f"127.0.0.1:{port}", timeout_s=400)  # Triton loads every test model
+            except Exception as exc:  # say why: the stack's own log
+                tail = (log_dir / "stack.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(
+                    f"the stack did not become healthy ({exc}); its log ends:\n{tail}"
+                ) from exc
             yield f"127.0.0.1:{port}"
         finally:
             process.send_signal(signal.SIGINT)
