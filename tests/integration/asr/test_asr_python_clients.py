@@ -149,3 +149,11 @@ def test_an_aliased_model_name_recognizes_and_is_listed_as_transcribe_file_lists
     online = {c.model_name: c.parameters for c in listed.model_config if c.parameters["type"] == "online"}
     assert online[LIVEKIT_STT_MODEL]["alias_of"] == "asr_streaming"
     assert online[LIVEKIT_STT_MODEL]["language_code"] == "en-US"
+
+
+@pytest.mark.parametrize(("fmt", "subtype", "rate"), [("FLAC", "PCM_16", 44100), ("OGG", "OPUS", 48000)])
+def test_transcribe_file_streams_flac_and_ogg_opus_files(client, tmp_path, fmt, subtype, rate):
+    """Not a WAV file: AudioChunkFileIterator sends 1600-byte pieces; the file's own header says."""
+    path = tmp_path / f"speech.{fmt.lower()}"
+    soundfile.write(path, audio.resample(speech(TEXT), RATE, rate), rate, format=fmt, subtype=subtype)
+    assert finals(transcribe_file(client, path)) == TEXT
