@@ -102,9 +102,9 @@ def test_classify_tokens_returns_spans(client):
 
 def test_unknown_model_is_not_found(client):
     with pytest.raises(grpc.RpcError) as err:
-        client.classify_text(["hello"], model_name="riva_intent_weather")
+        client.classify_text(["hello"], model_name="riva_qa")  # no alias: riva_intent_weather has one
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "intent_assistant" in err.value.details()
+    assert "intent_assistant" in err.value.details() and "riva_intent_weather" in err.value.details()
 
 
 def test_get_config_lists_models(client):

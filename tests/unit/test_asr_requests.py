@@ -108,12 +108,26 @@ def test_valid_config_becomes_options(catalog):
 
 
 @pytest.mark.parametrize(
+    ("encoding", "rate", "expected"),
+    [
+        (0, 0, audio.ENCODING_UNSPECIFIED),  # python-clients' transcribe_file.py: the WAV header says
+        (audio.LINEAR_PCM, 0, audio.ENCODING_UNSPECIFIED),
+        (audio.MULAW, 0, audio.ENCODING_UNSPECIFIED),
+        (0, 8000, audio.LINEAR_PCM),  # Riva's default encoding
+        (audio.FLAC, 0, audio.FLAC),
+    ],
+)
+def test_audio_without_a_rate_must_carry_a_header(catalog, encoding, rate, expected):
+    opts = options(config(encoding=encoding, sample_rate_hertz=rate), catalog)
+    assert (opts.encoding, opts.sample_rate_hz) == (expected, rate)
+
+
+@pytest.mark.parametrize(
     ("fields", "code", "needle"),
     [
         ({"encoding": 7}, grpc.StatusCode.INVALID_ARGUMENT, "LINEAR_PCM"),
         ({"sample_rate_hertz": 4000}, grpc.StatusCode.INVALID_ARGUMENT, "8000 to 48000 Hz"),
         ({"sample_rate_hertz": 96000}, grpc.StatusCode.INVALID_ARGUMENT, "8000 to 48000 Hz"),
-        ({"sample_rate_hertz": 0}, grpc.StatusCode.INVALID_ARGUMENT, "sample_rate_hertz is missing"),
         ({"audio_channel_count": 2}, grpc.StatusCode.INVALID_ARGUMENT, "only mono"),
         ({"model": "nope"}, grpc.StatusCode.NOT_FOUND, "available models"),
         ({"language_code": "ja-JP"}, grpc.StatusCode.NOT_FOUND, "ja-JP"),

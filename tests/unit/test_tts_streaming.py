@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from rivulet.core import audio as core_audio
-from rivulet.tts.audio_out import AudioOutput, check_output_format
+from rivulet.tts.audio_out import AudioOutput, check_output_format, opus_rate
 from rivulet.tts.chunking import (
     CLAUSE_PAUSE_MS,
     PHRASE_PAUSE_MS,
@@ -174,13 +174,26 @@ def test_audio_output_oggopus_is_one_valid_stream():
     assert rate == 24000 and abs(samples.size - 48000) < 2000
 
 
+@pytest.mark.parametrize(("asked", "coded"), [(44100, 48000), (22050, 24000), (11025, 12000), (8000, 8000)])
+def test_audio_output_oggopus_at_any_rate_is_coded_at_the_next_opus_rate(asked, coded):
+    """talk.py --encoding OGGOPUS asks for 44100 Hz by default: Opus cannot code it; 48 kHz can."""
+    assert opus_rate(asked) == coded
+    out = AudioOutput(core_audio.OGGOPUS, 22050, asked)
+    tone = np.sin(np.arange(22050) * 2 * np.pi * 300 / 22050).astype(np.float32) * 0.5
+    data = b"".join(out.add(tone[i : i + 2205]) for i in range(0, 22050, 2205)) + out.finish()
+    samples, rate = soundfile.read(io.BytesIO(data))
+    assert rate == coded and abs(samples.size - coded) < coded // 20  # one second of audio
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert abs(np.argmax(spectrum) * rate / samples.size - 300) < 5
+
+
 @pytest.mark.parametrize(
     ("encoding", "rate", "needle"),
     [
         (core_audio.FLAC, 16000, "use LINEAR_PCM or OGGOPUS"),
         (core_audio.LINEAR_PCM, 7999, "from 8000 to 48000"),
         (core_audio.LINEAR_PCM, 96000, "from 8000 to 48000"),
-        (core_audio.OGGOPUS, 22050, "OGGOPUS needs sample_rate_hz in"),
+        (core_audio.OGGOPUS, 4000, "from 8000 to 48000"),
     ],
 )
 def test_output_format_errors(encoding, rate, needle):

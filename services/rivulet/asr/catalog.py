@@ -8,7 +8,8 @@ file in the model's directory, read from `RIVULET_ASR_MODEL_REPOSITORY`) with it
 weights: `lexicon_alpha`, `lexicon_beta` for the lexicon search (`lexicon_decoding`, the default),
 `lm_alpha`, `lm_beta`, `lm_oov_penalty` for the open-vocabulary one. The catalog refreshes
 on every readiness check, so models loaded or unloaded on Triton appear and disappear without a
-restart.
+restart. Names in the alias table (`RIVULET_ASR_MODEL_ALIASES`, default `rivulet/aliases.toml`)
+select their target model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from rivulet.asr.language_model import DEFAULT_WEIGHTS, FusionWeights, LanguageModel, LanguageModels
 from rivulet.asr.lexicon_decoding import Lexicon, lexicon_for
 from rivulet.asr.vocabulary import Vocabulary
+from rivulet.core.aliases import Aliases
 from rivulet.core.errors import not_found, unavailable
 from rivulet.core.triton import ModelInfo, language_matches
 
@@ -71,8 +73,15 @@ class AsrModel:
 
 
 class ModelCatalog:
-    def __init__(self, default_model: str, triton_url: str, model_repository: Path | None = None) -> None:
+    def __init__(
+        self,
+        default_model: str,
+        triton_url: str,
+        model_repository: Path | None = None,
+        aliases: Aliases | None = None,
+    ) -> None:
         self.default_model = default_model
+        self.aliases = aliases or Aliases({})
         self.triton_url = triton_url
         self.model_repository = model_repository
         self._models: dict[str, AsrModel] = {}
@@ -130,7 +139,12 @@ class ModelCatalog:
         return self.default_model in self._models
 
     def _available(self) -> str:
-        return ", ".join(f"{m.name} ({m.language_code})" for m in self.models) or "none"
+        served = ", ".join(f"{m.name} ({m.language_code})" for m in self.models) or "none"
+        return served + self.aliases.note([m.name for m in self.models])
+
+    def get(self, name: str) -> AsrModel | None:
+        """The model called `name`, directly or through an alias; None when neither is loaded."""
+        return self._models.get(name) or self._models.get(self.aliases.resolve(name))
 
     def select(self, model: str = "", language_code: str = "") -> AsrModel:
         """The model named `model`, else the default (or first) model speaking `language_code`."""
@@ -139,7 +153,7 @@ class ModelCatalog:
                 f"no ASR model is ready on Triton at {self.triton_url}; retry when it has loaded"
             )
         if model:
-            found = self._models.get(model)
+            found = self.get(model)
             if found is None:
                 raise not_found(f"unknown ASR model {model!r}; available models: {self._available()}")
             if not found.speaks(language_code):

@@ -35,8 +35,8 @@ SUPPORTED = (audio.LINEAR_PCM, audio.FLAC, audio.MULAW, audio.ALAW, audio.OGGOPU
 @dataclass(frozen=True)
 class RecognitionOptions:
     model: AsrModel
-    encoding: int
-    sample_rate_hz: int  # 0 when a container format (FLAC/OGG) says it
+    encoding: int  # ENCODING_UNSPECIFIED: no rate declared, the audio's header (WAV/FLAC/Ogg) says
+    sample_rate_hz: int  # 0 when the audio's header says it
     endpointing: EndpointingParams
     context: ContextGraph | None  # speech_contexts for the open search (phrases)
     max_alternatives: int
@@ -140,24 +140,23 @@ def recognition_options(
     streaming: bool,
     interim_results: bool = False,
 ) -> RecognitionOptions:
-    encoding = config.encoding or audio.LINEAR_PCM  # unspecified: 16-bit PCM, as Riva assumes
-    if encoding not in SUPPORTED:
+    declared = config.encoding
+    if declared and declared not in SUPPORTED:
         raise invalid_argument(
-            f"encoding {audio.encoding_name(encoding)} is not supported: use LINEAR_PCM (16-bit), "
-            "FLAC, MULAW or ALAW"
+            f"encoding {audio.encoding_name(declared)} is not supported: use LINEAR_PCM (16-bit), "
+            "FLAC, MULAW, ALAW or OGGOPUS, or leave it unset and send a WAV/FLAC/Ogg file"
         )
     rate = config.sample_rate_hertz
-    if encoding in RAW_ENCODINGS or rate:
-        if not rate and streaming:
-            raise invalid_argument(
-                f"sample_rate_hertz is missing: {audio.encoding_name(encoding)} audio needs its rate "
-                f"({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz)"
-            )
-        if rate:
-            try:
-                audio.check_sample_rate(rate)
-            except audio.AudioFormatError as exc:
-                raise invalid_argument(str(exc)) from exc
+    if rate:
+        try:
+            audio.check_sample_rate(rate)
+        except audio.AudioFormatError as exc:
+            raise invalid_argument(str(exc)) from exc
+    # Raw audio without a rate: the audio's own header must say (a WAV file streamed from its first
+    # byte, as python-clients' transcribe_file.py does); audio.PcmDecoder refuses a stream without one.
+    encoding = declared or audio.LINEAR_PCM
+    if encoding in RAW_ENCODINGS and not rate:
+        encoding = audio.ENCODING_UNSPECIFIED
     if config.audio_channel_count > 1:
         raise invalid_argument(
             f"audio_channel_count={config.audio_channel_count}: only mono audio is supported; "

@@ -10,6 +10,7 @@ from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.sequence import SequenceReleaser
 from rivulet.asr.servicer import AsrServicer, register
 from rivulet.asr.settings import AsrSettings
+from rivulet.core.aliases import Aliases
 from rivulet.core.triton import TritonClient, refresh_catalog
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class AsrService:
             settings.asr_default_model,
             settings.triton_url,
             settings.asr_model_repository if settings.asr_language_models else None,
+            Aliases(settings.asr_model_aliases),
         )
         self.releaser = SequenceReleaser(self.triton)
         self.servicer = AsrServicer(settings, self.triton, self.catalog, self.releaser)

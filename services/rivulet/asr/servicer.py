@@ -7,7 +7,8 @@
 - Recognize: a whole file (WAV/FLAC/OGG bytes, or raw audio in the config's encoding and rate);
   one result per utterance found by endpointing.
 - GetRivaSpeechRecognitionConfig: every ASR model on Triton, listed as `type=online` and
-  `type=offline` (the streaming model serves both), with `language_code`.
+  `type=offline` (the streaming model serves both), with `language_code`; then each alias of it
+  (the names Riva clients send by default), with `alias_of` naming the model.
 Bad input → INVALID_ARGUMENT; over the stream limits or the concurrent-stream limit →
 RESOURCE_EXHAUSTED; unknown model or language → NOT_FOUND; Triton down → UNAVAILABLE.
 """
@@ -26,7 +27,7 @@ from riva.proto import riva_asr_pb2_grpc
 
 from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS, FINALS
-from rivulet.asr.options import RAW_ENCODINGS, RecognitionOptions, recognition_options
+from rivulet.asr.options import RecognitionOptions, recognition_options
 from rivulet.asr.recognizer import Result
 from rivulet.asr.second_pass import SecondPass, split_for_second_pass
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
@@ -40,14 +41,13 @@ from rivulet.asr.session import (
     whisper_alternatives,
 )
 from rivulet.asr.settings import AsrSettings
-from rivulet.core import audio
+from rivulet.core import audio, audio_header
 from rivulet.core.errors import RivuletError, invalid_argument, not_found, resource_exhausted
 from rivulet.core.logs import request_id_var
 from rivulet.core.triton import TritonClient
 
 log = logging.getLogger(__name__)
 
-CONTAINER_MAGIC = (b"RIFF", b"fLaC", b"OggS")
 HIDDEN_PARAMETERS = ("vocabulary",)  # long; clients do not need it
 
 
@@ -55,7 +55,7 @@ def decode_whole(data: bytes, options: RecognitionOptions) -> np.ndarray:
     """A whole file or raw buffer → mono float32 at the model's rate."""
     target = options.model.sample_rate_hz
     try:
-        if data[:4] in CONTAINER_MAGIC:
+        if audio_header.container_of(data):
             samples, rate = audio.decode_file(data)
             audio.check_sample_rate(rate, field="the file's sample rate")
             return audio.resample(samples, rate, target)
@@ -64,10 +64,11 @@ def decode_whole(data: bytes, options: RecognitionOptions) -> np.ndarray:
                 f"audio is not a {audio.encoding_name(options.encoding)} file (no header found): "
                 "send the whole file, or raw samples with encoding LINEAR_PCM"
             )
-        if options.encoding in RAW_ENCODINGS and not options.sample_rate_hz:
+        if options.encoding == audio.ENCODING_UNSPECIFIED:  # no rate declared, and no header says it
             raise audio.AudioFormatError(
-                "sample_rate_hertz is missing: raw audio needs its rate "
-                f"({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz), or send a WAV file"
+                "sample_rate_hertz is missing and the audio has no header to read it from: raw audio "
+                f"needs its rate ({audio.MIN_SAMPLE_RATE_HZ}-{audio.MAX_SAMPLE_RATE_HZ} Hz), or send a "
+                "WAV, FLAC or Ogg file"
             )
         samples = audio.decode(data, options.encoding, options.sample_rate_hz)
         return audio.resample(samples, options.sample_rate_hz, target)
@@ -223,19 +224,25 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
     async def GetRivaSpeechRecognitionConfig(
         self, request: asr.RivaSpeechRecognitionConfigRequest, context
     ) -> asr.RivaSpeechRecognitionConfigResponse:
-        models = self.catalog.models
+        listed = [
+            (name, alias_of, m)
+            for m in self.catalog.models
+            for name, alias_of in self.catalog.aliases.listing(m.name)
+        ]
         if request.model_name:
-            models = [m for m in models if m.name == request.model_name]
-            if not models:
+            listed = [entry for entry in listed if entry[0].lower() == request.model_name.lower()]
+            if not listed:
                 available = ", ".join(m.name for m in self.catalog.models) or "none"
                 raise not_found(f"unknown ASR model {request.model_name!r}; available models: {available}")
         configs = []
-        for model in models:
+        for name, alias_of, model in listed:
             shown = {k: v for k, v in model.parameters.items() if k not in HIDDEN_PARAMETERS}
+            if alias_of:
+                shown["alias_of"] = alias_of
             for kind in ("online", "offline"):
                 configs.append(
                     asr.RivaSpeechRecognitionConfigResponse.Config(
-                        model_name=model.name,
+                        model_name=name,
                         parameters={
                             **shown,
                             "type": kind,
@@ -243,7 +250,7 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
                             "language_code": model.language_code,
                             "sample_rate_hz": str(model.sample_rate_hz),
                             "chunk_ms": str(model.chunk_ms),
-                            "default": str(model.name == self.catalog.default_model).lower(),
+                            "default": str(name == self.catalog.default_model).lower(),
                             "language_model_active": str(model.language_model is not None).lower(),
                             "language_model_search": lm_search(model, self.settings),
                             "second_pass": self.catalog.second_pass_description(

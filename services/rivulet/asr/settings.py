@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from rivulet.core.aliases import alias_setting
 from rivulet.core.settings import ServiceSettings
 
 
@@ -107,4 +108,7 @@ class AsrSettings(ServiceSettings):
     )
     asr_second_pass_context_ms: int = Field(
         300, ge=0, description="Audio kept before an utterance's first speech frame and after its last."
+    )
+    asr_model_aliases: dict[str, str] = alias_setting(
+        "asr", "ASR model", "config.model and GetRivaSpeechRecognitionConfig"
     )

@@ -7,8 +7,9 @@ that converts between the two:
 - ``decode(data, encoding, sample_rate_hz)`` → float32 samples at ``sample_rate_hz``;
 - ``encode(samples, encoding, sample_rate_hz)`` → bytes;
 - ``resample(samples, from_hz, to_hz)`` (soxr, high quality);
-- ``PcmDecoder`` for streams: it carries an odd trailing byte or a partial FLAC frame over to the
-  next chunk, so chunk boundaries never corrupt the audio.
+- ``PcmDecoder`` for streams: it reads a WAV/FLAC/Ogg header at the start of the stream when
+  there is one (``audio_header``), and carries a partial sample or FLAC frame over to the next
+  chunk, so chunk boundaries never corrupt the audio.
 
 Problems raise ``AudioFormatError`` whose message says what to fix; services turn it into
 ``INVALID_ARGUMENT``.
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 import soxr
+
+from rivulet.core import audio_header
 
 # Values of riva.proto.AudioEncoding (kept here so the core library does not import generated code).
 ENCODING_UNSPECIFIED = 0
@@ -178,13 +181,65 @@ def encode(samples: np.ndarray, encoding: int, sample_rate_hz: int) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class SampleLayout:
+    """How samples are laid out in a stream's bytes: a WAV format tag, bits per sample, rate (mono)."""
+
+    format_tag: int  # audio_header.PCM, IEEE_FLOAT, ALAW or MULAW
+    bits_per_sample: int
+    sample_rate_hz: int
+
+    @property
+    def sample_bytes(self) -> int:
+        return self.bits_per_sample // 8
+
+    @classmethod
+    def declared(cls, encoding: int, sample_rate_hz: int) -> SampleLayout:
+        """The layout a client declared for headerless audio (LINEAR_PCM is 16-bit)."""
+        tags = {
+            LINEAR_PCM: (audio_header.PCM, 16),
+            MULAW: (audio_header.MULAW, 8),
+            ALAW: (audio_header.ALAW, 8),
+        }
+        return cls(*tags[encoding], sample_rate_hz)
+
+
+def decode_samples(data: bytes, layout: SampleLayout) -> np.ndarray:
+    """Whole mono samples in `layout` → float32 in [-1, 1]."""
+    tag, bits = layout.format_tag, layout.bits_per_sample
+    if tag == audio_header.MULAW:
+        return pcm16_to_float(_MULAW_DECODE[np.frombuffer(data, dtype=np.uint8)])
+    if tag == audio_header.ALAW:
+        return pcm16_to_float(_ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)])
+    if tag == audio_header.IEEE_FLOAT:
+        return np.frombuffer(data, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
+    if bits == 8:  # 8-bit WAV PCM is unsigned
+        return ((np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+    if bits == 16:
+        return pcm16_to_float(np.frombuffer(data, dtype="<i2"))
+    if bits == 24:
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        value = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        value = np.where(value & 0x800000, value - 0x1000000, value)
+        return (value / 8388608.0).astype(np.float32)
+    return (np.frombuffer(data, dtype="<i4") / 2147483648.0).astype(np.float32)
+
+
+STREAM_ENCODINGS = (ENCODING_UNSPECIFIED, LINEAR_PCM, FLAC, MULAW, ALAW, OGGOPUS)
+
+
 @dataclass
 class PcmDecoder:
-    """Incremental decoder for a stream of chunks in one encoding, resampled to ``target_hz``.
+    """Incremental decoder for a stream of chunks, resampled to ``target_hz``.
 
-    LINEAR_PCM carries an odd trailing byte to the next chunk (``finish`` rejects one left at the
-    end); MULAW/ALAW are byte-aligned; FLAC and OGG are buffered and decoded at ``finish``, since a
-    chunk boundary may split a frame. Resampling is streaming (soxr keeps its filter state).
+    The first bytes decide how the stream is read (``audio_header``): a RIFF/WAVE header gives the
+    sample format, channels and rate, and is skipped (its bytes are never decoded as samples; the
+    data chunk's declared size, when known, ends the samples); FLAC and Ogg files are buffered and
+    decoded at ``finish``, since a chunk boundary may split a frame. Audio with no header is read
+    as the declared ``encoding`` at ``sample_rate_hz``; ``ENCODING_UNSPECIFIED`` means the client
+    declared no rate, so a stream without a header is refused (AudioFormatError). A chunk boundary
+    may split a sample: the partial sample is carried to the next chunk (``finish`` rejects one
+    left at the end). Resampling is streaming (soxr keeps its filter state).
     """
 
     encoding: int
@@ -192,72 +247,134 @@ class PcmDecoder:
     target_hz: int
 
     def __post_init__(self) -> None:
-        if self.encoding not in (LINEAR_PCM, FLAC, MULAW, ALAW, OGGOPUS):
+        if self.encoding not in STREAM_ENCODINGS:
             raise AudioFormatError(
                 f"audio encoding {encoding_name(self.encoding)} is not supported: "
                 "use LINEAR_PCM, FLAC, MULAW or ALAW"
             )
         check_sample_rate(self.sample_rate_hz)
+        self._head = bytearray()  # bytes held until the first ones say what the stream is
+        self._layout: SampleLayout | None = None  # decided: samples in this layout
+        self._container: bytearray | None = None  # decided: a FLAC/Ogg file, decoded at finish
+        self._data_left: int | None = None  # a WAV data chunk's declared bytes not yet read
         self._carry = b""
-        self._container = bytearray()
-        self._header_checked = False
-        self._resampler = (
-            soxr.ResampleStream(self.sample_rate_hz, self.target_hz, 1, dtype="float32", quality="HQ")
-            if self.sample_rate_hz != self.target_hz
-            else None
-        )
+        self._resampler: soxr.ResampleStream | None = None
         self.bytes_in = 0
+        self.header: audio_header.WavHeader | None = None
 
     @property
     def buffers_whole_stream(self) -> bool:
-        return self.encoding in (FLAC, OGGOPUS)
+        return self.encoding in (FLAC, OGGOPUS) or self._container is not None
 
-    def _resample(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+    def _start_samples(self, layout: SampleLayout) -> None:
+        self._layout = layout
+        if layout.sample_rate_hz != self.target_hz:
+            self._resampler = soxr.ResampleStream(
+                layout.sample_rate_hz, self.target_hz, 1, dtype="float32", quality="HQ"
+            )
+
+    def _start_wav(self, head: bytes, final: bool) -> bytes | None:
+        try:
+            header = audio_header.parse_wav_header(head)
+        except audio_header.WavHeaderError as exc:
+            raise AudioFormatError(f"the audio starts like a WAV file, but {exc}") from exc
+        if header is None:
+            if final:
+                raise AudioFormatError(
+                    f"the audio ended inside its WAV header ({len(head)} bytes, no data chunk yet): "
+                    "send the whole file"
+                )
+            return None
+        if header.channels != 1:
+            raise AudioFormatError(
+                f"the WAV header says {header.channels} channels: send mono audio (1 channel; "
+                "downmix it, or one stream per channel)"
+            )
+        check_sample_rate(header.sample_rate_hz, field="the WAV header's sample rate")
+        self.header = header
+        self._data_left = header.data_bytes
+        self._start_samples(SampleLayout(header.format_tag, header.bits_per_sample, header.sample_rate_hz))
+        return head[header.data_offset :]
+
+    def _decide(self, final: bool) -> bytes | None:
+        """Read the stream's first bytes; returns the bytes after any header, None until decided."""
+        head = bytes(self._head)
+        if len(head) < audio_header.MAGIC_BYTES and not final:
+            return None
+        container = audio_header.container_of(head)
+        if container == "WAV":
+            rest = self._start_wav(head, final)
+            if rest is None:
+                return None
+        elif container is not None:
+            self._container = bytearray()
+            rest = head
+        elif self.encoding in (FLAC, OGGOPUS):
+            raise AudioFormatError(
+                f"audio is not a {encoding_name(self.encoding)} file (no header found): "
+                "send the whole file from its first byte, or raw samples with encoding LINEAR_PCM"
+            )
+        elif self.encoding == ENCODING_UNSPECIFIED:
+            raise AudioFormatError(
+                "sample_rate_hertz is missing and the audio has no header to read it from (it does not "
+                "start with RIFF/WAVE, fLaC or OggS): set sample_rate_hertz "
+                f"({MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz) and the encoding of raw audio, or stream "
+                "the file from its first byte"
+            )
+        else:
+            self._start_samples(SampleLayout.declared(self.encoding, self.sample_rate_hz))
+            rest = head
+        self._head = bytearray()
+        return rest
+
+    @property
+    def _decided(self) -> bool:
+        return self._layout is not None or self._container is not None
+
+    def _consume(self, data: bytes) -> np.ndarray:
+        if self._container is not None:
+            self._container.extend(data)
+            return np.zeros(0, dtype=np.float32)
+        assert self._layout is not None
+        if self._data_left is not None:  # bytes after a WAV data chunk are other chunks, not audio
+            data, self._data_left = data[: self._data_left], max(0, self._data_left - len(data))
+        data = self._carry + data
+        cut = len(data) - (len(data) % self._layout.sample_bytes)
+        self._carry = data[cut:]
+        samples = decode_samples(data[:cut], self._layout)
         if self._resampler is None:
             return samples
-        return self._resampler.resample_chunk(samples.astype(np.float32, copy=False), last=last)
+        return self._resampler.resample_chunk(samples)
 
     def feed(self, data: bytes) -> np.ndarray:
         """Decode one chunk; returns the samples that are complete so far (may be empty)."""
         self.bytes_in += len(data)
-        if self.buffers_whole_stream:
-            self._container.extend(data)
-            return np.zeros(0, dtype=np.float32)
-        if self.encoding == LINEAR_PCM:
-            data = self._carry + data
-            if not self._header_checked and len(data) >= 44:
-                self._header_checked = True
-                if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-                    data = _strip_wav_header(data)
-            cut = len(data) - (len(data) % 2)
-            self._carry = data[cut:]
-            samples = pcm16_to_float(np.frombuffer(data[:cut], dtype="<i2"))
-        else:
-            table = _MULAW_DECODE if self.encoding == MULAW else _ALAW_DECODE
-            samples = pcm16_to_float(table[np.frombuffer(data, dtype=np.uint8)])
-        return self._resample(samples)
+        if not self._decided:
+            self._head.extend(data)
+            rest = self._decide(final=False)
+            if rest is None:
+                return np.zeros(0, dtype=np.float32)
+            data = rest
+        return self._consume(data)
 
     def finish(self) -> np.ndarray:
         """Flush: the rest of the resampler, or the whole decoded FLAC/OGG stream."""
-        if self.buffers_whole_stream:
-            samples, rate = decode_file(bytes(self._container))
-            return resample(samples, rate, self.target_hz)
+        samples = np.zeros(0, dtype=np.float32)
+        if not self._decided:
+            if not self._head:
+                return samples  # no audio at all
+            samples = self._consume(self._decide(final=True) or b"")
+        if self._container is not None:
+            decoded, rate = decode_file(bytes(self._container))
+            return resample(decoded, rate, self.target_hz)
         if self._carry:
+            width = self._layout.sample_bytes if self._layout else 2
+            what = "an odd byte" if width == 2 else f"{len(self._carry)} bytes of a {width}-byte sample"
             raise AudioFormatError(
-                f"LINEAR_PCM stream ended on an odd byte ({self.bytes_in} bytes in all): "
-                "16-bit audio must be whole int16 samples"
+                f"the audio stream ended on {what} ({self.bytes_in} bytes in all): "
+                "send whole samples (16-bit LINEAR_PCM: whole int16 samples)"
             )
         if self._resampler is None:
-            return np.zeros(0, dtype=np.float32)
-        return self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-
-
-def _strip_wav_header(data: bytes) -> bytes:
-    """Drop a RIFF/WAVE header (riva.client streams WAV files with their header); keep the PCM."""
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk_id, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if chunk_id == b"data":
-            return data[pos + 8 :]
-        pos += 8 + size + (size % 2)
-    return data
+            return samples
+        tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        return np.concatenate([samples, tail])

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from rivulet.core.interceptor import ObservabilityInterceptor
 from rivulet.core.metrics import start_metrics_server
+from rivulet.core.reflection import enable_reflection
 from rivulet.core.service import Service
 from rivulet.core.settings import ServiceSettings
 
@@ -67,9 +67,7 @@ class ServerHost:
             service.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [n for s in self.services for n in s.service_names]
-        reflection.enable_server_reflection(
-            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection([*names, health.SERVICE_NAME], self.server)  # v1 and v1alpha
         for name in ["", *names]:
             await self._set(name, NOT_SERVING)
         self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")

@@ -3,7 +3,9 @@
 A Triton model is an NLU intent/slot model when its config.pbtxt has
 `parameters { key: "rivulet_task" value { string_value: "intent_slot" } }`; its `domain` and
 `language_code` parameters say what it covers. The catalog refreshes on every readiness check,
-so models loaded or unloaded on Triton appear and disappear without a restart.
+so models loaded or unloaded on Triton appear and disappear without a restart. Names in the alias
+table (`RIVULET_NLU_MODEL_ALIASES`, default `rivulet/aliases.toml`: python-clients' r2.14 script
+defaults such as `riva_intent_weather`) select their target model, as a model name or a domain.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rivulet.core.aliases import Aliases
 from rivulet.core.errors import not_found, unavailable
 from rivulet.core.triton import ModelInfo, language_matches
 
@@ -39,8 +42,9 @@ class NluModel:
 
 
 class ModelCatalog:
-    def __init__(self, default_model: str, triton_url: str) -> None:
+    def __init__(self, default_model: str, triton_url: str, aliases: Aliases | None = None) -> None:
         self.default_model = default_model
+        self.aliases = aliases or Aliases({})
         self.triton_url = triton_url
         self._models: dict[str, NluModel] = {}
 
@@ -58,6 +62,10 @@ class ModelCatalog:
     @property
     def default_ready(self) -> bool:
         return self.default_model in self._models
+
+    def _available(self) -> str:
+        served = ", ".join(sorted(self._models)) or "none"
+        return served + self.aliases.note([m.name for m in self.models])
 
     def _require_any(self) -> None:
         if not self._models:
@@ -77,10 +85,9 @@ class ModelCatalog:
         """The model named `name` ('' = the default model)."""
         self._require_any()
         key = name or self.default_model
-        model = self._models.get(key)
+        model = self._models.get(key) or self._models.get(self.aliases.resolve(key))
         if model is None:
-            available = ", ".join(sorted(self._models)) or "none"
-            raise not_found(f"unknown NLU model {key!r}; available models: {available}")
+            raise not_found(f"unknown NLU model {key!r}; available models: {self._available()}")
         return self._check_language(model, language_code)
 
     def by_domain(self, domain: str, language_code: str = "") -> NluModel:
@@ -88,8 +95,9 @@ class ModelCatalog:
         self._require_any()
         if not domain:
             return self.by_name("", language_code)
+        name = self.aliases.resolve(domain)
         for model in self.models:
-            if model.domain == domain or model.name == domain:
+            if model.domain == domain or model.name in (domain, name):
                 return self._check_language(model, language_code)
         available = ", ".join(sorted({m.domain for m in self.models}))
         raise not_found(f"unknown NLU domain {domain!r}; available domains: {available}")

@@ -6,6 +6,7 @@ import logging
 
 import grpc
 
+from rivulet.core.aliases import Aliases
 from rivulet.core.triton import TritonClient, refresh_catalog
 from rivulet.nlu.catalog import ModelCatalog
 from rivulet.nlu.servicer import NluServicer, register
@@ -22,7 +23,9 @@ class NluService:
     def __init__(self, settings: NluSettings) -> None:
         self.settings = settings
         self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
-        self.catalog = ModelCatalog(settings.nlu_default_model, settings.triton_url)
+        self.catalog = ModelCatalog(
+            settings.nlu_default_model, settings.triton_url, Aliases(settings.nlu_model_aliases)
+        )
         self.servicer = NluServicer(settings, self.triton, self.catalog)
 
     async def start(self) -> None:

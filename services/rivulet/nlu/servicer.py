@@ -105,24 +105,29 @@ class NluServicer(riva_nlp_pb2_grpc.RivaLanguageUnderstandingServicer):
         )
 
     async def GetRivaNLPConfig(self, request: nlp.RivaNLPConfigRequest, context) -> nlp.RivaNLPConfigResponse:
-        models = self.catalog.models
+        listed = [
+            (name, alias_of, m)
+            for m in self.catalog.models
+            for name, alias_of in self.catalog.aliases.listing(m.name)
+        ]
         if request.model_name:
-            models = [m for m in models if m.name == request.model_name]
-            if not models:
+            listed = [entry for entry in listed if entry[0].lower() == request.model_name.lower()]
+            if not listed:
                 raise not_found(f"unknown NLU model {request.model_name!r}")
         return nlp.RivaNLPConfigResponse(
             model_config=[
                 nlp.RivaNLPConfigResponse.Config(
-                    model_name=m.name,
+                    model_name=name,
                     parameters={
                         **m.parameters,
+                        **({"alias_of": alias_of} if alias_of else {}),
                         "type": "intent_slot",
                         "domain": m.domain,
                         "language_code": m.language_code,
-                        "default": str(m.name == self.catalog.default_model).lower(),
+                        "default": str(name == self.catalog.default_model).lower(),
                     },
                 )
-                for m in models
+                for name, alias_of, m in listed
             ]
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from rivulet.core.aliases import alias_setting
 from rivulet.core.settings import ServiceSettings
 
 
@@ -16,4 +17,7 @@ class NluSettings(ServiceSettings):
     )
     nlu_max_texts_per_request: int = Field(
         64, gt=0, description="Most texts in one ClassifyText/ClassifyTokens request."
+    )
+    nlu_model_aliases: dict[str, str] = alias_setting(
+        "nlu", "NLU model", "model_name and AnalyzeIntentOptions.domain"
     )

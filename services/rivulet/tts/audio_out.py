@@ -4,7 +4,10 @@
 ``finish() -> bytes`` at the end. Resampling is streaming (soxr keeps its filter state across
 pieces), so the pieces join without clicks. LINEAR_PCM: raw 16-bit little-endian samples.
 OGGOPUS: one Ogg/Opus stream across all responses (libsndfile writes pages as they fill; the
-concatenated bytes are one valid file); Opus allows 8, 12, 16, 24 and 48 kHz only.
+concatenated bytes are one valid file). Opus codes 8, 12, 16, 24 and 48 kHz only: any other rate a
+client asks for (talk.py's default 44100) is encoded at the next Opus rate up (44100 → 48000,
+22050 → 24000; `opus_rate`), so no bandwidth the client asked for is lost. The stream's OpusHead
+says that rate, as every Opus decoder reads it (most decode at 48 kHz whatever it says).
 """
 
 from __future__ import annotations
@@ -52,15 +55,18 @@ def check_output_format(encoding: int, sample_rate_hz: int) -> None:
             "use LINEAR_PCM or OGGOPUS"
         )
     core_audio.check_sample_rate(sample_rate_hz, field="sample_rate_hz")
-    if encoding == core_audio.OGGOPUS and sample_rate_hz not in OPUS_RATES:
-        raise core_audio.AudioFormatError(
-            f"OGGOPUS needs sample_rate_hz in {', '.join(map(str, OPUS_RATES))} (got {sample_rate_hz})"
-        )
+
+
+def opus_rate(sample_rate_hz: int) -> int:
+    """The Opus rate audio asked for at `sample_rate_hz` is encoded at: that rate, or the next one up."""
+    return next(rate for rate in OPUS_RATES if rate >= sample_rate_hz)
 
 
 class AudioOutput:
     def __init__(self, encoding: int, from_hz: int, to_hz: int) -> None:
         check_output_format(encoding, to_hz)
+        if encoding == core_audio.OGGOPUS:
+            to_hz = opus_rate(to_hz)
         self.encoding = encoding
         self.to_hz = to_hz
         self.samples_out = 0

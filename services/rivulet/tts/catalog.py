@@ -7,6 +7,12 @@ and ``subvoices`` (``Female-1:0,Male-1:1``); the full Riva voice name is
 ``<voice_name>.<subvoice>`` (``English-US.Female-1``). ``voices`` (JSON) adds, per subvoice, the
 native sample rate and how the engine takes pronunciations (``phoneme_input``).
 The catalog refreshes on every readiness check, so voices follow what Triton has loaded.
+
+Voice aliases (`RIVULET_TTS_VOICE_ALIASES`, default `rivulet/aliases.toml`) give the names Riva
+clients send by default (Pipecat's `Magpie-Multilingual.EN-US.Aria`, LiveKit's `…EN-US.Leo`) a
+voice Rivulet has; an emotion suffix after an aliased name (`….Aria.Calm`) resolves like the name.
+Aliases are listed as voice groups of their own (`voice_name` `Magpie-Multilingual.EN-US`,
+`subvoices` `Aria:0,…`), so `talk.py --list-voices` shows them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rivulet.core.aliases import Aliases
 from rivulet.core.errors import not_found, unavailable
 from rivulet.core.triton import ModelInfo, language_matches
 
@@ -65,8 +72,9 @@ def voices_of(info: ModelInfo) -> list[TtsVoice]:
 
 
 class VoiceCatalog:
-    def __init__(self, default_voice: str, triton_url: str) -> None:
+    def __init__(self, default_voice: str, triton_url: str, aliases: Aliases | None = None) -> None:
         self.default_voice = default_voice
+        self.aliases = aliases or Aliases({})
         self.triton_url = triton_url
         self._models: dict[str, ModelInfo] = {}
         self._voices: dict[str, TtsVoice] = {}
@@ -91,6 +99,24 @@ class VoiceCatalog:
     def default_ready(self) -> bool:
         return self.default_voice.lower() in self._voices
 
+    def _alias_target(self, voice_name: str) -> str | None:
+        """The voice an alias stands for; `<alias>.<Emotion>` (Magpie's emotions) counts as the alias."""
+        target = self.aliases.target(voice_name)
+        if target is None and voice_name.count(".") >= 2:
+            target = self.aliases.target(voice_name.rsplit(".", 1)[0])
+        return target
+
+    def alias_groups(self) -> dict[str, list[tuple[str, TtsVoice]]]:
+        """Aliases of loaded voices by their Riva voice_name: {"Magpie-Multilingual.EN-US":
+        [("Aria", <English-US.Female-1>), ...]}; a name without a dot is a group of its own."""
+        groups: dict[str, list[tuple[str, TtsVoice]]] = {}
+        for alias, target in self.aliases.table.items():
+            voice = self._voices.get(target.lower())
+            if voice is not None:
+                group, _, subvoice = alias.rpartition(".")
+                groups.setdefault(group or alias, []).append((subvoice, voice))
+        return groups
+
     def resolve(self, voice_name: str, language_code: str) -> TtsVoice:
         """The voice a request asks for: by full name, by a model's voice_name (its first subvoice),
         or — when empty — the default voice, else the first voice speaking ``language_code``."""
@@ -100,11 +126,13 @@ class VoiceCatalog:
             )
         names = ", ".join(v.name for v in self.voices)
         if voice_name:
-            voice = self._voices.get(voice_name.lower()) or next(
-                (v for v in self.voices if v.voice_name.lower() == voice_name.lower()), None
+            wanted = self._alias_target(voice_name) or voice_name
+            voice = self._voices.get(wanted.lower()) or next(
+                (v for v in self.voices if v.voice_name.lower() == wanted.lower()), None
             )
             if voice is None:
-                raise not_found(f"unknown voice {voice_name!r}; available voices: {names}")
+                aliases = self.aliases.note([v.name for v in self.voices])
+                raise not_found(f"unknown voice {voice_name!r}; available voices: {names}{aliases}")
             if not voice.speaks(language_code):
                 raise not_found(
                     f"voice {voice.name!r} speaks {voice.language_code}, not {language_code!r}; "

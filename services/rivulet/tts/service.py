@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from rivulet.core.aliases import Aliases
 from rivulet.core.triton import TritonClient, refresh_catalog
 from rivulet.tts.catalog import VoiceCatalog
 from rivulet.tts.servicer import TtsServicer, register
@@ -20,7 +21,9 @@ class TtsService:
         self.settings = settings
         self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
         self.synthesizer = TritonSynthesizer(settings.triton_url, timeout_s=settings.triton_timeout_s)
-        self.catalog = VoiceCatalog(settings.tts_default_voice, settings.triton_url)
+        self.catalog = VoiceCatalog(
+            settings.tts_default_voice, settings.triton_url, Aliases(settings.tts_voice_aliases)
+        )
         self.servicer = TtsServicer(settings, self.synthesizer, self.catalog)
 
     async def start(self) -> None:

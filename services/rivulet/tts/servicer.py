@@ -8,7 +8,9 @@
   When the client cancels, the generator is closed: the Triton stream is cancelled and the model
   stops synthesizing at its next piece (barge-in).
 - GetRivaSynthesisConfig: one entry per Triton synthesizer model with ``language_code``,
-  ``voice_name``, ``subvoices`` (what riva's ``talk.py --list-voices`` reads) and more.
+  ``voice_name``, ``subvoices`` (what riva's ``talk.py --list-voices`` reads) and more; then one
+  entry per group of voice aliases (``Magpie-Multilingual.EN-US``: ``Aria``, ``Leo``, …) with
+  ``alias_of`` naming the voice each one gets.
 
 Errors: empty text, text over ``tts_max_text_chars``, bad SSML/dictionary, unsupported encoding or
 rate → INVALID_ARGUMENT; unknown voice or language → NOT_FOUND; a stream over
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -200,13 +203,15 @@ class TtsServicer(riva_tts_pb2_grpc.RivaSpeechSynthesisServicer):
     async def GetRivaSynthesisConfig(
         self, request: tts.RivaSynthesisConfigRequest, context
     ) -> tts.RivaSynthesisConfigResponse:
+        groups = self.catalog.alias_groups()
         models = self.catalog.models
         if request.model_name:
             models = [m for m in models if m.name == request.model_name]
-            if not models:
+            groups = {g: v for g, v in groups.items() if g.lower() == request.model_name.lower()}
+            if not models and not groups:
                 raise not_found(
                     f"unknown TTS model {request.model_name!r}; available: "
-                    + (", ".join(m.name for m in self.catalog.models) or "none")
+                    + (", ".join([m.name for m in self.catalog.models] + list(groups)) or "none")
                 )
         configs = []
         for model in models:
@@ -223,6 +228,21 @@ class TtsServicer(riva_tts_pb2_grpc.RivaSpeechSynthesisServicer):
             )
             configs.append(
                 tts.RivaSynthesisConfigResponse.Config(model_name=model.name, parameters=parameters)
+            )
+        for group, members in groups.items():  # the names Riva clients send by default
+            configs.append(
+                tts.RivaSynthesisConfigResponse.Config(
+                    model_name=group,
+                    parameters={
+                        "language_code": members[0][1].language_code,
+                        "voice_name": group,
+                        "subvoices": ",".join(f"{sub}:{i}" for i, (sub, _) in enumerate(members)),
+                        "alias_of": json.dumps({f"{group}.{sub}": voice.name for sub, voice in members}),
+                        "type": "online",
+                        "default_voice": "false",
+                        "sample_rate_hz": ",".join(sorted({str(v.sample_rate_hz) for _, v in members})),
+                    },
+                )
             )
         return tts.RivaSynthesisConfigResponse(model_config=configs)
 

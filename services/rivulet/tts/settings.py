@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from rivulet.core.aliases import alias_setting
 from rivulet.core.settings import ServiceSettings
 
 
@@ -22,4 +23,7 @@ class TtsSettings(ServiceSettings):
     )
     tts_max_stream_chars: int = Field(
         20000, gt=0, description="Most text in one SynthesizeOnline stream; more → RESOURCE_EXHAUSTED."
+    )
+    tts_voice_aliases: dict[str, str] = alias_setting(
+        "tts", "TTS voice", "voice_name (also with a Magpie `.Emotion` suffix)"
     )

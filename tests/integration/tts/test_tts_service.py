@@ -245,11 +245,6 @@ def _error(call) -> grpc.RpcError:
             grpc.StatusCode.INVALID_ARGUMENT,
             "use LINEAR_PCM or OGGOPUS",
         ),
-        (
-            {"text": "hi", "encoding": riva.client.AudioEncoding.OGGOPUS, "sample_rate_hz": 22050},
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "OGGOPUS needs",
-        ),
         ({"text": "hi", "custom_dictionary": {"hi": "K Q1"}}, grpc.StatusCode.INVALID_ARGUMENT, "'Q1'"),
         ({"text": '<speak><break time="1s"/></speak>'}, grpc.StatusCode.INVALID_ARGUMENT, "nothing to speak"),
     ],
