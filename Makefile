@@ -17,9 +17,9 @@ MODELS ?= models
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
 PROTO_STAMP := services/riva/.generated
 
-.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools
+.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools browser
 
-setup: $(STAMP) $(PROTO_STAMP) redis speech-tools
+setup: $(STAMP) $(PROTO_STAMP) redis speech-tools browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
@@ -41,6 +41,10 @@ redis:
 # espeak-ng, flite, festival (+ English voices) and sox: ASR training/test audio and the embedded TTS.
 speech-tools:
 	@scripts/ensure_speech_tools.sh
+
+# Headless Chromium for the voice-assistant app's browser tests and bench (tests/integration/gateway).
+browser:
+	@scripts/ensure_browser.sh
 
 NLU_BUILD := $(PY) -m pipelines.nlu build --profile full --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
 
@@ -85,6 +89,7 @@ bench: setup models
 	$(PY) -m bench.tts_intelligibility
 	$(PY) -m bench.dialog_latency
 	$(PY) -m bench.dialog_task_success
+	$(PY) -m bench.gateway_latency
 
 constraints:
 	@{ echo "# Every dependency pinned (pip freeze of the project venv). torch is the CPU build (local wheel)."; \
