@@ -10,7 +10,9 @@ captured (its own audio clock), so latency is measured from the page's point of 
 from __future__ import annotations
 
 import shutil
+import ssl
 import time
+import urllib.error
 import urllib.request
 import wave
 from dataclasses import dataclass
@@ -62,10 +64,22 @@ class GatewayProcess(ServiceProcess):
         self.gateway_port = port or free_port()
         env = {"gateway_port": self.gateway_port, "gateway_dialog_url": dialog_address, "log_format": "text"}
         super().__init__("rivulet.gateway", log_path, {**env, **settings})
+        tls = settings.get("gateway_tls_self_signed") or settings.get("gateway_tls_cert")
+        self.scheme = "https" if tls else "http"
+        # tests and benches reach it by IP: its certificate (self-signed) is checked by the tests
+        self.ssl = ssl._create_unverified_context() if tls else None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return f"{self.scheme}://127.0.0.1:{self.gateway_port}"
+
+    def get(self, path: str, timeout_s: float = 5.0) -> tuple[int, str]:
+        """GET `path`: (status, body); an HTTP error status is returned, not raised."""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=timeout_s, context=self.ssl) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     def start(self, timeout_s: float = 30.0) -> GatewayProcess:
         """Start and wait until `/healthz` answers; on failure stop it and show its log's tail."""
@@ -73,9 +87,8 @@ class GatewayProcess(ServiceProcess):
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as reply:
-                    if reply.status == 200:
-                        return self
+                if self.get("/healthz", timeout_s=1)[0] == 200:
+                    return self
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -84,8 +97,7 @@ class GatewayProcess(ServiceProcess):
             time.sleep(0.1)
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as reply:
-            return reply.read().decode()
+        return self.get("/metrics")[1]
 
     def __enter__(self) -> GatewayProcess:
         return self.start()

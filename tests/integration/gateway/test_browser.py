@@ -13,9 +13,11 @@ import pytest
 from playwright.async_api import async_playwright
 
 from bench.gateway_support import GatewayProcess, launch_chromium, microphone_wav
+from rivulet.core.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 TIMEOUT_MS = 60_000
+DIALOG = "rivulet.dialog.v1.Dialog"
 
 
 def session_of(gateway: GatewayProcess, session_id: str) -> dict:
@@ -183,3 +185,53 @@ async def test_bad_websocket_messages_from_a_page_get_close_codes(voice_gateway)
         turn = await type_turn(page, "what time is it")  # the page's own conversation goes on
         assert turn["reply"]
         await browser.close()
+
+
+async def test_push_to_talk_sends_speech_only_while_held(voice_gateway, spoken_wav):
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright, spoken_wav.path)
+        context, page, errors = await open_app(browser, voice_gateway)
+        await page.check("input[value=push-to-talk]")
+        await page.click("#mic")
+        await asyncio.sleep(spoken_wav.duration_s + 1)  # the whole WAV went by, not held: silence sent
+        assert (
+            await page.evaluate("Object.values(window.rivulet.turns).filter(t => t.transcript).length") == 0
+        )
+        await page.focus("#ptt")
+        await page.keyboard.down("Space")
+        await asyncio.sleep(spoken_wav.duration_s + 0.5)  # held over one whole utterance
+        await page.keyboard.up("Space")
+        await page.wait_for_function(
+            "Object.values(window.rivulet.turns).some(t => t.transcript !== undefined)", timeout=TIMEOUT_MS
+        )
+        assert not errors
+        await context.close()
+        await browser.close()
+
+
+async def test_dialog_service_going_away_is_shown_and_the_page_reconnects(voice_stack, tmp_path):
+    port = free_port()
+    settings = {**voice_stack.dialog_settings(), "grpc_port": port, "shutdown_grace_s": 1}
+    dialog = ServiceProcess("rivulet.dialog", tmp_path / "dialog.log", settings).start_serving(DIALOG)
+    gateway = GatewayProcess(dialog.address, tmp_path / "gateway.log").start()
+    session = f"dialog-gone-{uuid.uuid4().hex[:10]}"
+    try:
+        async with async_playwright() as playwright:
+            browser = await launch_chromium(playwright)
+            _context, page, errors = await open_app(browser, gateway, session)
+            await type_turn(page, "add tea to my shopping list")
+            dialog.stop()
+            await page.wait_for_function(
+                "window.rivulet.closes.some(c => c.code === 4503)", timeout=TIMEOUT_MS
+            )
+            assert "dialog service is unavailable" in await page.text_content("#status")
+            dialog = ServiceProcess("rivulet.dialog", tmp_path / "dialog.log", settings).start_serving(DIALOG)
+            await page.wait_for_function("window.rivulet.readyCount >= 2", timeout=TIMEOUT_MS)
+            await type_turn(page, "what is on my shopping list")
+            assert session_of(gateway, session)["turns"] == 2
+            assert "tea" in await page.locator("#log li.assistant").last.text_content()
+            assert not errors
+            await browser.close()
+    finally:
+        gateway.stop()
+        dialog.stop()

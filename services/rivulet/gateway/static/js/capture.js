@@ -12,8 +12,17 @@ export class Microphone {
     this.stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
     });
+    let source;
+    try {
+      source = this.context.createMediaStreamSource(this.stream);
+    } catch (error) {
+      // Firefox cannot connect a microphone whose rate differs from the context's: capture in a
+      // context of the microphone's own rate (its clock then differs from playback's).
+      const rate = this.stream.getAudioTracks()[0].getSettings().sampleRate;
+      this.context = new AudioContext({ sampleRate: rate, latencyHint: "interactive" });
+      source = this.context.createMediaStreamSource(this.stream);
+    }
     await this.context.audioWorklet.addModule("/static/js/capture-worklet.js");
-    const source = this.context.createMediaStreamSource(this.stream);
     this.node = new AudioWorkletNode(this.context, "rivulet-capture", { numberOfOutputs: 0 });
     this.node.port.onmessage = (event) => this.onFrame(event.data.pcm, event.data.t, event.data.rms);
     source.connect(this.node);

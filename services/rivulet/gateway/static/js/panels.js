@@ -21,9 +21,24 @@ export function announce(live, text) {
   while (live.children.length > 5) live.firstElementChild.remove();
 }
 
+function clock(unixSeconds) {
+  return new Date(unixSeconds * 1000).toLocaleTimeString();
+}
+
+/** A skill's data as short lines: timers by label and due time, devices and lists by name. */
 function describe(value) {
   if (value === null || value === undefined || value === "") return "—";
-  if (typeof value === "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    if (!value.length) return "none";
+    return value
+      .map((item) => (item && typeof item === "object" && "due" in item ? `${item.label || item.kind} at ${clock(item.due)}` : describe(item)))
+      .join("; ");
+  }
+  if (typeof value === "object") {
+    return Object.entries(value)
+      .map(([key, item]) => `${key}: ${typeof item === "object" && item !== null ? describe(item) : item}`)
+      .join("; ");
+  }
   return String(value);
 }
 
