@@ -55,11 +55,16 @@ def measure_page(probe: dict) -> tuple[list[dict], list[dict]]:
     for turn_id, t in probe["turns"].items():
         if t.get("firstPlayAt") is None or not t.get("latency") or t["latency"]["endpointing_ms"] <= 0:
             continue  # typed turns, announcements, turns without audio
+        # Which utterance this turn answers: the speech end nearest to where the service placed it
+        # (first audio's arrival less the service's own total). Under load replies come late, so
+        # "the last speech end before the reply" could be the next utterance's.
+        estimate = t["firstArrival"] - t["latency"]["total_ms"] / 1000
         before = [e for e in ends if e < t["firstPlayAt"]]
         if not before:
             continue
-        page_ms = (t["firstPlayAt"] - before[-1]) * 1000
-        if not 0 < page_ms < 5000:
+        end = min(before, key=lambda e: abs(e - estimate))
+        page_ms = (t["firstPlayAt"] - end) * 1000
+        if not 0 < page_ms < 60_000:
             continue
         turns.append(
             {
@@ -99,19 +104,20 @@ async def run_level(browser, url: str, pages: int, seconds: float, screenshot: P
         )
     if screenshot:
         await opened[0].screenshot(path=str(screenshot), full_page=True)
-    turns, barge_ins, underruns = [], [], 0
+    turns, barge_ins, underruns, raw = [], [], 0, []
     for page in opened:
         probe = await page.evaluate(
             "({frames: window.rivulet.frames, turns: window.rivulet.turns, bargeIns: window.rivulet.bargeIns,"
             " underruns: window.rivulet.underruns})"
         )
+        raw.append(probe)
         t, b = measure_page(probe)
         turns += t
         barge_ins += b
         underruns += probe["underruns"]
     for context in contexts:
         await context.close()
-    return {"turns": turns, "barge_ins": barge_ins, "underruns": underruns}
+    return {"turns": turns, "barge_ins": barge_ins, "underruns": underruns, "probes": raw}
 
 
 def summarize(result: dict) -> dict:
@@ -167,7 +173,8 @@ def plot(levels: dict, path: Path) -> None:
             left.plot(server, y, "--", label=f"{n} browser(s): service (first chunk sent)")
     for n, goal in GOAL_MS.items():
         left.axvline(goal, color="red" if n == 1 else "orange", lw=1, label=f"goal at {n}: {goal:.0f} ms")
-    left.set_xlabel("end of speech → first reply audio (ms)")
+    left.set_xscale("log")
+    left.set_xlabel("end of speech → first reply audio (ms, log scale)")
     left.set_ylabel("fraction of turns")
     left.set_title("Spoken turns in headless Chromium")
     left.legend(fontsize=7)
@@ -178,7 +185,8 @@ def plot(levels: dict, path: Path) -> None:
         medians = [pct([t[k] for t in result["turns"]], 50) for k in names]
         right.bar(x + i * width, medians, width, label=f"{n} browser(s)")
     right.set_xticks(x + width / 2, [k.removesuffix("_ms") for k in names], rotation=20, fontsize=8)
-    right.set_ylabel("median (ms)")
+    right.set_yscale("log")
+    right.set_ylabel("median (ms, log scale)")
     right.set_title("Stages (service) and playout (page)")
     right.legend(fontsize=8)
     fig.tight_layout()
@@ -255,7 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reports", type=Path, default=ROOT / "bench" / "reports")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".run" / "gateway_latency")
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the report and plot again from the JSON"
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        data = json.loads((args.reports / "gateway_latency.json").read_text())
+        plot(
+            {n: {"turns": turns} for n, turns in data["turns"].items()}, args.reports / "gateway_latency.png"
+        )
+        write_report(args.reports, data)
+        return 0
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     asr = find_model(MODELS["asr"], ROOT / "models")
@@ -272,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     repository = compose_repository(args.workdir / "repository", sources)
     mic = microphone_wav(args.workdir / "microphone.wav", list(REQUESTS), gap_s=args.gap_s)
     per_turn = mic.duration_s / len(REQUESTS)
-    seconds = {n: args.seconds or per_turn * (48 / n + 2) for n in args.levels}  # 40+ measured turns
+    seconds = {n: args.seconds or per_turn * (48 / n + 2 + n) for n in args.levels}  # 40+ measured turns
     redis, redis_url = start_redis_server(args.workdir)
     load = [os.getloadavg()[0]]
     try:
@@ -299,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         "turns": {str(n): r["turns"] for n, r in results.items()},
         "barge_ins": {str(n): r["barge_ins"] for n, r in results.items()},
     }
+    for n, r in results.items():  # what the pages recorded, to measure again without a rerun
+        (args.workdir / f"probes-{n}.json").write_text(json.dumps(r.pop("probes")))
     args.reports.mkdir(parents=True, exist_ok=True)
     (args.reports / "gateway_latency.json").write_text(json.dumps(data, indent=1))
     plot(results, args.reports / "gateway_latency.png")

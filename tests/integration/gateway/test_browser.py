@@ -235,3 +235,19 @@ async def test_dialog_service_going_away_is_shown_and_the_page_reconnects(voice_
     finally:
         gateway.stop()
         dialog.stop()
+
+
+async def test_a_timer_firing_is_shown_and_spoken(voice_gateway):
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        _context, page, errors = await open_app(browser, voice_gateway)
+        await type_turn(page, "set a timer for two seconds")
+        await page.wait_for_function(
+            "Object.entries(window.rivulet.turns)"
+            ".some(([id, t]) => id.startsWith('announce-') && t.samples > 0)",
+            timeout=TIMEOUT_MS,
+        )
+        assert await page.locator("#log li.notice", has_text="⏰").count() == 1
+        assert "Announcement" in await page.locator("#live").text_content()
+        assert not errors
+        await browser.close()
