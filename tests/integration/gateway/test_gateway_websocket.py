@@ -186,3 +186,23 @@ async def test_start_timeout_cap_and_dialog_unavailable(dialog_service, tmp_path
             async with http.get(f"{orphan.url}/readyz") as reply:
                 assert reply.status == 503
         assert 'rivulet_gateway_conversations_total{code="4508"} 1.0' in capped.metrics()
+
+
+async def test_a_dialog_at_its_stream_limit_is_shown_as_busy(redis_url, nlu_service, tmp_path):
+    from tests.integration.dialog.conftest import dialog_env, start_dialog
+
+    dialog = start_dialog(
+        tmp_path / "dialog.log", dialog_env(redis_url, nlu_service.address, dialog_max_streams=1)
+    )
+    try:
+        with GatewayProcess(dialog.address, tmp_path / "gateway.log") as gateway:
+            async with aiohttp.ClientSession() as http:
+                first = await start(http, gateway)
+                await first.send_json({"type": "text", "text": "what time is it"})
+                await receive_until(first, "latency")  # its stream is open at the dialog
+                second = await http.ws_connect(f"{gateway.url}/ws")
+                await second.send_json({"type": "start", "session_id": new_session()})
+                assert await closed_with(second) == (Close.BUSY, "busy, try again")
+                await first.close()
+    finally:
+        dialog.stop()
