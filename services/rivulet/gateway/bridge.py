@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Requests waiting for the dialog service (about 4 s of 20 ms frames): more means it is not reading.
 QUEUE_LIMIT = 200
+# Turns whose gateway time is being summed (announcements have no latency message to end them).
+TURNS_TRACKED = 16
 _END = None
 
 
@@ -165,6 +167,9 @@ class Conversation:
         metrics.FORWARD_SECONDS.labels("out").observe(spent)
         turn = response.turn_id
         self._turn_overhead[turn] = self._turn_overhead.get(turn, 0.0) + spent
+        if len(self._turn_overhead) > TURNS_TRACKED:  # turns that never got a latency message
+            self._turn_overhead.pop(next(iter(self._turn_overhead)))
+            self._audio_seen.intersection_update(self._turn_overhead)
         if kind == "audio" and turn not in self._audio_seen:
             self._audio_seen.add(turn)
             metrics.FIRST_AUDIO_SECONDS.observe(spent)
