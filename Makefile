@@ -23,9 +23,9 @@ RUN_LOG_DIR ?= .run/logs
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
 PROTO_STAMP := services/riva/.generated
 
-.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools whisper
+.PHONY: setup protos models default-model asr-model run test test-unit lint helm-check bench constraints clean redis speech-tools whisper browser
 
-setup: $(STAMP) $(WHISPER_STAMP) $(PROTO_STAMP) redis speech-tools whisper
+setup: $(STAMP) $(WHISPER_STAMP) $(PROTO_STAMP) redis speech-tools whisper browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
@@ -57,6 +57,10 @@ redis:
 # espeak-ng, flite, festival (+ English voices) and sox: ASR training/test audio and the embedded TTS.
 speech-tools:
 	@scripts/ensure_speech_tools.sh
+
+# Headless Chromium for the voice-assistant app's browser tests and bench (tests/integration/gateway).
+browser:
+	@scripts/ensure_browser.sh
 
 NLU_BUILD := $(PY) -m pipelines.nlu build --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
 
@@ -104,6 +108,7 @@ bench: setup models
 	$(PY) -m bench.tts_intelligibility
 	$(PY) -m bench.dialog_latency
 	$(PY) -m bench.dialog_task_success
+	$(PY) -m bench.gateway_latency
 
 constraints:
 	@{ echo "# Every dependency pinned (pip freeze of the project venv). torch is the CPU build (local wheel)."; \

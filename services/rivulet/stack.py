@@ -2,8 +2,9 @@
 
 Starts the real tritonserver on the model repository, checks Redis, and serves the Riva services
 (ASR, NLU, TTS) and Rivulet's dialog manager on one address (default 0.0.0.0:50051), as Riva's own
-server does. The dialog manager reaches ASR, NLU and TTS through that same address. Ctrl-C or
-SIGTERM drains in-flight RPCs, then stops Triton.
+server does. The dialog manager reaches ASR, NLU and TTS through that same address; the gateway
+serves the voice-assistant web app (default http://localhost:8080) in front of the dialog manager.
+Ctrl-C or SIGTERM drains in-flight RPCs, then stops Triton.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from rivulet.core.server import ServerHost
 from rivulet.core.tritonserver import ModelLoadError, TritonServer, cache_dir
 from rivulet.dialog.service import DialogService
 from rivulet.dialog.settings import DialogSettings
+from rivulet.gateway.server import GatewayServer
+from rivulet.gateway.settings import GatewaySettings
 from rivulet.nlu.service import NluService
 from rivulet.nlu.settings import NluSettings
 from rivulet.stack_models import NluUpgrade, build_hint, plan_models
@@ -36,7 +39,7 @@ from rivulet.tts.settings import TtsSettings
 log = logging.getLogger("rivulet.stack")
 
 
-class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings):
+class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings, GatewaySettings):
     """Every service's settings plus where the embedded Triton listens."""
 
     triton_grpc_port: int = Field(8001, description="Port of the embedded tritonserver's gRPC endpoint.")
@@ -52,13 +55,16 @@ class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings):
     )
 
 
-def _table(settings: StackSettings, host: ServerHost, redis_ok: bool, repository: Path) -> Table:
+def _table(
+    settings: StackSettings, host: ServerHost, redis_ok: bool, repository: Path, app_url: str
+) -> Table:
     table = Table(title="Rivulet is running", show_lines=False)
     table.add_column("component")
     table.add_column("address")
     table.add_column("what")
     names = ", ".join(n for s in host.services for n in s.service_names)
     table.add_row("gRPC (Riva API)", f"localhost:{host.port}", names + " + health, reflection")
+    table.add_row("voice assistant app", app_url, "the web app (gateway: WebSocket → Dialog/Converse)")
     table.add_row("metrics", f"http://localhost:{host.metrics_port}/metrics", "Prometheus")
     table.add_row("Triton gRPC", f"localhost:{settings.triton_grpc_port}", f"models from {repository}")
     table.add_row("Triton HTTP", f"http://localhost:{settings.triton_http_port}/v2", "health, model metadata")
@@ -113,10 +119,14 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
         log_dir / "nlu-full-build.log", triton.load,
     )  # fmt: skip
     upgrading: asyncio.Task | None = None
+    if "gateway_dialog_url" not in settings.model_fields_set:
+        settings.gateway_dialog_url = local
+    gateway = GatewayServer(settings)
     try:
         await host.start()
+        app_url = await gateway.start()
         host.install_signal_handlers()
-        console.print(_table(settings, host, redis_ok, repository))
+        console.print(_table(settings, host, redis_ok, repository, app_url))
         hint = f"python -m rivulet.cli --server localhost:{host.port}"
         console.print(
             f"Try: [bold]{hint} chat 'set a timer for ten minutes'[/], "
@@ -131,6 +141,7 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
             upgrade.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await upgrading
+        await gateway.stop()
         await host.stop("stack exiting")
         triton.stop()
 

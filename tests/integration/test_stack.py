@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import grpc
 import pytest
@@ -20,9 +21,10 @@ pytestmark = pytest.mark.integration
 def test_stack_serves_every_service_on_one_address_and_stops_cleanly(
     nlu_repository, test_models, redis_url, tmp_path
 ):
-    port, triton_http = free_port(), free_port()
+    port, triton_http, gateway_port = free_port(), free_port(), free_port()
     env = service_env(
         grpc_port=port,
+        gateway_port=gateway_port,
         metrics_port=free_port(),
         triton_grpc_port=free_port(),
         triton_http_port=triton_http,
@@ -55,11 +57,15 @@ def test_stack_serves_every_service_on_one_address_and_stops_cleanly(
                 )
             assert turn.understanding.intent == "GetTime"
             assert turn.reply.text
+            # the gateway serves the voice-assistant app in front of the dialog manager
+            with urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/readyz", timeout=10) as reply:
+                assert reply.status == 200
         finally:
             process.send_signal(signal.SIGINT)
             code = process.wait(60)
     output = (tmp_path / "stack.log").read_text()
     assert code == 0, output
     assert f"localhost:{port}" in output  # it printed where it listens
+    assert f"http://localhost:{gateway_port}" in output  # and where the app is
     assert health_status(f"127.0.0.1:{port}") == "UNAVAILABLE"  # gRPC server gone
     assert "successfully unloaded" in (tmp_path / "tritonserver.log").read_text()  # Triton stopped cleanly
