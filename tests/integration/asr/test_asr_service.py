@@ -137,10 +137,21 @@ def test_endpointing_splits_utterances_at_a_pause(client):
     ],
 )
 def test_streaming_encodings_and_rates(client, encoding, rate):
+    """Each encoding and rate is decoded to the same audio the model hears: the transcript equals
+    that of the same band-limited signal sent as 16 kHz LINEAR_PCM (and, above 8 kHz, the words;
+    at 8 kHz the pretrained tiny.en sometimes mishears this synthetic voice: the accuracy bench's
+    business, bench/reports/asr_real_speech.md)."""
     text = "four two"
-    data = audio.encode(audio.resample(speech(text), RATE, rate), encoding, rate)
+    at_rate = audio.resample(speech(text), RATE, rate)
+    data = audio.encode(at_rate, encoding, rate)
     config = streaming_config(rate=rate, interim=False, encoding=encoding)
-    assert finals(stream(client, data, config)) == text
+    reference = finals(
+        stream(client, pcm16(audio.resample(at_rate, rate, RATE)), streaming_config(interim=False))
+    )
+    heard = finals(stream(client, data, config))
+    assert heard == reference
+    if rate > 8000:
+        assert heard == text
 
 
 def wav_bytes(samples: np.ndarray, rate: int, fmt: str = "WAV") -> bytes:
