@@ -1,20 +1,27 @@
-"""`python -m rivulet.core.healthcheck --address host:port [--service NAME]`: exit 0 iff SERVING.
+"""`python -m rivulet.core.healthcheck --address host:port [--service NAME] [--tls [--ca-cert CA]]`:
+exit 0 iff SERVING.
 
-Used by container health checks; speaks the standard grpc.health.v1 protocol.
+Used by container health checks; speaks the standard grpc.health.v1 protocol (over TLS with `--tls`,
+trusting `--ca-cert` or the system roots).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rivulet.core.tls import sync_channel
 
-def check(address: str, service: str = "", timeout_s: float = 3.0) -> str:
+
+def check(
+    address: str, service: str = "", timeout_s: float = 3.0, tls: bool = False, ca_cert: Path | None = None
+) -> str:
     """The serving status name of `service` at `address`, or the gRPC error code name."""
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address, ca_cert, tls) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
@@ -29,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="localhost:50051")
     parser.add_argument("--service", default="", help="service name; empty = the whole server")
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument(
+        "--ca-cert", type=Path, help="PEM CA that signed the server certificate (implies --tls)"
+    )
     args = parser.parse_args(argv)
-    status = check(args.address, args.service, args.timeout)
+    status = check(args.address, args.service, args.timeout, args.tls, args.ca_cert)
     print(f"{args.address} {args.service or '(server)'}: {status}")
     return 0 if status == "SERVING" else 1
 
