@@ -29,6 +29,7 @@ class SecureService:
     process: ServiceProcess
     certs: LocalCertificates
     key: str
+    _channel: grpc.Channel | None = None
 
     @property
     def uri(self) -> str:
@@ -43,7 +44,12 @@ class SecureService:
         )
 
     def channel(self) -> grpc.Channel:
-        """A blocking TLS channel whose calls carry the API key (call credentials)."""
+        """A blocking TLS channel whose calls carry the API key (call credentials); made once."""
+        if self._channel is None:
+            self._channel = self._open_channel()
+        return self._channel
+
+    def _open_channel(self) -> grpc.Channel:
         key = self.key
         credentials = grpc.composite_channel_credentials(
             grpc.ssl_channel_credentials(self.certs.ca.read_bytes()),
