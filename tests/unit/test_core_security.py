@@ -20,7 +20,7 @@ from riva.proto import riva_asr_pb2_grpc, riva_nlp_pb2_grpc
 from riva.proto import riva_nlp_pb2 as nlp
 
 from rivulet.core.apikeys import KeyFileError, entry_yaml, load_keys, new_key
-from rivulet.core.healthcheck import check
+from rivulet.core.healthcheck import check, plain_health_address
 from rivulet.core.localca import create_local_certificates
 from rivulet.core.server import ServerHost
 from rivulet.core.settings import ServiceSettings
@@ -377,3 +377,11 @@ def test_keys_file_errors_name_the_entry(tmp_path):
     path.write_text("keys:\n  - name: bob\n    sha256: " + "a" * 64 + "\n    max_stream: 3\n")
     with pytest.raises(KeyFileError, match=r"unknown fields \['max_stream'\]"):
         load_keys(path)
+
+
+def test_in_pod_healthcheck_uses_the_plain_text_health_port_when_tls_is_on():
+    env = {"RIVULET_GRPC_PORT": "50051", "RIVULET_HEALTH_PORT": "50052"}
+    assert plain_health_address("localhost:50051", env) == "localhost:50052"
+    assert plain_health_address("127.0.0.1:50051", env) == "localhost:50052"
+    assert plain_health_address("riva.example.com:443", env) == "riva.example.com:443"
+    assert plain_health_address("localhost:50051", {"RIVULET_GRPC_PORT": "50051"}) == "localhost:50051"
