@@ -29,7 +29,7 @@ from tests.integration.security.hostile_audio import LINEAR_PCM, RATE, corpus
 pytestmark = pytest.mark.integration
 
 PROFILE = os.environ.get("RIVULET_FUZZ_PROFILE", "ci")
-EXAMPLES = {"ci": 30, "bench": 500}[PROFILE]
+EXAMPLES = int(os.environ.get("RIVULET_FUZZ_EXAMPLES") or {"ci": 30, "bench": 500}[PROFILE])
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
