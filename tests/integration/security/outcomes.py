@@ -21,11 +21,14 @@ SERVER_FAILURES = {
 
 OUTCOMES: Counter[tuple[str, str]] = Counter()
 FAILURES: list[str] = []
+MESSAGES: dict[tuple[str, str], Counter[str]] = {}  # what each status said, by its first words
 
 
 def record(rpc: str, code: grpc.StatusCode, details: str, case: str) -> None:
     """Count one answer; a server failure (or an error without a message) is kept for the assertion."""
     OUTCOMES[(rpc, code.name)] += 1
+    if details:
+        MESSAGES.setdefault((rpc, code.name), Counter())[" ".join(details.split()[:6])] += 1
     if code in SERVER_FAILURES or (code != grpc.StatusCode.OK and not details.strip()):
         FAILURES.append(f"{rpc} {code.name} {details!r} for {case}")
 
@@ -41,4 +44,8 @@ def write_report() -> None:
     target = os.environ.get("RIVULET_FUZZ_REPORT")
     if target and OUTCOMES:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(json.dumps({"outcomes": summary(), "failures": FAILURES}, indent=2) + "\n")
+        messages = {
+            f"{rpc} {code}": dict(counter.most_common(8)) for (rpc, code), counter in sorted(MESSAGES.items())
+        }
+        document = {"outcomes": summary(), "failures": FAILURES, "messages": messages}
+        Path(target).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

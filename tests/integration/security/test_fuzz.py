@@ -24,7 +24,7 @@ from riva.proto import riva_tts_pb2 as rtts
 from rivulet.core.processes import health_status
 from tests.integration.security import outcomes
 from tests.integration.security.conftest import ASR, TTS
-from tests.integration.security.hostile_audio import LINEAR_PCM, RATE, corpus
+from tests.integration.security.hostile_audio import LINEAR_PCM, OGGOPUS, RATE, corpus
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +138,7 @@ def test_malformed_audio_corpus_gets_precise_statuses(secure_asr):
 
 # ------------------------------------------------------------------ generated ASR requests
 
-floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+wild_floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
 texts = st.text(max_size=60)
 rates = st.one_of(
     st.sampled_from([0, 8000, 16000, 22050, 44100, 48000, 96000]), st.integers(-(2**31), 2**31 - 1)
@@ -146,40 +146,66 @@ rates = st.one_of(
 
 
 def mostly(valid, wild: st.SearchStrategy) -> st.SearchStrategy:
-    """`valid` about three times in four, else `wild`: most requests get past the first check, so
-    the fuzzing reaches decoding, endpointing, biasing and synthesis rather than stopping at validation."""
-    return st.one_of(st.just(valid), st.just(valid), st.just(valid), wild)
+    """`valid` about three times in four, else `wild`."""
+    valid = valid if isinstance(valid, st.SearchStrategy) else st.just(valid)
+    return st.one_of(valid, valid, valid, wild)
+
+
+floats = mostly(st.floats(0, 100, width=32), wild_floats)
+ANY_INT32 = st.integers(-(2**31), 2**31 - 1)
+
+
+class Mutations:
+    """A valid request with at most two fields drawn wild: about a third of the requests are fully
+    valid and reach decoding, endpointing, biasing and synthesis; the rest probe one check at a time
+    (drawing every field wild would stop nearly all of them at the first check)."""
+
+    def __init__(self, draw, fields: tuple[str, ...]) -> None:
+        self.draw = draw
+        self.wild = draw(st.sets(st.sampled_from(fields), max_size=2))
+
+    def __call__(self, field: str, valid, wild: st.SearchStrategy):
+        if field in self.wild:
+            return self.draw(wild)
+        return self.draw(valid) if isinstance(valid, st.SearchStrategy) else valid
+
+
+ASR_FIELDS = ("encoding", "rate", "language", "alternatives", "channels", "model", "contexts", "endpointing",
+              "custom", "diarization")  # fmt: skip
 
 
 @st.composite
 def recognition_configs(draw) -> rasr.RecognitionConfig:
+    pick = Mutations(draw, ASR_FIELDS)
     config = rasr.RecognitionConfig(
-        encoding=draw(mostly(LINEAR_PCM, st.sampled_from(ENCODINGS))),
-        sample_rate_hertz=draw(mostly(RATE, rates)),
-        language_code=draw(
-            mostly("en-US", st.one_of(st.sampled_from(["", "en-GB", "de-DE", "EN-us"]), texts))
+        encoding=pick("encoding", LINEAR_PCM, st.sampled_from(ENCODINGS)),
+        sample_rate_hertz=pick("rate", st.sampled_from([8000, 16000, 22050, 44100, 48000]), rates),
+        language_code=pick(
+            "language", "en-US", st.one_of(st.sampled_from(["", "en-GB", "de-DE", "EN-us"]), texts)
         ),
-        max_alternatives=draw(mostly(1, st.integers(-(2**31), 2**31 - 1))),
-        audio_channel_count=draw(mostly(1, st.integers(-(2**31), 2**31 - 1))),
+        max_alternatives=pick("alternatives", st.integers(0, 5), ANY_INT32),
+        audio_channel_count=pick("channels", st.sampled_from([0, 1]), ANY_INT32),
         enable_word_time_offsets=draw(st.booleans()),
         enable_automatic_punctuation=draw(st.booleans()),
         profanity_filter=draw(st.booleans()),
         verbatim_transcripts=draw(st.booleans()),
-        model=draw(mostly("", st.one_of(st.sampled_from(["asr_streaming", "nope"]), texts))),
+        model=pick("model", st.sampled_from(["", "asr_streaming"]), st.one_of(st.just("nope"), texts)),
     )
-    for _ in range(draw(st.integers(0, 3))):
-        config.speech_contexts.add(phrases=draw(st.lists(texts, max_size=5)), boost=draw(floats))
-    if draw(st.booleans()):
-        config.endpointing_config.start_history = draw(st.integers(-(2**31), 2**31 - 1))
-        config.endpointing_config.stop_history = draw(st.integers(-(2**31), 2**31 - 1))
-        config.endpointing_config.start_threshold = draw(floats)
-        config.endpointing_config.stop_threshold = draw(floats)
-    for key, value in draw(
-        st.dictionaries(st.sampled_from(["lm_search", "x", ""]), texts, max_size=2)
-    ).items():
+    boosts = pick("contexts", st.floats(-50, 100, width=32), wild_floats)
+    for _ in range(draw(st.integers(0, 2))):
+        config.speech_contexts.add(phrases=draw(st.lists(texts, max_size=5)), boost=boosts)
+    if "endpointing" in pick.wild or draw(st.booleans()):
+        history = ANY_INT32 if "endpointing" in pick.wild else st.integers(1, 2000)
+        threshold = wild_floats if "endpointing" in pick.wild else st.floats(0.01, 1)
+        config.endpointing_config.start_history = draw(history)
+        config.endpointing_config.stop_history = draw(history)
+        config.endpointing_config.start_threshold = draw(threshold)
+        config.endpointing_config.stop_threshold = draw(threshold)
+    custom = st.dictionaries(st.sampled_from(["lm_search", "x", ""]), texts, max_size=2)
+    for key, value in pick("custom", st.sampled_from([{}, {"lm_search": "open"}]), custom).items():
         config.custom_configuration[key] = value
-    if draw(mostly(False, st.booleans())):
-        config.diarization_config.enable_speaker_diarization = draw(st.booleans())
+    if pick("diarization", False, st.just(True)):
+        config.diarization_config.enable_speaker_diarization = True
     return config
 
 
@@ -187,7 +213,9 @@ def pcm_audio() -> st.SearchStrategy[bytes]:
     extreme = st.lists(st.sampled_from([-32768, 32767, 0, 1, -1]), max_size=8000).map(
         lambda xs: b"".join(int(x).to_bytes(2, "little", signed=True) for x in xs)
     )
-    return st.one_of(st.binary(max_size=16000), extreme, st.sampled_from([c.audio for c in corpus()]))
+    even = st.binary(min_size=2, max_size=16000).map(lambda b: b[: len(b) // 2 * 2])  # whole 16-bit samples
+    wild = st.one_of(st.binary(max_size=16000), st.sampled_from([c.audio for c in corpus()]))
+    return mostly(st.one_of(even, extreme), wild)
 
 
 @FUZZ
@@ -199,17 +227,18 @@ def test_generated_recognize_requests(secure_asr, config, audio):
     _assert_no_server_failures()
 
 
-stream_messages = st.lists(
-    st.one_of(
-        recognition_configs().map(
-            lambda c: rasr.StreamingRecognizeRequest(
-                streaming_config=rasr.StreamingRecognitionConfig(config=c)
-            )
-        ),
-        pcm_audio().map(lambda a: rasr.StreamingRecognizeRequest(audio_content=a[:8000])),
-        st.just(rasr.StreamingRecognizeRequest()),
-    ),
-    max_size=6,
+config_message = recognition_configs().map(
+    lambda c: rasr.StreamingRecognizeRequest(streaming_config=rasr.StreamingRecognitionConfig(config=c))
+)
+any_message = st.one_of(
+    config_message,
+    pcm_audio().map(lambda a: rasr.StreamingRecognizeRequest(audio_content=a[:8000])),
+    st.just(rasr.StreamingRecognizeRequest()),
+)
+# Mostly a config first (then any order of audio, repeated configs and empty messages), sometimes anything.
+stream_messages = mostly(
+    st.tuples(config_message, st.lists(any_message, max_size=6)).map(lambda t: [t[0], *t[1]]),
+    st.lists(any_message, max_size=6),
 )
 
 
@@ -252,7 +281,11 @@ def ssml(draw) -> str:
     return root + opened + inner + closed + draw(st.sampled_from(["</speak>", "", "</speak></speak>"]))
 
 
+WORDS = ["the", "table", "for", "4", "at", "7:30", "p.m.", "on", "12/25/2026", "$3.50", "Dr.", "St.",
+         "50%", "1st", "km", "hello", "world", "Ünïcödé", "naïve", "déjà", "—", "…", "?!", "I'm", "can't",
+         "(", ")"]  # fmt: skip
 tts_texts = st.one_of(
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=40).map(" ".join),  # ordinary-looking sentences
     st.text(max_size=200),
     st.text(alphabet=st.sampled_from(CONTROL + "a ."), max_size=200),
     st.integers(1, 5000).map(lambda n: "a" * n),  # very long words
@@ -264,16 +297,18 @@ tts_texts = st.one_of(
 
 @st.composite
 def synthesize_requests(draw) -> rtts.SynthesizeSpeechRequest:
+    pick = Mutations(draw, ("language", "encoding", "rate", "voice", "dictionary"))
+    voices = st.sampled_from(["", "English-US.Male-2", "English-US.Female-1", "English-US.Male-1"])
     return rtts.SynthesizeSpeechRequest(
         text=draw(tts_texts),
-        language_code=draw(mostly("en-US", st.one_of(st.sampled_from(["", "fr-FR"]), texts))),
-        encoding=draw(mostly(LINEAR_PCM, st.sampled_from(ENCODINGS))),
-        sample_rate_hz=draw(mostly(16_000, rates)),
-        voice_name=draw(
-            mostly("", st.one_of(st.sampled_from(["English-US.Male-2", "English-US.Female-1"]), texts))
-        ),
-        custom_dictionary=draw(
-            mostly("", st.one_of(texts, st.just("hello  HH AH0 L OW1,world  ˈwɜːld"), st.just("  ,,  ")))
+        language_code=pick("language", "en-US", st.one_of(st.sampled_from(["", "fr-FR"]), texts)),
+        encoding=pick("encoding", st.sampled_from([LINEAR_PCM, OGGOPUS]), st.sampled_from(ENCODINGS)),
+        sample_rate_hz=pick("rate", st.sampled_from([8000, 16000, 22050, 48000]), rates),
+        voice_name=pick("voice", voices, texts),
+        custom_dictionary=pick(
+            "dictionary",
+            "",
+            st.one_of(texts, st.just("hello  HH AH0 L OW1,world  ˈwɜːld"), st.just("  ,,  ")),
         ),
     )
 
