@@ -36,6 +36,10 @@ def markdown(data: dict, examples: int, seconds: float, exit_code: int) -> str:
     lines += ["", f"Server failures (INTERNAL, UNKNOWN, UNAVAILABLE, DEADLINE_EXCEEDED, no message): "
               f"{len(data['failures'])}"]  # fmt: skip
     lines += [f"- {failure}" for failure in data["failures"][:50]]
+    lines += ["", "## What the statuses said (most common openings of the messages)", ""]
+    for key, messages in data.get("messages", {}).items():
+        said = "; ".join(f"“{text}…” ×{count}" for text, count in list(messages.items())[:4])
+        lines.append(f"- **{key}**: {said}")
     return "\n".join(lines) + "\n"
 
 
