@@ -443,6 +443,7 @@ def umbrella_schema() -> dict[str, Any]:
                             "secretName": SECRET_NAME,
                             "mutual": {"type": "boolean"},
                             "backendName": {"type": "string"},
+                            "redis": {"type": "boolean"},
                             "healthPort": PORT,
                         },
                         ["enabled", "secretName", "mutual", "healthPort"],

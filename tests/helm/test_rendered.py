@@ -439,7 +439,10 @@ def test_services_reach_triton_and_redis_at_the_rendered_services(objs: Objs) ->
         if "RIVULET_REDIS_URL" in env:
             names = list(env)
             assert names.index("RIVULET_REDIS_PASSWORD") < names.index("RIVULET_REDIS_URL"), "$(VAR) order"
-            assert env["RIVULET_REDIS_URL"]["value"] == f"redis://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0"
+            url = env["RIVULET_REDIS_URL"]["value"]
+            tls = "RIVULET_TLS_CERT_FILE" in env  # with global.tls Redis speaks only TLS (query: its CA)
+            scheme = "rediss" if tls else "redis"
+            assert url.split("?")[0] == f"{scheme}://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0", url
             assert labels.get("rivulet.ai/redis-client") == "true"
         else:
             assert "rivulet.ai/redis-client" not in labels
@@ -711,9 +714,9 @@ def test_prometheus_adapter_rules_serve_the_metrics_the_hpas_read() -> None:
 
 
 def _mounts(container: dict[str, Any], pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """mount path -> the volume mounted there."""
+    """mount path -> the volume mounted there (empty for a StatefulSet's claim template)."""
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    return {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
+    return {m["mountPath"]: volumes.get(m["name"], {}) for m in container.get("volumeMounts", [])}
 
 
 def _mounted_secret(path: str, container: dict[str, Any], pod: dict[str, Any]) -> str:
@@ -783,3 +786,28 @@ def test_default_values_serve_plain_text_without_keys() -> None:
         assert {m["name"] for m in c["volumeMounts"]} == {"tmp"} | (
             {"model-repository"} if "RIVULET_ASR_MODEL_REPOSITORY" in env_of(c) else set()
         )
+
+
+def test_redis_serves_only_tls_and_dialog_dials_it_trusting_the_ca() -> None:
+    objs = render("gpu-cluster")
+    conf = one(objs, "ConfigMap", REDIS)["data"]["redis.conf"].splitlines()
+    assert "port 0" in conf and "tls-port 6379" in conf and "tls-auth-clients yes" in conf
+    redis = one(objs, "StatefulSet", REDIS)
+    pod = redis["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    for line in conf:
+        if line.startswith(("tls-cert-file", "tls-key-file", "tls-ca-cert-file")):
+            assert _mounted_secret(line.split()[1], c, pod) == "rivulet-grpc-tls", line
+    for probe in ("startupProbe", "readinessProbe"):
+        assert "--tls --cacert /etc/redis/tls/ca.crt" in c[probe]["exec"]["command"][-1], probe
+    dialog = one(objs, "Deployment", f"{RELEASE}-dialog")
+    dpod = dialog["spec"]["template"]["spec"]
+    url = env_of(dpod["containers"][0])["RIVULET_REDIS_URL"]["value"]
+    assert url.startswith(f"rediss://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0?")
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    assert set(query) == {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile"}
+    for path in query.values():
+        assert _mounted_secret(path, dpod["containers"][0], dpod) == "rivulet-grpc-tls"
+    default_dialog = one(render("default"), "Deployment", f"{RELEASE}-dialog")["spec"]["template"]["spec"]
+    default_url = env_of(default_dialog["containers"][0])["RIVULET_REDIS_URL"]["value"]
+    assert default_url.startswith("redis://") and "?" not in default_url

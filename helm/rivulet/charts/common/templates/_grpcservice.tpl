@@ -58,6 +58,16 @@ this release), else the ClusterIP Service of this release's chart named `service
 {{/* TLS and API keys (global.tls, global.auth): the Secrets' mount paths, and a render error that says
 what to set when a required Secret name is missing. */}}
 {{- define "common.security.tlsDir" -}}/etc/rivulet/tls{{- end -}}
+{{/* "true" when Redis serves TLS: global.tls on and its `redis` switch not turned off. */}}
+{{- define "common.redis.tls" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- if and $tls.enabled (ne (toString $tls.redis) "false") }}true{{ end -}}
+{{- end -}}
+{{/* The query a rediss:// URL needs: the CA to trust, and the client certificate under mutual TLS. */}}
+{{- define "common.redis.tlsQuery" -}}
+{{- $dir := include "common.security.tlsDir" . -}}
+?ssl_ca_certs={{ $dir }}/ca.crt{{ if ((.Values.global).tls).mutual }}&ssl_certfile={{ $dir }}/tls.crt&ssl_keyfile={{ $dir }}/tls.key{{ end }}
+{{- end -}}
 {{- define "common.security.authDir" -}}/etc/rivulet/auth{{- end -}}
 {{- define "common.checkSecurity" -}}
 {{- $tls := (.Values.global).tls | default dict -}}
@@ -224,7 +234,11 @@ spec:
                   name: {{ include "common.redis.secretName" . }}
                   key: {{ include "common.redis.secretKey" . }}
             - name: RIVULET_REDIS_URL
+              {{- if include "common.redis.tls" . }}
+              value: {{ printf "rediss://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d%s" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) (include "common.redis.tlsQuery" .) | quote }}
+              {{- else }}
               value: {{ printf "redis://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) | quote }}
+              {{- end }}
             {{- end }}
             {{- range .Values.calls }}
             - name: {{ .env }}
