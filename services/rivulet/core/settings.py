@@ -64,6 +64,15 @@ class ServiceSettings(BaseSettings):
     client_api_key: SecretStr = Field(
         SecretStr(""), description="API key sent (authorization: Bearer) to services that require one."
     )
+    # How this service calls Triton (NLU, ASR, TTS): TLS when Triton serves it (--grpc-use-ssl).
+    triton_tls: bool = Field(False, description="Call Triton's gRPC endpoint over TLS.")
+    triton_tls_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signed Triton's certificate (default: system roots)."
+    )
+    triton_tls_cert_file: Path | None = Field(
+        None, description="PEM client certificate for Triton's mutual TLS (--grpc-use-ssl-mutual)."
+    )
+    triton_tls_key_file: Path | None = Field(None, description="PEM private key of triton_tls_cert_file.")
     # API keys and quotas (rivulet.core.auth): off unless a keys file is given.
     auth_keys_file: Path | None = Field(
         None,

@@ -162,6 +162,24 @@ class _MetadataInterceptor(
         return await continuation(self._details(details), requests)
 
 
+def triton_tls_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Keyword arguments of tritonclient's InferenceServerClient for TLS to Triton ({} = plain text)."""
+    if not settings.triton_tls:
+        return {}
+    if (settings.triton_tls_cert_file is None) != (settings.triton_tls_key_file is None):
+        raise TlsConfigError("set both RIVULET_TRITON_TLS_CERT_FILE and RIVULET_TRITON_TLS_KEY_FILE")
+    options: dict[str, Any] = {"ssl": True}
+    for key, path, setting in (
+        ("root_certificates", settings.triton_tls_ca_file, "RIVULET_TRITON_TLS_CA_FILE"),
+        ("certificate_chain", settings.triton_tls_cert_file, "RIVULET_TRITON_TLS_CERT_FILE"),
+        ("private_key", settings.triton_tls_key_file, "RIVULET_TRITON_TLS_KEY_FILE"),
+    ):
+        if path is not None:
+            _read(path, setting)  # fail at start, naming the setting, rather than at the first call
+            options[key] = str(Path(path).expanduser())
+    return options
+
+
 def open_channel(
     address: str, security: ChannelSecurity | None = None, options: Sequence[tuple[str, Any]] = ()
 ) -> grpc.aio.Channel:
