@@ -444,6 +444,7 @@ def umbrella_schema() -> dict[str, Any]:
                             "mutual": {"type": "boolean"},
                             "backendName": {"type": "string"},
                             "redis": {"type": "boolean"},
+                            "triton": {"type": "boolean"},
                             "healthPort": PORT,
                         },
                         ["enabled", "secretName", "mutual", "healthPort"],

@@ -811,3 +811,34 @@ def test_redis_serves_only_tls_and_dialog_dials_it_trusting_the_ca() -> None:
     default_dialog = one(render("default"), "Deployment", f"{RELEASE}-dialog")["spec"]["template"]["spec"]
     default_url = env_of(default_dialog["containers"][0])["RIVULET_REDIS_URL"]["value"]
     assert default_url.startswith("redis://") and "?" not in default_url
+
+
+def test_triton_serves_grpc_over_mutual_tls_and_its_clients_use_it() -> None:
+    objs = render("gpu-cluster")
+    triton = one(objs, "Deployment", TRITON)
+    pod = triton["spec"]["template"]["spec"]
+    c = next(c for c in pod["containers"] if c["name"] == "triton")
+    args = c["args"]
+    assert "--grpc-use-ssl-mutual=true" in args
+    for flag in ("--grpc-server-cert=", "--grpc-server-key=", "--grpc-root-cert="):
+        path = next(a for a in args if a.startswith(flag)).split("=", 1)[1]
+        assert _mounted_secret(path, c, pod) == "rivulet-grpc-tls", flag
+    assert c["readinessProbe"]["httpGet"]["port"] == "http"  # probes stay on plain-text HTTP
+    clients = [
+        d
+        for d in grpc_services(objs)
+        if "RIVULET_TRITON_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+    ]
+    assert len(clients) == 3
+    for deploy in clients:
+        dpod = deploy["spec"]["template"]["spec"]
+        env = env_of(dpod["containers"][0])
+        assert env["RIVULET_TRITON_TLS"]["value"] == "true", ident(deploy)
+        for var in (
+            "RIVULET_TRITON_TLS_CA_FILE",
+            "RIVULET_TRITON_TLS_CERT_FILE",
+            "RIVULET_TRITON_TLS_KEY_FILE",
+        ):
+            assert _mounted_secret(env[var]["value"], dpod["containers"][0], dpod) == "rivulet-grpc-tls", var
+    default = one(render("default"), "Deployment", TRITON)["spec"]["template"]["spec"]["containers"]
+    assert not [a for c in default for a in c.get("args", []) if "ssl" in a]

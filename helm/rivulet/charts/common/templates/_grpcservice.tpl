@@ -63,6 +63,11 @@ what to set when a required Secret name is missing. */}}
 {{- $tls := (.Values.global).tls | default dict -}}
 {{- if and $tls.enabled (ne (toString $tls.redis) "false") }}true{{ end -}}
 {{- end -}}
+{{/* "true" when Triton's gRPC endpoint serves TLS: global.tls on and its `triton` switch not off. */}}
+{{- define "common.triton.tls" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- if and $tls.enabled (ne (toString $tls.triton) "false") }}true{{ end -}}
+{{- end -}}
 {{/* The query a rediss:// URL needs: the CA to trust, and the client certificate under mutual TLS. */}}
 {{- define "common.redis.tlsQuery" -}}
 {{- $dir := include "common.security.tlsDir" . -}}
@@ -107,6 +112,18 @@ what to set when a required Secret name is missing. */}}
 - name: RIVULET_CLIENT_TLS_KEY_FILE
   value: {{ printf "%s/tls.key" $dir | quote }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- if and .Values.needs.triton (include "common.triton.tls" .) }}
+- name: RIVULET_TRITON_TLS
+  value: "true"
+- name: RIVULET_TRITON_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- if $tls.mutual }}
+- name: RIVULET_TRITON_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: RIVULET_TRITON_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
 {{- end }}
 {{- end }}
 {{- if $auth.enabled }}
