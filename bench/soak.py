@@ -172,7 +172,8 @@ def per_minute(points: list[tuple[float, float]]) -> dict[int, float]:
     return {m: float(np.percentile(v, 95)) for m, v in sorted(minutes.items())}
 
 
-def judge(rec: Recorder, warmup_s: float) -> dict:
+def judge(rec: Recorder, warmup_s: float, load_s: float) -> dict:
+    """The goals over the loaded time after warm-up (requests finishing after the load stops are left out)."""
     rss_growth = {}
     for name, points in rec.rss.items():
         after = [v for t, v in points if t >= warmup_s]
@@ -180,7 +181,7 @@ def judge(rec: Recorder, warmup_s: float) -> dict:
             rss_growth[name] = round(100 * (after[-1] - after[0]) / after[0], 2)
     drift = {}
     for kind, points in rec.latencies.items():
-        minutes = per_minute([(t, v) for t, v in points if t >= warmup_s])
+        minutes = per_minute([(t, v) for t, v in points if warmup_s <= t < load_s])
         if len(minutes) >= 2:
             first, last = next(iter(minutes.values())), list(minutes.values())[-1]
             drift[kind] = round(last / first, 3) if first else None
@@ -304,7 +305,7 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
     }
     result = {
         "settings": settings,
-        "verdict": judge(rec, settings["warmup_minutes"] * 60),
+        "verdict": judge(rec, settings["warmup_minutes"] * 60, settings["minutes"] * 60),
         "p95_per_minute_ms": {k: per_minute(v) for k, v in rec.latencies.items()},
         "completed": {k: len(v) for k, v in rec.latencies.items()},
         "errors": rec.errors[:100],
