@@ -82,9 +82,12 @@ asr-model: setup
 	$(PY) -m pipelines.asr build --profile full --repository $(MODELS)
 	$(PY) -m pipelines.asr tune-lm --repository $(MODELS)
 
+# `make run TLS=1`: TLS with a local CA made in .run/tls (clients trust .run/tls/ca.pem);
+# `make run AUTH_KEYS=keys.yaml`: API keys required (python -m rivulet.core.apikeys new NAME --file keys.yaml).
 run: setup default-model
 	RIVULET_STACK_UPGRADE_MODELS=$(if $(filter quick,$(NLU_PROFILE)),false,true) \
-	  $(PY) -m rivulet.stack --model-repository $(MODELS) --log-dir $(RUN_LOG_DIR)
+	$(if $(AUTH_KEYS),RIVULET_AUTH_KEYS_FILE=$(abspath $(AUTH_KEYS))) \
+	  $(PY) -m rivulet.stack --model-repository $(MODELS) --log-dir $(RUN_LOG_DIR) $(if $(TLS),--tls-dir .run/tls)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -391,6 +391,22 @@ def redis_schema() -> dict[str, Any]:
     }
 
 
+SECRET_NAME = {
+    "type": "string",
+    "pattern": r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    "maxLength": 253,
+    "description": "the name of a Secret in the release namespace",
+}
+
+
+def required_when_enabled(field: str) -> dict[str, Any]:
+    """`field` must be non-empty when the block's `enabled` is true."""
+    return {
+        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+        "then": {"properties": {field: {"minLength": 1}}},
+    }
+
+
 def umbrella_schema() -> dict[str, Any]:
     selector = obj(
         {
@@ -420,6 +436,38 @@ def umbrella_schema() -> dict[str, Any]:
                     },
                     ["enabled", "ingressControllerNamespaceSelector", "monitoringNamespaceSelector"],
                 ),
+                "tls": {
+                    **obj(
+                        {
+                            "enabled": {"type": "boolean"},
+                            "secretName": SECRET_NAME,
+                            "mutual": {"type": "boolean"},
+                            "backendName": {"type": "string"},
+                            "redis": {"type": "boolean"},
+                            "triton": {"type": "boolean"},
+                            "healthPort": PORT,
+                        },
+                        ["enabled", "secretName", "mutual", "healthPort"],
+                    ),
+                    **required_when_enabled("secretName"),
+                },
+                "auth": {
+                    **obj(
+                        {
+                            "enabled": {"type": "boolean"},
+                            "existingSecret": SECRET_NAME,
+                            "secretKey": {"type": "string", "minLength": 1},
+                            "openHealth": {"type": "boolean"},
+                            "openReflection": {"type": "boolean"},
+                            "defaultMaxStreams": {"type": "integer", "minimum": 0},
+                            "defaultRequestsPerSecond": {"type": "number", "minimum": 0},
+                            "internalKeySecret": SECRET_NAME,
+                            "internalKeySecretKey": {"type": "string", "minLength": 1},
+                        },
+                        ["enabled", "existingSecret", "secretKey", "openHealth", "openReflection"],
+                    ),
+                    **required_when_enabled("existingSecret"),
+                },
                 "serviceMonitor": obj(
                     {
                         "enabled": {"type": "boolean"},
@@ -431,7 +479,7 @@ def umbrella_schema() -> dict[str, Any]:
                     ["enabled", "interval", "scrapeTimeout"],
                 ),
             },
-            ["imageRegistry", "imagePullSecrets", "redis", "networkPolicy", "serviceMonitor"],
+            ["imageRegistry", "imagePullSecrets", "redis", "tls", "auth", "networkPolicy", "serviceMonitor"],
         ),
         "ingress": obj(
             {

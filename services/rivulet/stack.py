@@ -16,12 +16,14 @@ import logging
 import sys
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from rivulet.asr.service import AsrService
 from rivulet.asr.settings import AsrSettings
+from rivulet.core.apikeys import new_key
+from rivulet.core.localca import create_local_certificates
 from rivulet.core.logs import configure_logging
 from rivulet.core.redis_client import create_redis, redis_ready
 from rivulet.core.server import ServerHost
@@ -63,7 +65,8 @@ def _table(
     table.add_column("address")
     table.add_column("what")
     names = ", ".join(n for s in host.services for n in s.service_names)
-    table.add_row("gRPC (Riva API)", f"localhost:{host.port}", names + " + health, reflection")
+    security = ("TLS" if host.credentials else "plain text") + (", API keys" if host.auth else "")
+    table.add_row("gRPC (Riva API)", f"localhost:{host.port}", f"{names} + health, reflection ({security})")
     table.add_row("voice assistant app", app_url, "the web app (gateway: WebSocket → Dialog/Converse)")
     table.add_row("metrics", f"http://localhost:{host.metrics_port}/metrics", "Prometheus")
     table.add_row("Triton gRPC", f"localhost:{settings.triton_grpc_port}", f"models from {repository}")
@@ -78,6 +81,38 @@ def _table(
 def required_models(settings: StackSettings) -> list[str]:
     models = [settings.nlu_default_model, settings.asr_default_model, "tts_embedded"]
     return models + ([settings.asr_second_pass_model] if settings.asr_second_pass_model else [])
+
+
+def use_local_tls(settings: StackSettings, directory: Path) -> Path:
+    """TLS from a local CA in `directory` (made if missing), unless certificates are configured.
+    Returns the CA file clients must trust."""
+    files = create_local_certificates(directory)
+    if settings.tls_cert_file is None:
+        settings.tls_cert_file, settings.tls_key_file = files.server_cert, files.server_key
+    return files.ca
+
+
+def _secure_local_calls(settings: StackSettings) -> None:
+    """The dialog calls ASR, NLU and TTS on this same server: with TLS on it must trust the server's
+    certificate (and present a client one under mutual TLS), and with API keys on it needs a key,
+    minted per process unless RIVULET_CLIENT_API_KEY gives one."""
+    if settings.tls_cert_file is not None and "client_tls" not in settings.model_fields_set:
+        settings.client_tls = True
+        if settings.client_tls_ca_file is None:
+            settings.client_tls_ca_file = settings.tls_client_ca_file or _ca_next_to(settings.tls_cert_file)
+        if settings.tls_client_ca_file is not None and settings.client_tls_cert_file is None:
+            directory = Path(settings.tls_cert_file).parent
+            settings.client_tls_cert_file, settings.client_tls_key_file = (
+                directory / "client.pem",
+                directory / "client.key",
+            )
+    if settings.auth_keys_file is not None and not settings.client_api_key.get_secret_value():
+        settings.client_api_key = SecretStr(new_key())
+
+
+def _ca_next_to(cert: Path) -> Path | None:
+    candidate = Path(cert).parent / "ca.pem"
+    return candidate if candidate.exists() else None
 
 
 async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
@@ -112,8 +147,11 @@ async def run(settings: StackSettings, repository: Path, log_dir: Path) -> None:
     for field in ("dialog_asr_url", "dialog_nlu_url", "dialog_tts_url"):
         if field not in settings.model_fields_set:
             setattr(settings, field, local)
+    _secure_local_calls(settings)
     services = [AsrService(settings), NluService(settings), TtsService(settings), DialogService(settings)]
     host = ServerHost(settings, services)
+    if host.auth is not None and settings.client_api_key.get_secret_value():
+        host.auth.keys.add_internal("stack-internal", settings.client_api_key.get_secret_value())
     upgrade = NluUpgrade(
         repository, settings.nlu_default_model, "assistant", settings.stack_cache_dir / "nlu",
         log_dir / "nlu-full-build.log", triton.load,
@@ -150,9 +188,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-repository", type=Path, default=Path("models"))
     parser.add_argument("--log-dir", type=Path, default=Path(".run/logs"))
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="serve TLS with a local CA and certificate kept in this directory (made if missing); "
+        "clients trust DIR/ca.pem",
+    )
     args = parser.parse_args(argv)
     settings = StackSettings()
     configure_logging(settings.log_level, "text")
+    if args.tls_dir:
+        ca = use_local_tls(settings, args.tls_dir.resolve())
+        log.info("TLS on: clients trust %s (riva.client.Auth(use_ssl=True, ssl_root_cert=%r))", ca, str(ca))
     try:
         asyncio.run(run(settings, args.model_repository.resolve(), args.log_dir))
     except (ModelLoadError, RuntimeError, TimeoutError) as exc:  # a message for the person at the terminal

@@ -401,10 +401,15 @@ def test_services_use_native_grpc_readiness_and_drain_streams(objs: Objs) -> Non
         c = pod["containers"][0]
         grpc_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
         service_name = deploy["metadata"]["annotations"]["rivulet.ai/grpc-service"]
-        assert c["readinessProbe"]["grpc"] == {"port": grpc_port, "service": service_name}, ident(deploy)
+        env = env_of(c)
+        if "RIVULET_HEALTH_PORT" in env:  # TLS on: the kubelet asks the plain-text health listener
+            probe_port = int(env["RIVULET_HEALTH_PORT"]["value"])
+            assert {"name": "health", "containerPort": probe_port, "protocol": "TCP"} in c["ports"]
+        else:
+            probe_port = grpc_port
+        assert c["readinessProbe"]["grpc"] == {"port": probe_port, "service": service_name}, ident(deploy)
         assert c["startupProbe"]["tcpSocket"]["port"] == "grpc"
         assert c["livenessProbe"]["tcpSocket"]["port"] == "grpc"
-        env = env_of(c)
         assert env["RIVULET_GRPC_PORT"]["value"] == str(grpc_port)
         drain = float(env["RIVULET_SHUTDOWN_GRACE_S"]["value"])
         pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][1])
@@ -436,7 +441,10 @@ def test_services_reach_triton_and_redis_at_the_rendered_services(objs: Objs) ->
         if "RIVULET_REDIS_URL" in env:
             names = list(env)
             assert names.index("RIVULET_REDIS_PASSWORD") < names.index("RIVULET_REDIS_URL"), "$(VAR) order"
-            assert env["RIVULET_REDIS_URL"]["value"] == f"redis://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0"
+            url = env["RIVULET_REDIS_URL"]["value"]
+            tls = "RIVULET_TLS_CERT_FILE" in env  # with global.tls Redis speaks only TLS (query: its CA)
+            scheme = "rediss" if tls else "redis"
+            assert url.split("?")[0] == f"{scheme}://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0", url
             assert labels.get("rivulet.ai/redis-client") == "true"
         else:
             assert "rivulet.ai/redis-client" not in labels
@@ -594,6 +602,11 @@ def test_no_policies_when_disabled() -> None:
 # ---- Secrets, Redis ------------------------------------------------------------------------------
 
 
+# Secrets the operator creates before installing (named in values-gpu-cluster.yaml): TLS certificates
+# and API keys never come from the chart.
+EXTERNAL_SECRETS = {"rivulet-grpc-tls", "rivulet-api-keys", "rivulet-dialog-api-key"}
+
+
 def test_secret_references_resolve(objs: Objs) -> None:
     secrets = {s["metadata"]["name"]: s for s in by_kind(objs, "Secret")}
     refs = []
@@ -601,6 +614,8 @@ def test_secret_references_resolve(objs: Objs) -> None:
         for c in containers(pod):
             for e in c.get("env", []):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref["name"] in EXTERNAL_SECRETS:
+                    continue
                 if ref:
                     refs.append(ref)
                     assert ref["name"] in secrets, f"{name}/{c['name']} reads missing Secret {ref['name']}"
@@ -639,7 +654,10 @@ def test_existing_redis_secret_is_used_and_none_is_created() -> None:
 
 def test_ingress_routes_every_grpc_service_to_its_deployment(objs: Objs) -> None:
     ingress = one(objs, "Ingress", f"{RELEASE}-grpc")
-    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
+    services_tls = any("RIVULET_TLS_CERT_FILE" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+                       for d in grpc_services(objs))  # fmt: skip
+    protocol = "GRPCS" if services_tls else "GRPC"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == protocol
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
     routed = {}
     for p in paths:
@@ -692,3 +710,137 @@ def test_prometheus_adapter_rules_serve_the_metrics_the_hpas_read() -> None:
     for rule in served.values():
         assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}, "Pods metrics need the pod label"
         assert "<<.GroupBy>>" in rule["metricsQuery"]
+
+
+# ---------------------------------------------------------------- TLS and API keys (global.tls, global.auth)
+
+
+def _mounts(container: dict[str, Any], pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """mount path -> the volume mounted there (empty for a StatefulSet's claim template)."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    return {m["mountPath"]: volumes.get(m["name"], {}) for m in container.get("volumeMounts", [])}
+
+
+def _mounted_secret(path: str, container: dict[str, Any], pod: dict[str, Any]) -> str:
+    """The Secret whose volume holds file `path` (fails when no Secret volume covers it)."""
+    for mount, volume in _mounts(container, pod).items():
+        if path.startswith(mount.rstrip("/") + "/") and "secret" in volume:
+            return volume["secret"]["secretName"]
+    raise AssertionError(f"{path} is on no mounted Secret")
+
+
+def test_gpu_cluster_serves_tls_and_requires_api_keys_everywhere() -> None:
+    objs = render("gpu-cluster")
+    services = grpc_services(objs)
+    assert {d["metadata"]["labels"]["app.kubernetes.io/name"] for d in services} == set(SERVICES)
+    for deploy in services:
+        pod = deploy["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        env = env_of(c)
+        for var in ("RIVULET_TLS_CERT_FILE", "RIVULET_TLS_KEY_FILE", "RIVULET_TLS_CLIENT_CA_FILE"):
+            assert _mounted_secret(env[var]["value"], c, pod) == "rivulet-grpc-tls", (ident(deploy), var)
+        keys_file = env["RIVULET_AUTH_KEYS_FILE"]["value"]
+        assert _mounted_secret(keys_file, c, pod) == "rivulet-api-keys", ident(deploy)
+        volume = next(
+            v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "rivulet-api-keys"
+        )
+        assert volume["secret"]["items"] == [{"key": "keys.yaml", "path": keys_file.rsplit("/", 1)[1]}]
+        assert env["RIVULET_AUTH_OPEN_HEALTH"]["value"] == "true"
+        assert env["RIVULET_AUTH_OPEN_REFLECTION"]["value"] == "false"
+        assert all(m.get("readOnly") for m in c["volumeMounts"] if m["name"] in ("tls", "api-keys"))
+
+
+def test_dialog_calls_services_with_tls_a_client_certificate_and_its_key() -> None:
+    dialog = one(render("gpu-cluster"), "Deployment", f"{RELEASE}-dialog")
+    pod = dialog["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = env_of(c)
+    assert env["RIVULET_CLIENT_TLS"]["value"] == "true"
+    for var in ("RIVULET_CLIENT_TLS_CA_FILE", "RIVULET_CLIENT_TLS_CERT_FILE", "RIVULET_CLIENT_TLS_KEY_FILE"):
+        assert _mounted_secret(env[var]["value"], c, pod) == "rivulet-grpc-tls", var
+    assert env["RIVULET_CLIENT_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rivulet-dialog-api-key",
+        "key": "api-key",
+    }
+    for callee in ("nlu", "asr", "tts"):  # services that call nobody get no client settings
+        deploy = one(render("gpu-cluster"), "Deployment", f"{RELEASE}-{callee}")
+        callee_env = env_of(deploy["spec"]["template"]["spec"]["containers"][0])
+        assert "RIVULET_CLIENT_TLS" not in callee_env and "RIVULET_CLIENT_API_KEY" not in callee_env
+
+
+def test_ingress_speaks_grpcs_to_tls_services_and_checks_their_certificate() -> None:
+    ingress = one(render("gpu-cluster"), "Ingress", f"{RELEASE}-grpc")
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPCS"
+    assert notes["nginx.ingress.kubernetes.io/proxy-ssl-secret"] == "rivulet/rivulet-grpc-tls"
+    assert notes["nginx.ingress.kubernetes.io/proxy-ssl-verify"] == "on"
+    assert notes["nginx.ingress.kubernetes.io/proxy-ssl-name"] == "rivulet-grpc.rivulet.svc"
+    assert ingress["spec"]["tls"] == [{"hosts": ["riva.example.com"], "secretName": "rivulet-tls"}]
+    default = one(render("default"), "Ingress", f"{RELEASE}-grpc")["metadata"]["annotations"]
+    assert default["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
+    assert "nginx.ingress.kubernetes.io/proxy-ssl-secret" not in default
+
+
+def test_default_values_serve_plain_text_without_keys() -> None:
+    for deploy in grpc_services(render("default")):
+        c = deploy["spec"]["template"]["spec"]["containers"][0]
+        assert not [n for n in env_of(c) if n.startswith(("RIVULET_TLS", "RIVULET_AUTH", "RIVULET_CLIENT"))]
+        assert {m["name"] for m in c["volumeMounts"]} == {"tmp"} | (
+            {"model-repository"} if "RIVULET_ASR_MODEL_REPOSITORY" in env_of(c) else set()
+        )
+
+
+def test_redis_serves_only_tls_and_dialog_dials_it_trusting_the_ca() -> None:
+    objs = render("gpu-cluster")
+    conf = one(objs, "ConfigMap", REDIS)["data"]["redis.conf"].splitlines()
+    assert "port 0" in conf and "tls-port 6379" in conf and "tls-auth-clients yes" in conf
+    redis = one(objs, "StatefulSet", REDIS)
+    pod = redis["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    for line in conf:
+        if line.startswith(("tls-cert-file", "tls-key-file", "tls-ca-cert-file")):
+            assert _mounted_secret(line.split()[1], c, pod) == "rivulet-grpc-tls", line
+    for probe in ("startupProbe", "readinessProbe"):
+        assert "--tls --cacert /etc/redis/tls/ca.crt" in c[probe]["exec"]["command"][-1], probe
+    dialog = one(objs, "Deployment", f"{RELEASE}-dialog")
+    dpod = dialog["spec"]["template"]["spec"]
+    url = env_of(dpod["containers"][0])["RIVULET_REDIS_URL"]["value"]
+    assert url.startswith(f"rediss://:$(RIVULET_REDIS_PASSWORD)@{REDIS}:6379/0?")
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    assert set(query) == {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile"}
+    for path in query.values():
+        assert _mounted_secret(path, dpod["containers"][0], dpod) == "rivulet-grpc-tls"
+    default_dialog = one(render("default"), "Deployment", f"{RELEASE}-dialog")["spec"]["template"]["spec"]
+    default_url = env_of(default_dialog["containers"][0])["RIVULET_REDIS_URL"]["value"]
+    assert default_url.startswith("redis://") and "?" not in default_url
+
+
+def test_triton_serves_grpc_over_mutual_tls_and_its_clients_use_it() -> None:
+    objs = render("gpu-cluster")
+    triton = one(objs, "Deployment", TRITON)
+    pod = triton["spec"]["template"]["spec"]
+    c = next(c for c in pod["containers"] if c["name"] == "triton")
+    args = c["args"]
+    assert "--grpc-use-ssl-mutual=true" in args
+    for flag in ("--grpc-server-cert=", "--grpc-server-key=", "--grpc-root-cert="):
+        path = next(a for a in args if a.startswith(flag)).split("=", 1)[1]
+        assert _mounted_secret(path, c, pod) == "rivulet-grpc-tls", flag
+    assert c["readinessProbe"]["httpGet"]["port"] == "http"  # probes stay on plain-text HTTP
+    clients = [
+        d
+        for d in grpc_services(objs)
+        if "RIVULET_TRITON_URL" in env_of(d["spec"]["template"]["spec"]["containers"][0])
+    ]
+    assert len(clients) == 3
+    for deploy in clients:
+        dpod = deploy["spec"]["template"]["spec"]
+        env = env_of(dpod["containers"][0])
+        assert env["RIVULET_TRITON_TLS"]["value"] == "true", ident(deploy)
+        for var in (
+            "RIVULET_TRITON_TLS_CA_FILE",
+            "RIVULET_TRITON_TLS_CERT_FILE",
+            "RIVULET_TRITON_TLS_KEY_FILE",
+        ):
+            assert _mounted_secret(env[var]["value"], dpod["containers"][0], dpod) == "rivulet-grpc-tls", var
+    default = one(render("default"), "Deployment", TRITON)["spec"]["template"]["spec"]["containers"]
+    assert not [a for c in default for a in c.get("args", []) if "ssl" in a]

@@ -122,6 +122,10 @@ BAD_VALUES = [
     (["triton.modelBuilder.builds[0].skipIfPresent=asr/../../x"],
      "builds.0.skipIfPresent: Does not match pattern"),
     (["triton.modelBuilder.builds[0].args[0]=it's"], "builds.0.args.0: Does not match pattern"),
+    (["global.tls.enabled=true"], "global.tls.secretName: String length must be greater than or equal to 1"),
+    (["global.auth.enabled=true"], "global.auth.existingSecret: String length must be greater than or equal"),
+    (["global.tls.secretName=My_Certs"], "global.tls.secretName: Does not match pattern"),
+    (["global.auth.defaultMaxStreams=-1"], "global.auth.defaultMaxStreams: Must be greater than or equal"),
 ]  # fmt: skip
 
 

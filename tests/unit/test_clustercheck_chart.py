@@ -22,6 +22,7 @@ from kubernetes import client
 from rivulet.clustercheck import health, smoke
 from rivulet.clustercheck.cluster import Cluster, Options
 from rivulet.clustercheck.report import Status
+from rivulet.core.healthcheck import plain_health_address
 from tests.helm.charts import NAMESPACE, RELEASE, render, selector_matches
 
 API = client.ApiClient()
@@ -177,7 +178,15 @@ def test_grpc_targets_match_the_rendered_services() -> None:
             continue
         container = d.spec.template.spec.containers[0]
         assert container.name == target.container
-        assert container.readiness_probe.grpc.port == target.port
+        env = {e.name: e.value for e in container.env or []}
+        if "RIVULET_HEALTH_PORT" in env:  # TLS on: the in-pod healthcheck of target.port asks that port
+            assert (
+                plain_health_address(f"localhost:{target.port}", env)
+                == f"localhost:{env['RIVULET_HEALTH_PORT']}"
+            )
+            assert container.readiness_probe.grpc.port == int(env["RIVULET_HEALTH_PORT"])
+        else:
+            assert container.readiness_probe.grpc.port == target.port
         assert container.readiness_probe.grpc.service == target.grpc_service
         assert selector_matches({"matchLabels": target.selector}, d.spec.template.metadata.labels)
 

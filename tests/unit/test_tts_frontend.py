@@ -145,3 +145,20 @@ def test_plain_text_with_angle_brackets_is_not_ssml():
 
 def test_markup_only_script_is_empty():
     assert build_script('<speak><break time="1s"/></speak>').empty
+
+
+def test_nested_prosody_stays_within_one_elements_range():
+    """20 nested rate="150%" once asked for 3325x speed (and got no audio): the product is clamped."""
+    deep = "<speak>" + "<prosody rate='150%' pitch='+50%'>" * 20 + "deep" + "</prosody>" * 20 + "</speak>"
+    (entry,) = build_script(deep).entries
+    assert entry["rate"] == ssml.RATE_RANGE[1] and entry["pitch"] == ssml.PITCH_RANGE[1]
+    slow = "<speak>" + "<prosody rate='x-slow'>" * 10 + "slow" + "</prosody>" * 10 + "</speak>"
+    assert build_script(slow).entries[0]["rate"] == ssml.RATE_RANGE[0]
+
+
+def test_overlong_words_are_refused_with_the_limit():
+    with pytest.raises(FrontEndError, match=r"a word of 1801 characters .* over the 100-character limit"):
+        build_script("w" * 1801)
+    with pytest.raises(FrontEndError, match="a word of 101 characters"):
+        build_script("<speak>fine " + "x" * 101 + "</speak>")
+    assert build_script("pneumonoultramicroscopicsilicovolcanoconiosis " * 3).entries

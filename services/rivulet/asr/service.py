@@ -23,7 +23,7 @@ class AsrService:
 
     def __init__(self, settings: AsrSettings) -> None:
         self.settings = settings
-        self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+        self.triton = TritonClient.from_settings(settings)
         self.catalog = ModelCatalog(
             settings.asr_default_model,
             settings.triton_url,

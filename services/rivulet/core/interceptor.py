@@ -4,6 +4,8 @@ The request id is Riva's `RequestId id = 100` field: taken from the request (or 
 of a client stream), else from `x-request-id` metadata, else generated; it tags every log line of
 the RPC and is echoed in every response message that has an `id` field.
 `RivuletError` becomes its gRPC status; any other exception becomes INTERNAL and is logged.
+With an `Authenticator` (API keys configured), every RPC is admitted by it first: health and
+reflection too, unless they are configured open (rivulet.core.auth).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
+from rivulet.core.auth import OPEN, Admission, Authenticator
 from rivulet.core.errors import RivuletError
 from rivulet.core.logs import request_id_var, rpc_method_var
 from rivulet.core.metrics import GRPC_ERRORS, GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_REQUESTS
@@ -55,10 +59,19 @@ def _metadata_request_id(context: grpc.aio.ServicerContext) -> str:
 class _Call:
     """Bookkeeping for one RPC: timing, in-flight gauge, final code, log context."""
 
-    def __init__(self, service: str, method: str, context: grpc.aio.ServicerContext) -> None:
+    def __init__(
+        self, service: str, method: str, context: grpc.aio.ServicerContext, metered: bool = True
+    ) -> None:
         self.service, self.method, self.context = service, method, context
+        self.metered = metered
         self.code = grpc.StatusCode.OK
         self.request_id = _metadata_request_id(context)
+        self.admission: Admission = OPEN
+
+    def admit(self, auth: Authenticator | None, streaming: bool) -> None:
+        """Check the call's API key and quotas (raises the RivuletError to answer with)."""
+        if auth is not None:
+            self.admission = auth.admit(self.service, self.context.invocation_metadata() or (), streaming)
 
     def __enter__(self) -> _Call:
         self.start = time.perf_counter()
@@ -66,7 +79,8 @@ class _Call:
             request_id_var.set(self.request_id),
             rpc_method_var.set(f"{self.service}/{self.method}"),
         )
-        GRPC_IN_FLIGHT.labels(self.service, self.method).inc()
+        if self.metered:
+            GRPC_IN_FLIGHT.labels(self.service, self.method).inc()
         return self
 
     def adopt_request_id(self, message: Any) -> None:
@@ -96,14 +110,16 @@ class _Call:
         )
 
     def __exit__(self, *exc_info: Any) -> None:
+        self.admission.release()
         if self.code == grpc.StatusCode.OK:
             self.code = _status_of(self.context, grpc.StatusCode.OK)
         labels = (self.service, self.method)
-        GRPC_IN_FLIGHT.labels(*labels).dec()
-        GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - self.start)
-        GRPC_REQUESTS.labels(*labels, self.code.name).inc()
-        if self.code != grpc.StatusCode.OK:
-            GRPC_ERRORS.labels(*labels, self.code.name).inc()
+        if self.metered:
+            GRPC_IN_FLIGHT.labels(*labels).dec()
+            GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - self.start)
+            GRPC_REQUESTS.labels(*labels, self.code.name).inc()
+            if self.code != grpc.StatusCode.OK:
+                GRPC_ERRORS.labels(*labels, self.code.name).inc()
         try:
             request_id_var.reset(self.tokens[0])
             rpc_method_var.reset(self.tokens[1])
@@ -130,7 +146,11 @@ async def _tap_first(requests: AsyncIterator[Any], call: _Call) -> AsyncIterator
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler of the server (all four RPC shapes) with `_Call` bookkeeping."""
+    """Wraps every handler of the server (all four RPC shapes) with `_Call` bookkeeping, and with
+    the API key check when `auth` is given."""
+
+    def __init__(self, auth: Authenticator | None = None) -> None:
+        self.auth = auth
 
     async def intercept_service(
         self,
@@ -139,26 +159,40 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         full = handler_call_details.method.lstrip("/")
-        if handler is None or full.startswith(UNMETERED_PREFIXES):
+        if handler is None:
             return handler
         service, _, method = full.rpartition("/")
+        metered = not full.startswith(UNMETERED_PREFIXES)
+        auth = self.auth if self.auth is not None and not self.auth.is_open(service) else None
+        if not metered and auth is None:
+            return handler
+        streaming = bool(handler.request_streaming or handler.response_streaming)
+        spec = _Spec(service, method, metered, auth, streaming)
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, service, method), **kwargs)
+            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, spec), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _unary(handler.stream_unary, service, method), **kwargs
-            )
+            return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, spec), **kwargs)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _stream(handler.unary_stream, service, method), **kwargs
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            _stream(handler.stream_stream, service, method), **kwargs
-        )
+            return grpc.unary_stream_rpc_method_handler(_stream(handler.unary_stream, spec), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, spec), **kwargs)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What the wrapper of one method needs to know about it."""
+
+    service: str
+    method: str
+    metered: bool
+    auth: Authenticator | None
+    streaming: bool
+
+    def call(self, context: grpc.aio.ServicerContext) -> _Call:
+        return _Call(self.service, self.method, context, self.metered)
 
 
 def _prepare(request: Any, call: _Call) -> Any:
@@ -168,10 +202,11 @@ def _prepare(request: Any, call: _Call) -> Any:
     return request
 
 
-def _unary(behavior: Callable, service: str, method: str) -> Callable:
+def _unary(behavior: Callable, spec: _Spec) -> Callable:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        with _Call(service, method, context) as call:
+        with spec.call(context) as call:
             try:
+                call.admit(spec.auth, spec.streaming)
                 response = await behavior(_prepare(request, call), context)
             except BaseException as exc:
                 await call.fail(exc)
@@ -182,10 +217,11 @@ def _unary(behavior: Callable, service: str, method: str) -> Callable:
     return handle
 
 
-def _stream(behavior: Callable, service: str, method: str) -> Callable:
+def _stream(behavior: Callable, spec: _Spec) -> Callable:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        with _Call(service, method, context) as call:
+        with spec.call(context) as call:
             try:
+                call.admit(spec.auth, spec.streaming)
                 async for response in behavior(_prepare(request, call), context):
                     _echo_request_id(response, call.request_id)
                     yield response

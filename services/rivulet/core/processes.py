@@ -52,8 +52,14 @@ def start_redis_server(workdir: Path, timeout_s: float = 5.0) -> tuple[subproces
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def health_status(address: str, service: str = "") -> str:
-    with grpc.insecure_channel(address) as channel:
+def health_status(address: str, service: str = "", ca_file: Path | None = None) -> str:
+    """Health of `service` at `address` (over TLS trusting `ca_file` when given)."""
+    channel = (
+        grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_file.read_bytes()))
+        if (ca_file)
+        else grpc.insecure_channel(address)
+    )
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=2
@@ -63,11 +69,17 @@ def health_status(address: str, service: str = "") -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-def wait_for_health(address: str, want: str = "SERVING", service: str = "", timeout_s: float = 60.0) -> None:
+def wait_for_health(
+    address: str,
+    want: str = "SERVING",
+    service: str = "",
+    timeout_s: float = 60.0,
+    ca_file: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     status = ""
     while time.monotonic() < deadline:
-        status = health_status(address, service)
+        status = health_status(address, service, ca_file)
         if status == want:
             return
         time.sleep(0.1)
@@ -84,8 +96,11 @@ def service_env(**overrides: str | int) -> dict[str, str]:
 class ServiceProcess:
     """`python -m <module>` as a subprocess on a free gRPC port, logs captured to a file."""
 
-    def __init__(self, module: str, log_path: Path, env: Mapping[str, str | int]) -> None:
+    def __init__(
+        self, module: str, log_path: Path, env: Mapping[str, str | int], tls_ca_file: Path | None = None
+    ) -> None:
         self.module = module
+        self.tls_ca_file = tls_ca_file  # the CA of its TLS certificate, when it serves TLS
         self.log_path = log_path
         self.port = int(env.get("grpc_port") or free_port())
         self.metrics_port = int(env.get("metrics_port") or free_port())
@@ -108,7 +123,7 @@ class ServiceProcess:
         process is stopped and the error carries the tail of its log."""
         self.start()
         try:
-            wait_for_health(self.address, service=service, timeout_s=timeout_s)
+            wait_for_health(self.address, service=service, timeout_s=timeout_s, ca_file=self.tls_ca_file)
         except BaseException as exc:
             self.stop()
             if isinstance(exc, TimeoutError):

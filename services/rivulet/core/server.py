@@ -20,11 +20,13 @@ from collections.abc import Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from rivulet.core.auth import Authenticator
 from rivulet.core.interceptor import ObservabilityInterceptor
 from rivulet.core.metrics import start_metrics_server
 from rivulet.core.reflection import enable_reflection
 from rivulet.core.service import Service
 from rivulet.core.settings import ServiceSettings
+from rivulet.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
     ]
 
 
+def _transport(tls: bool, mutual: bool) -> str:
+    return "mutual TLS" if mutual else "TLS" if tls else "plain text"
+
+
 class ServerHost:
     """Hosts one or more `Service`s on one gRPC port."""
 
@@ -51,11 +57,15 @@ class ServerHost:
         self.settings = settings
         self.services = list(services)
         self.health = health.aio.HealthServicer()
+        self.credentials = server_credentials(settings)  # None = plain text
+        self.auth = Authenticator.from_settings(settings)  # None = no API keys required
         self.server = grpc.aio.server(
-            interceptors=[ObservabilityInterceptor()], options=server_options(settings)
+            interceptors=[ObservabilityInterceptor(self.auth)], options=server_options(settings)
         )
         self.port = 0
         self.metrics_port = 0
+        self.health_port = 0
+        self._health_server: grpc.aio.Server | None = None
         self._stopping = asyncio.Event()
         self._readiness_task: asyncio.Task | None = None
         self._status: dict[str, int] = {}
@@ -70,20 +80,41 @@ class ServerHost:
         enable_reflection([*names, health.SERVICE_NAME], self.server)  # v1 and v1alpha
         for name in ["", *names]:
             await self._set(name, NOT_SERVING)
-        self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        if self.credentials is not None:
+            self.port = self.server.add_secure_port(address, self.credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise RuntimeError(
                 f"could not bind gRPC port {self.settings.grpc_host}:{self.settings.grpc_port}"
             )
         await self.server.start()
+        if self.settings.health_port:
+            await self._start_health_listener()
         if self.settings.metrics_port:
             self.metrics_port = start_metrics_server(self.settings.metrics_port)
         await self.refresh_health()
         self._readiness_task = asyncio.create_task(self._readiness_loop(), name="readiness")
         log.info(
-            "serving %s on port %d (metrics on %s)", ", ".join(names), self.port, self.metrics_port or "-"
+            "serving %s on port %d (%s, %s; metrics on %s)",
+            ", ".join(names),
+            self.port,
+            _transport(self.credentials is not None, self.settings.tls_client_ca_file is not None),
+            "API keys required" if self.auth else "no API keys",
+            self.metrics_port or "-",
         )
         return self.port
+
+    async def _start_health_listener(self) -> None:
+        """A plain-text listener with only the health service, for probes that cannot do TLS."""
+        self._health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
+        address = f"{self.settings.grpc_host}:{self.settings.health_port}"
+        self.health_port = self._health_server.add_insecure_port(address)
+        if self.health_port == 0:
+            raise RuntimeError(f"could not bind the health port {address}")
+        await self._health_server.start()
 
     async def _set(self, name: str, status: int) -> None:
         if self._status.get(name) != status:
@@ -132,6 +163,8 @@ class ServerHost:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._readiness_task
         await self.server.stop(self.settings.shutdown_grace_s)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         for service in self.services:
             await service.stop()
         log.info("stopped")

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 import numpy as np
@@ -22,6 +22,8 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from rivulet.core.errors import RivuletError, invalid_argument, unavailable
 from rivulet.core.metrics import DEPENDENCY_READY, TRITON_ERRORS, TRITON_LATENCY
+from rivulet.core.settings import ServiceSettings
+from rivulet.core.tls import triton_tls_options
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,27 @@ def _status(exc: InferenceServerException) -> str:
 class TritonClient:
     """One gRPC channel to Triton shared by a service's RPCs."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 2, retry_backoff_s: float = 0.05):
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        retry_backoff_s: float = 0.05,
+        tls_options: dict[str, Any] | None = None,
+    ):
         self.url = url
+        self.tls_options = tls_options or {}  # rivulet.core.tls.triton_tls_options
         self.timeout_s = timeout_s
         self.retries = retries
         self.retry_backoff_s = retry_backoff_s
         self._aio_client: triton_aio.InferenceServerClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> TritonClient:
+        """The client a service's settings describe: address, deadline, TLS (RIVULET_TRITON_*)."""
+        return cls(
+            settings.triton_url, timeout_s=settings.triton_timeout_s, tls_options=triton_tls_options(settings)
+        )
 
     @property
     def _client(self) -> triton_aio.InferenceServerClient:
@@ -74,6 +91,7 @@ class TritonClient:
                     ("grpc.initial_reconnect_backoff_ms", 200),
                     ("grpc.max_reconnect_backoff_ms", 2000),
                 ],
+                **self.tls_options,
             )
         return self._aio_client
 

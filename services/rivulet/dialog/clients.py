@@ -18,6 +18,7 @@ from riva.proto import riva_audio_pb2 as audio
 from riva.proto import riva_nlp_pb2 as nlp
 from riva.proto import riva_tts_pb2 as tts
 
+from rivulet.core.tls import ChannelSecurity, open_channel
 from rivulet.dialog.policy import NluResult, NluSlot
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,18 @@ class DependencyError(Exception):
 
 
 class _Channel:
-    """One lazily made aio channel (made inside the running loop, shared by every request)."""
+    """One lazily made aio channel (made inside the running loop, shared by every request); TLS and
+    an API key when `security` says so."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, security: ChannelSecurity | None = None) -> None:
         self.address = address
+        self.security = security
         self._channel: grpc.aio.Channel | None = None
 
     @property
     def channel(self) -> grpc.aio.Channel:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._channel = open_channel(self.address, self.security, CHANNEL_OPTIONS)
         return self._channel
 
     async def close(self) -> None:
@@ -64,8 +67,10 @@ class _Channel:
 
 
 class NluClient(_Channel):
-    def __init__(self, address: str, domain: str, timeout_s: float) -> None:
-        super().__init__(address)
+    def __init__(
+        self, address: str, domain: str, timeout_s: float, security: ChannelSecurity | None = None
+    ) -> None:
+        super().__init__(address, security)
         self.domain, self.timeout_s = domain, timeout_s
 
     async def analyze(self, text: str, language_code: str = "en-US") -> NluResult:
@@ -98,8 +103,8 @@ class Voice:
 
 
 class TtsClient(_Channel):
-    def __init__(self, address: str, timeout_s: float) -> None:
-        super().__init__(address)
+    def __init__(self, address: str, timeout_s: float, security: ChannelSecurity | None = None) -> None:
+        super().__init__(address, security)
         self.timeout_s = timeout_s
         self._native_rates: dict[str, int] = {}
 
@@ -200,8 +205,8 @@ class AsrStream:
 
 
 class AsrClient(_Channel):
-    def __init__(self, address: str, model: str) -> None:
-        super().__init__(address)
+    def __init__(self, address: str, model: str, security: ChannelSecurity | None = None) -> None:
+        super().__init__(address, security)
         self.model = model
 
     def open(

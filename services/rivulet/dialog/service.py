@@ -9,6 +9,7 @@ import logging
 import grpc
 
 from rivulet.core.redis_client import create_redis, redis_ready
+from rivulet.core.tls import ChannelSecurity
 from rivulet.dialog.clients import AsrClient, NluClient, TtsClient, close_all
 from rivulet.dialog.engine import DialogEngine
 from rivulet.dialog.scheduler import TimerScheduler
@@ -28,11 +29,12 @@ class DialogService:
         self.settings = settings
         self.redis = create_redis(settings.redis_url)
         self.registry = build_registry(settings)
+        security = ChannelSecurity.from_settings(settings)  # TLS / API key towards ASR, NLU, TTS
         self.nlu = NluClient(
-            settings.dialog_nlu_url, settings.dialog_nlu_domain, settings.dialog_rpc_timeout_s
+            settings.dialog_nlu_url, settings.dialog_nlu_domain, settings.dialog_rpc_timeout_s, security
         )
-        self.asr = AsrClient(settings.dialog_asr_url, settings.dialog_asr_model)
-        self.tts = TtsClient(settings.dialog_tts_url, settings.dialog_rpc_timeout_s)
+        self.asr = AsrClient(settings.dialog_asr_url, settings.dialog_asr_model, security)
+        self.tts = TtsClient(settings.dialog_tts_url, settings.dialog_rpc_timeout_s, security)
         self.engine = DialogEngine(settings, self.redis, self.registry, self.nlu)
         self.scheduler = TimerScheduler(
             self.redis, settings.dialog_scheduler_interval_s, settings.dialog_session_ttl_s

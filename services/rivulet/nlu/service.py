@@ -22,7 +22,7 @@ class NluService:
 
     def __init__(self, settings: NluSettings) -> None:
         self.settings = settings
-        self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+        self.triton = TritonClient.from_settings(settings)
         self.catalog = ModelCatalog(
             settings.nlu_default_model, settings.triton_url, Aliases(settings.nlu_model_aliases)
         )

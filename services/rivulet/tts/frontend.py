@@ -21,6 +21,9 @@ from rivulet.tts.normalize import normalize
 from rivulet.tts.phonemes import PronunciationError, parse_pronunciation, render
 
 MAX_DICTIONARY_ENTRIES = 256
+# A longer "word" is spelled letter by letter in one piece the synthesizer cannot split: 1800 letters
+# held the engine for over 10 s (no audio, other streams starved), so such text is refused.
+MAX_WORD_CHARS = 100
 
 
 class FrontEndError(ValueError):
@@ -80,6 +83,15 @@ class Script:
         return not any(e.get("text", "").strip() for e in self.entries)
 
 
+def _check_word_lengths(text: str) -> None:
+    longest = max(text.split(), key=len, default="")
+    if len(longest) > MAX_WORD_CHARS:
+        raise FrontEndError(
+            f"a word of {len(longest)} characters ({longest[:20]!r}...) is over the "
+            f"{MAX_WORD_CHARS}-character limit: put spaces in it, or send it as separate words"
+        )
+
+
 def build_script(text: str, custom_dictionary: str = "", phoneme_input: str = "respell") -> Script:
     """The script for ``text`` (plain or SSML) spoken by a voice taking ``phoneme_input``."""
     dictionary = parse_custom_dictionary(custom_dictionary)
@@ -104,6 +116,7 @@ def build_script(text: str, custom_dictionary: str = "", phoneme_input: str = "r
             said = _apply_dictionary(shown, dictionary, phoneme_input)
         if not said.strip():
             continue
+        _check_word_lengths(shown)
         spoken.append(shown)
         rate, pitch = round(piece.rate, 4), round(piece.pitch, 4)
         last = entries[-1] if entries else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from rivulet.core.aliases import Aliases
+from rivulet.core.tls import triton_tls_options
 from rivulet.core.triton import TritonClient, refresh_catalog
 from rivulet.tts.catalog import VoiceCatalog
 from rivulet.tts.servicer import TtsServicer, register
@@ -19,8 +20,10 @@ class TtsService:
 
     def __init__(self, settings: TtsSettings) -> None:
         self.settings = settings
-        self.triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
-        self.synthesizer = TritonSynthesizer(settings.triton_url, timeout_s=settings.triton_timeout_s)
+        self.triton = TritonClient.from_settings(settings)
+        self.synthesizer = TritonSynthesizer(
+            settings.triton_url, timeout_s=settings.triton_timeout_s, tls_options=triton_tls_options(settings)
+        )
         self.catalog = VoiceCatalog(
             settings.tts_default_voice, settings.triton_url, Aliases(settings.tts_voice_aliases)
         )

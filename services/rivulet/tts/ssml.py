@@ -26,6 +26,10 @@ from xml.parsers import expat
 from rivulet.tts.phonemes import PronunciationError, parse_pronunciation
 
 MAX_BREAK_MS = 10_000
+# Nested <prosody> multiplies; the product stays within what one element may ask for (without this,
+# 20 nested rate="150%" asked for 3325x speed and synthesis returned no audio at all).
+RATE_RANGE = (0.25, 2.5)
+PITCH_RANGE = (0.5, 2.0)
 RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.75}
 PITCH_WORDS = {"x-low": 0.7, "low": 0.85, "medium": 1.0, "default": 1.0, "high": 1.15, "x-high": 1.3}
 BREAK_STRENGTHS = {"none": 0, "x-weak": 100, "weak": 250, "medium": 400, "strong": 700, "x-strong": 1200}
@@ -171,9 +175,11 @@ class _Parser:
             if not attributes:
                 raise SsmlError(f"{where}: <prosody> needs a rate or pitch attribute")
             if "rate" in attributes:
-                frame.rate = rate * _rate(attributes["rate"], where)
+                frame.rate = min(max(rate * _rate(attributes["rate"], where), RATE_RANGE[0]), RATE_RANGE[1])
             if "pitch" in attributes:
-                frame.pitch = pitch * _pitch(attributes["pitch"], where)
+                frame.pitch = min(
+                    max(pitch * _pitch(attributes["pitch"], where), PITCH_RANGE[0]), PITCH_RANGE[1]
+                )
         elif tag == "break":
             self.pieces.append(Piece(break_ms=_break_ms(attributes, where), rate=rate, pitch=pitch))
         elif tag == "sub":

@@ -37,9 +37,10 @@ def _string_input(name: str, value: str) -> InferInput:
 class TritonSynthesizer:
     """One gRPC channel to Triton for streaming synthesis (made lazily inside the event loop)."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, tls_options: dict | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.tls_options = tls_options or {}  # rivulet.core.tls.triton_tls_options
         self._aio: triton_aio.InferenceServerClient | None = None
 
     @property
@@ -52,6 +53,7 @@ class TritonSynthesizer:
                     ("grpc.initial_reconnect_backoff_ms", 200),
                     ("grpc.max_reconnect_backoff_ms", 2000),
                 ],
+                **self.tls_options,
             )
         return self._aio
 

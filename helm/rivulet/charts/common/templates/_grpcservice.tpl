@@ -55,8 +55,103 @@ this release), else the ClusterIP Service of this release's chart named `service
 {{- end -}}
 {{- end -}}
 
+{{/* TLS and API keys (global.tls, global.auth): the Secrets' mount paths, and a render error that says
+what to set when a required Secret name is missing. */}}
+{{- define "common.security.tlsDir" -}}/etc/rivulet/tls{{- end -}}
+{{/* "true" when Redis serves TLS: global.tls on and its `redis` switch not turned off. */}}
+{{- define "common.redis.tls" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- if and $tls.enabled (ne (toString $tls.redis) "false") }}true{{ end -}}
+{{- end -}}
+{{/* "true" when Triton's gRPC endpoint serves TLS: global.tls on and its `triton` switch not off. */}}
+{{- define "common.triton.tls" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- if and $tls.enabled (ne (toString $tls.triton) "false") }}true{{ end -}}
+{{- end -}}
+{{/* The query a rediss:// URL needs: the CA to trust, and the client certificate under mutual TLS. */}}
+{{- define "common.redis.tlsQuery" -}}
+{{- $dir := include "common.security.tlsDir" . -}}
+?ssl_ca_certs={{ $dir }}/ca.crt{{ if ((.Values.global).tls).mutual }}&ssl_certfile={{ $dir }}/tls.crt&ssl_keyfile={{ $dir }}/tls.key{{ end }}
+{{- end -}}
+{{- define "common.security.authDir" -}}/etc/rivulet/auth{{- end -}}
+{{- define "common.checkSecurity" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- $auth := (.Values.global).auth | default dict -}}
+{{- if and $tls.enabled (not $tls.secretName) -}}
+{{- fail "global.tls.enabled needs global.tls.secretName: a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt" -}}
+{{- end -}}
+{{- if and $auth.enabled (not $auth.existingSecret) -}}
+{{- fail "global.auth.enabled needs global.auth.existingSecret: a Secret holding the hashed keys file (python -m rivulet.core.apikeys)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment variables for TLS and API keys (a list of EnvVar, indented by the caller). */}}
+{{- define "common.security.env" -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- $auth := (.Values.global).auth | default dict -}}
+{{- $dir := include "common.security.tlsDir" . -}}
+{{- if $tls.enabled }}
+- name: RIVULET_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: RIVULET_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
+- name: RIVULET_HEALTH_PORT
+  value: {{ $tls.healthPort | quote }}
+{{- if $tls.mutual }}
+- name: RIVULET_TLS_CLIENT_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- end }}
+{{- if .Values.calls }}
+- name: RIVULET_CLIENT_TLS
+  value: "true"
+- name: RIVULET_CLIENT_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- if $tls.mutual }}
+- name: RIVULET_CLIENT_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: RIVULET_CLIENT_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and .Values.needs.triton (include "common.triton.tls" .) }}
+- name: RIVULET_TRITON_TLS
+  value: "true"
+- name: RIVULET_TRITON_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- if $tls.mutual }}
+- name: RIVULET_TRITON_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: RIVULET_TRITON_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" $dir | quote }}
+{{- end }}
+{{- end }}
+{{- if $auth.enabled }}
+- name: RIVULET_AUTH_KEYS_FILE
+  value: {{ printf "%s/%s" (include "common.security.authDir" .) $auth.secretKey | quote }}
+- name: RIVULET_AUTH_OPEN_HEALTH
+  value: {{ $auth.openHealth | quote }}
+- name: RIVULET_AUTH_OPEN_REFLECTION
+  value: {{ $auth.openReflection | quote }}
+- name: RIVULET_AUTH_DEFAULT_MAX_STREAMS
+  value: {{ $auth.defaultMaxStreams | default 0 | quote }}
+- name: RIVULET_AUTH_DEFAULT_REQUESTS_PER_S
+  value: {{ $auth.defaultRequestsPerSecond | default 0 | quote }}
+{{- if and .Values.calls $auth.internalKeySecret }}
+- name: RIVULET_CLIENT_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $auth.internalKeySecret }}
+      key: {{ $auth.internalKeySecretKey | default "api-key" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "common.grpcService.deployment" -}}
 {{- include "common.checkCalls" . -}}
+{{- include "common.checkSecurity" . -}}
+{{- $tls := (.Values.global).tls | default dict -}}
+{{- $auth := (.Values.global).auth | default dict -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -131,6 +226,11 @@ spec:
             - name: metrics
               containerPort: {{ .Values.containerPorts.metrics }}
               protocol: TCP
+            {{- if $tls.enabled }}
+            - name: health
+              containerPort: {{ $tls.healthPort }}
+              protocol: TCP
+            {{- end }}
           env:
             - name: RIVULET_GRPC_PORT
               value: {{ .Values.containerPorts.grpc | quote }}
@@ -151,7 +251,11 @@ spec:
                   name: {{ include "common.redis.secretName" . }}
                   key: {{ include "common.redis.secretKey" . }}
             - name: RIVULET_REDIS_URL
+              {{- if include "common.redis.tls" . }}
+              value: {{ printf "rediss://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d%s" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) (include "common.redis.tlsQuery" .) | quote }}
+              {{- else }}
               value: {{ printf "redis://:$(RIVULET_REDIS_PASSWORD)@%s:%d/%d" (include "common.componentName" (dict "ctx" . "name" "redis")) (int .Values.redisPort) (int .Values.redisDatabase) | quote }}
+              {{- end }}
             {{- end }}
             {{- range .Values.calls }}
             - name: {{ .env }}
@@ -161,6 +265,7 @@ spec:
             - name: RIVULET_ASR_MODEL_REPOSITORY
               value: {{ .Values.modelRepository.mountPath | quote }}
             {{- end }}
+            {{- with include "common.security.env" . | trim }}{{ . | nindent 12 }}{{ end }}
             {{- with .Values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -175,7 +280,8 @@ spec:
             failureThreshold: {{ .Values.probes.startup.failureThreshold }}
           readinessProbe:
             grpc:
-              port: {{ .Values.containerPorts.grpc }}
+              {{- /* with TLS on, the kubelet (which cannot speak TLS) asks the plain-text health port */}}
+              port: {{ ternary $tls.healthPort .Values.containerPorts.grpc (and $tls.enabled true) }}
               service: {{ .Values.grpcServiceName | quote }}
             periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
             timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
@@ -204,10 +310,35 @@ spec:
               mountPath: {{ .Values.modelRepository.mountPath | quote }}
               readOnly: true
             {{- end }}
+            {{- if $tls.enabled }}
+            - name: tls
+              mountPath: {{ include "common.security.tlsDir" . }}
+              readOnly: true
+            {{- end }}
+            {{- if $auth.enabled }}
+            - name: api-keys
+              mountPath: {{ include "common.security.authDir" . }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if $tls.enabled }}
+        - name: tls
+          secret:
+            secretName: {{ $tls.secretName }}
+            defaultMode: 0440
+        {{- end }}
+        {{- if $auth.enabled }}
+        - name: api-keys
+          secret:
+            secretName: {{ $auth.existingSecret }}
+            defaultMode: 0440
+            items:
+              - key: {{ $auth.secretKey }}
+                path: {{ $auth.secretKey }}
+        {{- end }}
         {{- if (.Values.modelRepository).mount }}
         - name: model-repository
           persistentVolumeClaim:
