@@ -115,7 +115,8 @@ def test_transcribe_file_streams_a_wav_file_header_first(client, tmp_path, rate,
 def test_recognize_reads_the_header_too(client, tmp_path):
     samples = speech(TEXT)
     data = wav_file(tmp_path / "speech.wav", samples, 22050).read_bytes()
-    response = client.offline_recognize(data, riva.client.RecognitionConfig(language_code="en-US"))
+    config = riva.client.RecognitionConfig(language_code="en-US", verbatim_transcripts=True)
+    response = client.offline_recognize(data, config)
     assert " ".join(r.alternatives[0].transcript for r in response.results) == TEXT
 
 

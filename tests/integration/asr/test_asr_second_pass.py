@@ -53,8 +53,9 @@ def streaming(client, samples: np.ndarray, cfg: rasr.RecognitionConfig) -> tuple
 
 def test_held_out_real_speakers_streaming_and_offline(client):
     """AN4 utterances (letters, digits, commands) of held-out speakers: Whisper's finals, in the
-    spoken form, hold what was said (canonical WER under 10 %; the streaming model alone gets 70 % of
-    these speakers' words wrong); every final came from the second pass."""
+    spoken form, hold what was said (canonical WER under 15 % on these 12: the default tiny.en gets
+    about 10 % of AN4 words wrong, bench/reports/asr_real_speech.md; the streaming model alone gets
+    70 % wrong); every final came from the second pass."""
     clips = real_speech.sample(real_speech.clips("an4", "test"), 12)
     errors = {"offline": 0, "streaming": 0}
     words = 0
@@ -66,7 +67,7 @@ def test_held_out_real_speakers_streaming_and_offline(client):
         text, passes = streaming(client, samples, config())
         errors["streaming"] += edit_distance(reference, canonical_words(text))
         assert set(passes.split(",")) == {"whisper"}, passes
-    assert errors["offline"] <= 0.1 * words and errors["streaming"] <= 0.1 * words, (errors, words)
+    assert errors["offline"] <= 0.15 * words and errors["streaming"] <= 0.15 * words, (errors, words)
 
 
 def test_spoken_and_written_forms(client):

@@ -225,7 +225,11 @@ def test_sixteen_simultaneous_streams_each_get_their_own_transcript(client):
         futures = [pool.submit(one, t) for t in texts]
         odd = pool.submit(bad)
         together = [f.result(timeout=300) for f in futures]
-    assert together == alone
+    # Whisper decodes concurrent utterances as one batch, whose int8 arithmetic may differ in the
+    # last digits from a batch of one: a stream gets its own words or what it gets alone, never
+    # another stream's (each pair of digits here is distinct)
+    for got, own, solo in zip(together, texts, alone, strict=True):
+        assert got in (own, solo), (got, own, solo)
     assert odd.result() == grpc.StatusCode.INVALID_ARGUMENT
     # the model's own errors are the accuracy bench's business (a digit pair or two of these 16 by
     # this held-out voice); a floor far below that still catches streams answered with garbage
