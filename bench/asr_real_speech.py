@@ -259,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-service", action="store_true")
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench-asr-real"))
     parser.add_argument("--split", choices=("test", "dev"), default="test", help="dev: for tuning only")
-    parser.add_argument("--boost-scale", type=float, default=0.1, help="nats per unit of boost (bare runs)")
+    parser.add_argument("--boost-scale", type=float, default=0.2, help="nats per unit of boost (bare runs)")
+    parser.add_argument(
+        "--update", action="store_true", help="add to the last report instead of replacing it"
+    )
     parser.add_argument("--sets", nargs="*", default=list(real_speech.SETS))
     args = parser.parse_args(argv)
     sets = {}
@@ -268,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         if clips:
             sets[name] = (clips, [load(c) for c in clips])
     log: dict = {}
+    if args.update and (REPORTS / "asr_real_speech.json").exists():
+        log = json.loads((REPORTS / "asr_real_speech.json").read_text())
     for size in args.sizes:
         bare(size, sets, log, args.boost_scale)
     if not args.no_service:

@@ -373,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no trained asr_streaming in {args.asr_repository}; use --mode text", file=sys.stderr)
             return 2
         sources[MODELS["asr"]] = asr
+        sources[MODELS["second_pass"]] = ROOT / "models" / MODELS["second_pass"]  # Whisper: the finals
     repository = compose_repository(args.workdir / "repository", sources)
     redis, redis_url = start_redis_server(args.workdir)
     data: dict = {

@@ -127,7 +127,12 @@ HELD_OUT_VOICES = (
     "espeak-ng:en+david",
     "espeak-ng:en-gb+steph",
 )
-MODELS = {"nlu": "intent_assistant", "asr": "asr_streaming", "tts": "tts_embedded"}
+MODELS = {
+    "nlu": "intent_assistant",
+    "asr": "asr_streaming",
+    "tts": "tts_embedded",
+    "second_pass": "asr_whisper",
+}
 
 
 def has_weights(model_dir: Path) -> bool:
@@ -141,7 +146,8 @@ def has_weights(model_dir: Path) -> bool:
 def find_model(name: str, *repositories: Path) -> Path | None:
     for repository in repositories:
         candidate = repository / name
-        if (candidate / "config.pbtxt").is_file() and (name == MODELS["tts"] or has_weights(candidate)):
+        code_only = name in (MODELS["tts"], MODELS["second_pass"])  # engines or pinned wheels: no build
+        if (candidate / "config.pbtxt").is_file() and (code_only or has_weights(candidate)):
             return candidate
     return None
 
@@ -381,7 +387,7 @@ class SpeechStack:
             "tts": "nvidia.riva.tts.RivaSpeechSynthesis",
         }
         for kind, model in MODELS.items():
-            if model not in self.models:
+            if model not in self.models or kind not in names:  # asr_whisper is the ASR service's
                 continue
             env = {"triton_url": self.triton_url, "readiness_interval_s": 0.2}
             if kind == "asr":  # language models are read from the repository Triton serves

@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = {MODELS["nlu"]: nlu_source(args.workdir, args.nlu_profile)}
     if asr is not None and "voice" in modes:
         sources[MODELS["asr"]] = asr
+        sources[MODELS["second_pass"]] = ROOT / "models" / MODELS["second_pass"]  # Whisper: the finals
     repository = compose_repository(args.workdir / "repository", sources)
     redis, redis_url = start_redis_server(args.workdir)
     today = dt.datetime.now(dt.UTC).date()

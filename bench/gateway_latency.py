@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         MODELS["tts"]: ROOT / "models" / MODELS["tts"],
         MODELS["asr"]: asr,
+        MODELS["second_pass"]: ROOT / "models" / MODELS["second_pass"],
     }
     repository = compose_repository(args.workdir / "repository", sources)
     mic = microphone_wav(args.workdir / "microphone.wav", list(REQUESTS), gap_s=args.gap_s)

@@ -51,7 +51,7 @@ class TritonPythonModel:
             compute_type=params.get("compute_type", "float16" if gpu else "int8"),
             cpu_threads=int(params.get("cpu_threads", "2")),
             min_window_s=float(params.get("min_window_s", "10")),
-            boost_scale=float(params.get("boost_scale", "0.1")),
+            boost_scale=float(params.get("boost_scale", "0.2")),
         )
         self.engine.warm_up()
 

@@ -122,7 +122,7 @@ class WhisperEngine:
         cpu_threads: int = 2,
         min_window_s: float = 10.0,
         tail_pad_s: float = 1.0,
-        boost_scale: float = 0.1,
+        boost_scale: float = 0.2,
         no_speech_threshold: float = 0.6,
         logprob_threshold: float = -1.0,
         vad_filter: bool = True,
