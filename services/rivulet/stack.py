@@ -202,7 +202,12 @@ def main(argv: list[str] | None = None) -> None:
         log.info("TLS on: clients trust %s (riva.client.Auth(use_ssl=True, ssl_root_cert=%r))", ca, str(ca))
     try:
         asyncio.run(run(settings, args.model_repository.resolve(), args.log_dir))
-    except (ModelLoadError, RuntimeError, TimeoutError) as exc:  # a message for the person at the terminal
+    except (
+        ModelLoadError,
+        RuntimeError,
+        TimeoutError,
+        OSError,
+    ) as exc:  # a message for the person at the terminal
         Console(stderr=True).print(f"[bold red]rivulet.stack: {exc}[/]")
         sys.exit(1)
 

@@ -273,7 +273,7 @@ def test_asr_reads_language_models_from_the_same_repository_read_only(objs: Objs
         assert env["RIVULET_ASR_MODEL_REPOSITORY"]["value"] == mounts["model-repository"]["mountPath"]
 
 
-MODELS = ("intent_assistant", "intent_atis", "asr_streaming", "tts_embedded")
+MODELS = ("intent_assistant", "intent_atis", "asr_streaming", "asr_whisper", "tts_embedded")
 
 
 def _builder_script(objs: Objs) -> str:

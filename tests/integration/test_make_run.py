@@ -88,6 +88,7 @@ def test_make_run_from_a_clean_clone_answers_every_service(
         RIVULET_TRITON_GRPC_PORT=str(free_port()),
         RIVULET_TRITON_HTTP_PORT=str(triton_http),
         RIVULET_TRITON_METRICS_PORT=str(free_port()),
+        RIVULET_GATEWAY_PORT=str(free_port()),
         RIVULET_REDIS_URL=redis_url,
     )
     before = git_status()

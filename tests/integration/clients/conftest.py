@@ -21,7 +21,7 @@ from tests.integration.asr.conftest import RATE, speech
 from tests.integration.clients.client_venv import HERE, client_python
 from tests.support import free_port, service_env, wait_for_health
 
-SPOKEN = "three seven one"  # digits: what the embedded ASR model gets right from held-out voices
+SPOKEN = "three seven one"  # digits: what the ASR gets right from held-out voices
 TO_SPEAK = "Your table is booked for four."
 
 

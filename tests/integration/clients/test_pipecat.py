@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 def test_pipecat_stt_transcribes_with_interims(run_client):
     stt = run_client("pipecat")["stt"]
     assert stt["errors"] == []
-    assert stt["finals"] == [SPOKEN]
+    # Pipecat leaves verbatim_transcripts off: Riva's written form, as Riva itself answers it
+    assert stt["finals"] == ["371"], SPOKEN
     assert stt["interims"], "the pipeline saw no interim transcription"
 
 
