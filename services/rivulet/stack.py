@@ -48,9 +48,10 @@ class StackSettings(NluSettings, AsrSettings, TtsSettings, DialogSettings, Gatew
     triton_http_port: int = Field(8000, description="Port of its HTTP endpoint (health, metadata).")
     triton_metrics_port: int = Field(8002, description="Port of its Prometheus metrics.")
     stack_upgrade_models: bool = Field(
-        True,
+        False,
         description="When the repository holds the quick intent model (a fresh machine's first run), "
-        "train the full one in the background and serve it when ready, without a restart.",
+        "train the full one in the background and serve it when ready, without a restart (`make run` "
+        "turns it on unless NLU_PROFILE=quick; off for tests and benches that start the stack).",
     )
     stack_cache_dir: Path = Field(
         default_factory=cache_dir, description="Build cache of the background training (RIVULET_CACHE_DIR)."
