@@ -11,23 +11,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rivulet.asr.transcript_forms import cardinal, ordinal
+
 VOCABULARY: tuple[str, ...] = (" ", *"abcdefghijklmnopqrstuvwxyz", "'")
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen"
 ).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand"))
-_ORDINAL_WORDS = {
-    "one": "first",
-    "two": "second",
-    "three": "third",
-    "five": "fifth",
-    "eight": "eighth",
-    "nine": "ninth",
-    "twelve": "twelfth",
-}
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "@": " at ", "=": " equals ", "#": " number "}
 _CONTRACTION_TAILS = {"s", "t", "m", "re", "ll", "ve", "d"}
 _CONTRACTION_HEADS_T = {
@@ -53,35 +44,13 @@ _CONTRACTION_HEADS_T = {
 
 
 def number_words(n: int) -> str:
-    """A non-negative integer in words: 2405 -> "two thousand four hundred five"."""
-    if n < 0:
-        return "minus " + number_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
-    for scale, name in _SCALES:
-        if n >= scale:
-            high, rest = divmod(n, scale)
-            return number_words(high) + " " + name + ("" if rest == 0 else " " + number_words(rest))
-    raise AssertionError("unreachable")
+    """An integer in words: 2405 -> "two thousand four hundred five" (the ASR service's reading)."""
+    return "minus " + cardinal(-n) if n < 0 else cardinal(n)
 
 
 def ordinal_words(n: int) -> str:
     """21 -> "twenty first", 12 -> "twelfth"."""
-    words = number_words(n).split()
-    last = words[-1]
-    if last in _ORDINAL_WORDS:
-        words[-1] = _ORDINAL_WORDS[last]
-    elif last.endswith("y"):
-        words[-1] = last[:-1] + "ieth"
-    else:
-        words[-1] = last + "th"
-    return " ".join(words)
+    return ordinal(n)
 
 
 def year_words(n: int) -> str:
