@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ctranslate2
@@ -36,6 +36,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 SAMPLE_RATE = 16_000
 HOP = 160  # samples per feature frame (10 ms)
 MAX_WINDOW_S = 30.0
+HINTED_NBEST = 3  # free hypotheses the hints choose among
 _ONES = "zero one two three four five six seven eight nine".split()
 
 
@@ -292,7 +293,11 @@ class WhisperEngine:
             groups: dict[tuple[int, int], list[int]] = {}
             for j, i in enumerate(live):
                 o = requests[i][1]
-                groups.setdefault((o.beam_size, o.num_hypotheses), []).append(j)
+                if o.phrases and not o.closed and o.num_hypotheses < HINTED_NBEST:
+                    # an n-best for the hints to choose in ("Four people." below "For people.")
+                    o = replace(o, beam_size=HINTED_NBEST, num_hypotheses=HINTED_NBEST)
+                    requests[i] = (requests[i][0], o)
+                groups.setdefault((max(o.beam_size, o.num_hypotheses), o.num_hypotheses), []).append(j)
             for (beam, n), members in groups.items():
                 view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[members]))
                 longest = max(len(requests[live[j]][0]) for j in members) / SAMPLE_RATE

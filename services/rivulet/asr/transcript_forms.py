@@ -85,6 +85,8 @@ def _spoken_token(token: str) -> str:
         if decimals:
             words += " point " + " ".join(_ONES[int(d)] for d in decimals)
         return words + (" percent" if percent else "") + (" dollars" if dollar else "")
+    if token in ("OK", "Ok"):  # a word, not two spelled letters
+        return "okay"
     parts = token.split("-")
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         return " ".join(p.lower() for p in parts)

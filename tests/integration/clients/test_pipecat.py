@@ -14,8 +14,8 @@ pytestmark = pytest.mark.integration
 def test_pipecat_stt_transcribes_with_interims(run_client):
     stt = run_client("pipecat")["stt"]
     assert stt["errors"] == []
-    # Pipecat leaves verbatim_transcripts off: Riva's written form, as Riva itself answers it
-    assert stt["finals"] == ["371"], SPOKEN
+    # Pipecat asks for punctuation and the spoken form: Whisper's capitals and full stop, words
+    assert stt["finals"] == ["Three seven one."], SPOKEN
     assert stt["interims"], "the pipeline saw no interim transcription"
 
 
