@@ -24,6 +24,8 @@ from rivulet.asr.transcript_forms import format_transcript
         ("RGCS 767", "r g c s seven six seven"),
         ("Room 300 for 2 nights.", "room three hundred for two nights"),
         ("Wake me at 7:05.", "wake me at seven oh five"),
+        ("Tomorrow at 7 PM.", "tomorrow at seven pm"),
+        ("At 6 p.m., OK?", "at six pm okay"),
     ],
 )
 def test_spoken_form(written, spoken):
@@ -90,3 +92,14 @@ def test_whisper_weights_are_checked_against_their_pins(tmp_path, monkeypatch):
         whisper_weights.check("base", deep=False)
     with pytest.raises(whisper_weights.WhisperWeightsError, match="unknown Whisper model"):
         whisper_weights.check("huge")
+
+
+def test_whisper_looping_keeps_one_copy_of_the_repeated_unit():
+    from bench.asr_real_speech import engine_module
+
+    trim = engine_module()._trim_loop
+    assert trim([5, 6] * 7, 4) == [5, 6]  # "five six five six ..."
+    assert trim([9, 5, 6, 5, 6, 5, 6, 5, 6, 5], 4) == [9, 5, 6]  # cut inside the last copy
+    assert trim([5, 6, 5, 6, 5, 6], 4) == [5, 6, 5, 6, 5, 6]  # three times may be speech
+    assert trim([5, 6, 5, 6, 5, 6], 3) == [5, 6]  # but not when the length limit cut it off
+    assert trim([1, 2, 3, 4], 4) == [1, 2, 3, 4]

@@ -14,8 +14,8 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   candidate holding a boosted phrase gains `boost * boost_scale` nats. `closed=True` allows only the
   phrases (the answer is one of them). All candidates are compared by one measure: the sum of token
   log-probabilities, the end token included.
-- A transcript cut off by `max_length` (Whisper looping: "five six five six ...") keeps one copy of
-  the repeated unit.
+- A transcript whose end repeats a unit of 1-6 tokens 4 times or more (3 when cut off by
+  `max_length`) is Whisper looping ("five six five six five six five six"): one copy is kept.
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
   own no-speech probability is high while its transcript is unlikely.
 """
@@ -37,6 +37,7 @@ SAMPLE_RATE = 16_000
 HOP = 160  # samples per feature frame (10 ms)
 MAX_WINDOW_S = 30.0
 HINTED_NBEST = 3  # free hypotheses the hints choose among
+LOOP_REPEATS = 4  # a unit of 1-6 tokens said this many times in a row is Whisper looping, not speech
 _ONES = "zero one two three four five six seven eight nine".split()
 
 
@@ -85,16 +86,18 @@ def phrase_forms(phrase: str) -> list[str]:
     return sorted(forms)
 
 
-def _trim_loop(tokens: list[int], min_repeats: int = 3) -> list[int]:
-    """A transcript that ends in a unit of 1-6 tokens repeated `min_repeats`+ times (Whisper looping,
-    "five six five six five six ...") keeps one copy of the unit."""
-    for size in range(1, 7):
-        unit = tokens[-size:]
-        count = 1
-        while len(tokens) >= size * (count + 1) and tokens[-size * (count + 1) : -size * count] == unit:
-            count += 1
-        if count >= min_repeats:
-            return tokens[: len(tokens) - size * (count - 1)]
+def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
+    """A transcript whose tail is a unit of 1-6 tokens said `min_repeats` times or more (possibly
+    cut inside the last one): Whisper looping, "five six five six five six five". One copy stays."""
+    n = len(tokens)
+    for start in range(n):
+        for size in range(1, 7):
+            rest = n - start
+            if rest < size * min_repeats:
+                break
+            unit = tokens[start : start + size]
+            if all(tokens[start + i] == unit[i % size] for i in range(rest)):
+                return tokens[: start + size]
     return tokens
 
 
@@ -230,7 +233,7 @@ class WhisperEngine:
                     logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
                 else:  # beam search returns no logits: its score is the mean log-probability
                     logprob = float(result.scores[k]) * (len(tokens) + 1)
-                tokens = _trim_loop(list(tokens)) if looped else list(tokens)
+                tokens = _trim_loop(list(tokens), 3 if looped else LOOP_REPEATS)
                 cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob))
         boosts: dict[str, float] = {}
         for phrase, boost in opts.phrases:

@@ -1,7 +1,8 @@
 """The second ASR pass: each endpointed utterance transcribed by Whisper on Triton (`asr_whisper`).
 
 The streaming model keeps writing interim results and finding endpoints; the final result of an
-utterance is Whisper's transcript of its audio (plus `asr_second_pass_context_ms` on each side).
+utterance is Whisper's transcript of its audio (from `asr_second_pass_context_ms` before its first
+frame to 60 ms after the last speech the VAD heard: the same audio however early the pass started).
 `SpeculativePass` starts that transcription at the first silent frame after speech, so that when
 the endpoint fires (160 ms of silence in a voice dialog) the transcript is usually ready; if speech
 resumes first, the pass is dropped and a new one starts at the next silence. A pass that fails or

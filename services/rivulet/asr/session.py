@@ -255,7 +255,7 @@ class StreamSession:
             if self.second is not None:  # the VAD hears the audio as it arrives, not chunk by chunk
                 self.history.append(samples)
                 silence_ms = self.silence.feed_samples(samples)
-                if silence_ms < SPECULATE_AFTER_MS and self.silence.speech_ms:
+                if self.silence.speech_ms:  # where the last speech ended, however the audio was cut
                     self._voiced_end = self._received - silence_ms * self.model.sample_rate_hz // 1000
 
     async def _send(self, samples: np.ndarray, end: bool) -> list[Result | SecondPassFinal]:
@@ -274,8 +274,13 @@ class StreamSession:
             self.settings.asr_second_pass_context_ms * self.model.sample_rate_hz // 1000,
         )
         frame = round(self.model.frame_shift_ms * rate / 1000)
-        end = min(max(self._voiced_end, span[1] * frame) + context, self._received)
-        begin = max(span[0] * frame - context, self._consumed, end - int(MAX_UTTERANCE_S * rate), 0)
+        # the end of the speech the VAD heard plus the speculation's silence: the same audio whether
+        # the pass started at the first silence or at the endpoint (the transcript does not depend
+        # on when it ran)
+        start = max(span[0] * frame - context, self._consumed, 0)
+        voiced = self._voiced_end if self._voiced_end > start else span[1] * frame
+        end = min(voiced + SPECULATE_AFTER_MS * rate // 1000, self._received)
+        begin = max(start, end - int(MAX_UTTERANCE_S * rate))
         return (begin, self._voiced_end), self.history.slice(begin, end), begin / rate, end
 
     async def _transcribe(self, span: tuple[int, int]) -> WhisperResult | None:

@@ -107,7 +107,10 @@ class AsrSettings(ServiceSettings):
         1, ge=1, le=10, description="Whisper beam (1: greedy); max_alternatives > 1 widens it."
     )
     asr_second_pass_context_ms: int = Field(
-        300, ge=0, description="Audio kept before an utterance's first speech frame and after its last."
+        300,
+        ge=0,
+        description="Audio kept before an utterance's first frame (after its speech: 60 ms, the "
+        "silence at which the pass starts).",
     )
     asr_model_aliases: dict[str, str] = alias_setting(
         "asr", "ASR model", "config.model and GetRivaSpeechRecognitionConfig"

@@ -22,6 +22,8 @@ _ONES = ("zero one two three four five six seven eight nine ten eleven twelve th
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
             "nine": "ninth", "twelve": "twelfth"}  # fmt: skip
+_CAPITAL_WORDS = {"OK": "okay", "Ok": "okay", "AM": "am", "PM": "pm"}
+_AM_PM = re.compile(r"\b([AaPp])\.\s?[Mm]\.?")  # "7 p.m." → "7 pm"
 _SYMBOLS = {"%": "percent", "&": "and", "+": "plus", "@": "at", "$": "dollars"}
 _TOKEN = re.compile(
     r"\d{1,2}:\d{2}|\$?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?%?|[A-Za-z]+(?:[-'][A-Za-z]+)*|[%&+@]"
@@ -85,8 +87,8 @@ def _spoken_token(token: str) -> str:
         if decimals:
             words += " point " + " ".join(_ONES[int(d)] for d in decimals)
         return words + (" percent" if percent else "") + (" dollars" if dollar else "")
-    if token in ("OK", "Ok"):  # a word, not two spelled letters
-        return "okay"
+    if token in _CAPITAL_WORDS:  # words written in capitals, not spelled letters
+        return _CAPITAL_WORDS[token]
     parts = token.split("-")
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         return " ".join(p.lower() for p in parts)
@@ -98,7 +100,7 @@ def _spoken_token(token: str) -> str:
 def spoken_words(text: str) -> list[str]:
     """The spoken form of `text`, as words."""
     words: list[str] = []
-    for token in _TOKEN.findall(text):
+    for token in _TOKEN.findall(_AM_PM.sub(lambda m: m.group(1).lower() + "m", text)):
         words += _spoken_token(token).split()
     return words
 
