@@ -225,10 +225,10 @@ def test_sixteen_simultaneous_streams_each_get_their_own_transcript(client):
         odd = pool.submit(bad)
         together = [f.result(timeout=300) for f in futures]
     # Whisper decodes concurrent utterances as one batch, whose int8 arithmetic may differ in the
-    # last digits from a batch of one: a stream gets its own words or what it gets alone, never
-    # another stream's (each pair of digits here is distinct)
+    # last digits from a batch of one ("seven from five" for "seven point five", "five six" said
+    # more times): a stream gets what it gets alone, or no digit but its own, never another stream's
     for got, own, solo in zip(together, texts, alone, strict=True):
-        assert got in (own, solo), (got, own, solo)
+        assert got == solo or set(got.split()) & set(DIGITS) <= set(own.split()), (got, own, solo)
     assert odd.result() == grpc.StatusCode.INVALID_ARGUMENT
     # the model's own errors are the accuracy bench's business (several digit pairs of these 16 by
     # this held-out voice); a floor far below that still catches streams answered with garbage
