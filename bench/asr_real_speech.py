@@ -111,14 +111,7 @@ def served(sets: dict, log: dict, latency_clips: int, log_dir: Path) -> None:
                 ("whisper tiny.en served", {}),
                 ("streaming model", {"second_pass": "false"}),
             ):
-                config = riva.client.RecognitionConfig(
-                    encoding=riva.client.AudioEncoding.LINEAR_PCM,
-                    sample_rate_hertz=16000,
-                    language_code="en-US",
-                    max_alternatives=1,
-                    verbatim_transcripts=True,
-                    custom_configuration=custom,
-                )
+                config = recognition_config(custom_configuration=custom)
                 hyps = []
                 for s in tqdm(samples, desc=f"{label} {name}", leave=False):
                     response = asr.offline_recognize(audio.encode(s, audio.LINEAR_PCM, 16000), config)
@@ -127,6 +120,16 @@ def served(sets: dict, log: dict, latency_clips: int, log_dir: Path) -> None:
                     )
                 log.setdefault(name, {})[label] = score([c.text for c in clips], hyps)
         log["latency"] = streaming_latency(asr, sets, latency_clips)
+
+
+def recognition_config(**fields):
+    """16 kHz PCM, one alternative, the spoken form (what the references are written in)."""
+    import riva.client
+
+    return riva.client.RecognitionConfig(
+        encoding=riva.client.AudioEncoding.LINEAR_PCM, sample_rate_hertz=16000, language_code="en-US",
+        max_alternatives=1, verbatim_transcripts=True, **fields,
+    )  # fmt: skip
 
 
 def streaming_latency(asr, sets: dict, n: int) -> dict:
@@ -140,16 +143,7 @@ def streaming_latency(asr, sets: dict, n: int) -> dict:
         if len(s) <= 5 * 16000
     ]
     pool = pool[:: max(1, len(pool) // n)][:n]
-    config = riva.client.StreamingRecognitionConfig(
-        config=riva.client.RecognitionConfig(
-            encoding=riva.client.AudioEncoding.LINEAR_PCM,
-            sample_rate_hertz=16000,
-            language_code="en-US",
-            max_alternatives=1,
-            verbatim_transcripts=True,
-        ),
-        interim_results=True,
-    )
+    config = riva.client.StreamingRecognitionConfig(config=recognition_config(), interim_results=True)
     latencies, passes = [], []
     for _, samples in tqdm(pool, desc="streaming latency", leave=False):
         pcm = audio.encode(np.concatenate([samples, np.zeros(3200, np.float32)]), audio.LINEAR_PCM, 16000)
