@@ -14,7 +14,6 @@ metadata `rivulet-final-passes` lists them in order (Riva's result messages have
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rivulet.asr.metrics import SECOND_PASS_LATENCY, SPECULATIVE_PASSES
 from rivulet.core.errors import RivuletError
 from rivulet.core.triton import TritonClient
 
@@ -164,15 +164,10 @@ class SpeculativePass:
         except RivuletError as exc:
             log.warning("second pass failed (%s): the streaming hypothesis is the final", exc.message)
         finally:
-            from rivulet.asr.metrics import SECOND_PASS_LATENCY, SPECULATIVE_PASSES
-
             SECOND_PASS_LATENCY.observe(time.perf_counter() - started)
             if speculative:
                 SPECULATIVE_PASSES.labels("used").inc()
         return None
 
     def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            with contextlib.suppress(Exception):
-                self.task.cancel()
-        self.task, self.key = None, None
+        self.drop()

@@ -20,6 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from rivulet.core.tritonserver import cache_dir
+
 SPEC = json.loads((Path(__file__).parent / "data" / "whisper_weights.json").read_text())
 SIZES = tuple(SPEC)
 FIX = "run `make setup` (or `python -m rivulet.asr.whisper_weights prepare`)"
@@ -30,10 +32,7 @@ class WhisperWeightsError(RuntimeError):
 
 
 def cache_root() -> Path:
-    base = os.environ.get("RIVULET_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rivulet"
-    )
-    return Path(base) / "whisper"
+    return cache_dir() / "whisper"
 
 
 def _package_dir(package: str) -> Path:
