@@ -4,8 +4,11 @@ pocketsphinx, on held-out speakers of every real-speech set (`pipelines.asr.real
     python -m bench.asr_real_speech [--per-set N] [--latency-clips N] [--sizes tiny.en base]
 
 - bare: `whisper_engine.WhisperEngine` in this process (the code the Triton model runs), 2 threads,
-  int8, the encoder window cut to the clip; greedy, and with hints (the set's words as Riva
-  speech_contexts, boost 30) and as a closed set.
+  int8, Whisper's 30 s window: greedy, beam 5 (what the service runs), beam 5 with the window cut
+  to 10 s (the fast option), and with hints (the set's words as Riva speech_contexts, boost 30) and
+  as a closed set.
+- reference: faster-whisper's own `transcribe()` with its defaults, the bare model that the served
+  pipeline must not fall behind.
 - served: `riva.client` against tritonserver + `python -m rivulet.asr` (asr_streaming + asr_whisper):
   offline_recognize; streaming at real-time pace for the latency (end of audio → final).
 - the streaming model's own finals (the same service, custom_configuration second_pass=false).
@@ -76,31 +79,68 @@ def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
     from rivulet.asr.whisper_weights import prepare
 
     module = engine_module()
-    engine = module.WhisperEngine(prepare(size), cpu_threads=2, boost_scale=boost_scale)
-    engine.warm_up()
+    engines = {
+        "": module.WhisperEngine(prepare(size), cpu_threads=2, boost_scale=boost_scale),
+        # the fast option: the encoder window cut to max(clip + 1 s, 10 s)
+        ", 10 s window": module.WhisperEngine(prepare(size), cpu_threads=2, min_window_s=10.0),
+    }
+    for engine in engines.values():
+        engine.warm_up()
     for name, (clips, samples) in sets.items():
-        modes = {"": module.DecodeOptions(), "beam 5": module.DecodeOptions(beam_size=5)}
+        modes = {
+            "greedy": ("", module.DecodeOptions()),
+            "beam 5": ("", module.DecodeOptions(beam_size=5)),
+            "beam 5, 10 s window": (", 10 s window", module.DecodeOptions(beam_size=5)),
+        }
         if name in HINTS:
             phrases = [(w, 30.0) for w in HINTS[name]]
-            modes["hints"] = module.DecodeOptions(phrases=phrases)
-            modes["closed"] = module.DecodeOptions(phrases=phrases, closed=True)
-        for mode, options in modes.items():
+            modes["hints"] = ("", module.DecodeOptions(phrases=phrases))
+            modes["closed"] = ("", module.DecodeOptions(phrases=phrases, closed=True))
+        for mode, (engine_key, options) in modes.items():
+            engine = engines[engine_key]
             hyps, seconds = [], []
-            for s in tqdm(samples, desc=f"whisper {size} {name} {mode or 'plain'}", leave=False):
+            for s in tqdm(samples, desc=f"whisper {size} {name} {mode}", leave=False):
                 started = time.perf_counter()
                 [result] = engine.decode([(s, options)])
                 seconds.append(time.perf_counter() - started)
                 hyps.append(result["hypotheses"][0]["text"] if result["hypotheses"] else "")
-            key = f"whisper {size} bare" + (f" + {mode}" if mode else "")
-            log.setdefault(name, {})[key] = {
-                **score([c.text for c in clips], hyps),
-                "p50_s": float(np.median(seconds)),
-                "p95_s": float(np.percentile(seconds, 95)),
-                "misheard": [[c.text, h] for c, h in zip(clips, hyps, strict=True) if c.text != h][:8],
-            }
+            log.setdefault(name, {})[f"whisper {size} bare, {mode}"] = measured(clips, hyps, seconds)
 
 
-def served(sets: dict, log: dict, latency_clips: int, log_dir: Path) -> None:
+def reference(size: str, sets: dict, log: dict) -> None:
+    """faster-whisper's own `transcribe()` with its defaults (30 s window, beam 5, timestamps,
+    temperature fallback): the bare model the served pipeline must not fall behind."""
+    from faster_whisper import WhisperModel
+
+    from rivulet.asr.whisper_weights import prepare
+
+    model = WhisperModel(str(prepare(size)), device="cpu", compute_type="int8", cpu_threads=2)
+    for name, (clips, samples) in sets.items():
+        hyps, seconds = [], []
+        for s in tqdm(samples, desc=f"transcribe() {size} {name}", leave=False):
+            started = time.perf_counter()
+            segments, _ = model.transcribe(s, language="en")
+            hyps.append(" ".join(segment.text for segment in segments))
+            seconds.append(time.perf_counter() - started)
+        log.setdefault(name, {})[f"faster-whisper transcribe() {size}"] = measured(clips, hyps, seconds)
+
+
+def measured(clips: list, hyps: list[str], seconds: list[float]) -> dict:
+    return {
+        **score([c.text for c in clips], hyps),
+        "p50_s": float(np.median(seconds)),
+        "p95_s": float(np.percentile(seconds, 95)),
+        "misheard": [
+            [c.text, h]
+            for c, h in zip(clips, hyps, strict=True)
+            if canonical_words(c.text) != canonical_words(h)
+        ][:8],
+    }
+
+
+def served(
+    sets: dict, log: dict, latency_clips: int, log_dir: Path, load_levels: list[int], load_seconds: float
+) -> None:
     import riva.client
 
     models = ("asr_streaming", "asr_whisper")
@@ -120,6 +160,8 @@ def served(sets: dict, log: dict, latency_clips: int, log_dir: Path) -> None:
                     )
                 log.setdefault(name, {})[label] = score([c.text for c in clips], hyps)
         log["latency"] = streaming_latency(asr, sets, latency_clips)
+        if load_levels:
+            log["load"] = finals_under_load(asr, sets, load_levels, load_seconds)
 
 
 def recognition_config(**fields):
@@ -132,46 +174,83 @@ def recognition_config(**fields):
     )  # fmt: skip
 
 
-def streaming_latency(asr, sets: dict, n: int) -> dict:
-    """End of audio (the client's last message) → final, streaming at real-time pace, clips ≤ 5 s."""
+def short_clips(sets: dict, n: int) -> list[np.ndarray]:
+    """Up to n clips of at most 5 s, spread over the sets."""
+    pool = [s for _, samples in sets.values() for s in samples if len(s) <= 5 * 16000]
+    return pool[:: max(1, len(pool) // n)][:n]
+
+
+def stream_once(asr, samples: np.ndarray) -> tuple[float | None, str]:
+    """One clip streamed at real-time pace in 100 ms messages (then 0.2 s of silence): seconds from
+    the last message to the last final (None: no final), and which pass wrote the finals."""
     import riva.client
 
-    pool = [
-        (c, s)
-        for clips, samples in sets.values()
-        for c, s in zip(clips, samples, strict=True)
-        if len(s) <= 5 * 16000
-    ]
-    pool = pool[:: max(1, len(pool) // n)][:n]
     config = riva.client.StreamingRecognitionConfig(config=recognition_config(), interim_results=True)
+    pcm = audio.encode(np.concatenate([samples, np.zeros(3200, np.float32)]), audio.LINEAR_PCM, 16000)
+    sent_at = {}
+
+    def chunks():
+        start = time.perf_counter()
+        for i, offset in enumerate(range(0, len(pcm), 3200)):
+            time.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
+            yield pcm[offset : offset + 3200]
+        sent_at["end"] = time.perf_counter()
+
+    final_at = None
+    call = asr.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(chunks(), config))
+    for response in call:
+        if any(r.is_final for r in response.results):
+            final_at = time.perf_counter()
+    passes = dict(call.trailing_metadata()).get("rivulet-final-passes", "")
+    return (None if final_at is None else max(0.0, final_at - sent_at["end"])), passes
+
+
+def streaming_latency(asr, sets: dict, n: int) -> dict:
+    """End of audio (the client's last message) → final, one stream, clips ≤ 5 s."""
     latencies, passes = [], []
-    for _, samples in tqdm(pool, desc="streaming latency", leave=False):
-        pcm = audio.encode(np.concatenate([samples, np.zeros(3200, np.float32)]), audio.LINEAR_PCM, 16000)
-        sent_at = {}
-
-        def chunks(pcm=pcm, sent_at=sent_at):
-            start = time.perf_counter()
-            for i, offset in enumerate(range(0, len(pcm), 3200)):  # 100 ms messages, real-time pace
-                time.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
-                yield pcm[offset : offset + 3200]
-            sent_at["end"] = time.perf_counter()
-
-        final_at = None
-        call = asr.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(chunks(), config))
-        for response in call:
-            if any(r.is_final for r in response.results):
-                final_at = time.perf_counter()
-        passes.append(dict(call.trailing_metadata()).get("rivulet-final-passes", ""))
-        if final_at is not None:
-            latencies.append(max(0.0, final_at - sent_at["end"]))
+    for samples in tqdm(short_clips(sets, n), desc="streaming latency", leave=False):
+        seconds, written_by = stream_once(asr, samples)
+        passes.append(written_by)
+        if seconds is not None:
+            latencies.append(seconds)
     ms = np.array(latencies) * 1000
     return {
-        "clips": len(pool),
+        "clips": len(passes),
         "finals": len(latencies),
         "p50_ms": float(np.median(ms)),
         "p95_ms": float(np.percentile(ms, 95)),
         "passes": passes,
     }
+
+
+def finals_under_load(asr, sets: dict, levels: list[int], seconds: float) -> dict:
+    """N streams at once, each streaming clips back to back for `seconds`: end of audio → final
+    p50/p95 per level (Triton batches the streams' second passes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = short_clips(sets, 64)
+    out = {}
+    for level in levels:
+        deadline = time.perf_counter() + seconds
+
+        def worker(k: int, deadline: float = deadline, level: int = level) -> list[float | None]:
+            got, i = [], k
+            while time.perf_counter() < deadline:
+                got.append(stream_once(asr, pool[i % len(pool)])[0])
+                i += level
+            return got
+
+        with ThreadPoolExecutor(level) as threads:
+            results = [x for got in threads.map(worker, range(level)) for x in got]
+        ms = np.array([x for x in results if x is not None]) * 1000
+        out[str(level)] = {
+            "utterances": len(results),
+            "no_final": sum(x is None for x in results),
+            "p50_ms": float(np.median(ms)) if len(ms) else float("nan"),
+            "p95_ms": float(np.percentile(ms, 95)) if len(ms) else float("nan"),
+        }
+        print(f"{level} streams: {out[str(level)]}", flush=True)
+    return out
 
 
 def pocketsphinx(sets: dict, log: dict, n: int) -> None:
@@ -223,6 +302,19 @@ def report(log: dict, args: argparse.Namespace) -> None:
             f"(goal p95 ≤ 250 ms); finals by pass: {sorted(set(lat['passes']))}",
             "",
         ]
+    if "load" in log:
+        lines += [
+            "## Concurrent streams: end of audio → final (goal: p95 < 500 ms at ≥ 16 streams)",
+            "",
+            "| streams | utterances | no final | p50 ms | p95 ms |",
+            "|---|---|---|---|---|",
+        ]
+        for level, m in log["load"].items():
+            lines.append(
+                f"| {level} | {m['utterances']} | {m['no_final']} | {m['p50_ms']:.0f} | {m['p95_ms']:.0f} |"
+            )
+        held = [int(k) for k, m in log["load"].items() if m["p95_ms"] < 500 and not m["no_final"]]
+        lines += ["", f"Most streams with finals under 500 ms p95: {max(held, default=0)}.", ""]
     lines += ["![WER per set](asr_real_speech.png)", ""]
     (REPORTS / "asr_real_speech.md").write_text("\n".join(lines))
     sets = [n for n in real_speech.SETS if n in log]
@@ -251,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-clips", type=int, default=40)
     parser.add_argument("--sizes", nargs="*", default=["tiny.en", "base"])
     parser.add_argument("--no-service", action="store_true")
+    parser.add_argument("--load-levels", type=int, nargs="*", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--load-seconds", type=float, default=40.0, help="per concurrency level")
+    parser.add_argument("--no-reference", action="store_true", help="skip faster-whisper's transcribe()")
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench-asr-real"))
     parser.add_argument("--split", choices=("test", "dev"), default="test", help="dev: for tuning only")
     parser.add_argument("--boost-scale", type=float, default=0.2, help="nats per unit of boost (bare runs)")
@@ -269,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         log = json.loads((REPORTS / "asr_real_speech.json").read_text())
     for size in args.sizes:
         bare(size, sets, log, args.boost_scale)
+        if not args.no_reference:
+            reference(size, sets, log)
     if not args.no_service:
-        served(sets, log, args.latency_clips, args.log_dir)
+        served(sets, log, args.latency_clips, args.log_dir, args.load_levels, args.load_seconds)
     if args.pocketsphinx_per_set:
         pocketsphinx(sets, log, args.pocketsphinx_per_set)
     if args.split == "test":
@@ -281,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     n: {k: (round(v["wer"], 4), round(v["utterances_right"], 4)) for k, v in m.items()}
                     for n, m in log.items()
-                    if n != "latency"
+                    if n not in ("latency", "load")
                 },
                 indent=1,
             )

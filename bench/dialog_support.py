@@ -359,8 +359,11 @@ class SpeechStack:
         replicas: int = 1,
         dialog_env: dict | None = None,
         triton_url: str = "",
+        service_env: dict[str, dict] | None = None,
     ) -> None:
+        """`service_env`: settings per service kind ("asr", "nlu", "tts") beside the defaults."""
         self.workdir, self.repository, self.models = workdir, repository, models
+        self.service_env = service_env or {}
         self.redis_url, self.replicas, self.dialog_env = redis_url, replicas, dialog_env or {}
         self.triton_url = triton_url
         self.triton: TritonServer | None = None
@@ -392,6 +395,7 @@ class SpeechStack:
             env = {"triton_url": self.triton_url, "readiness_interval_s": 0.2}
             if kind == "asr":  # language models are read from the repository Triton serves
                 env["asr_model_repository"] = str(self.repository)
+            env.update(self.service_env.get(kind, {}))
             service = ServiceProcess(f"rivulet.{kind}", self.workdir / f"{kind}.log", env)
             self.services[kind] = service.start()
         for kind, service in self.services.items():

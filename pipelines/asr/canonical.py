@@ -41,6 +41,8 @@ def _number_groups(words: list[str]) -> str:
     groups: list[int] = []
     current: int | None = None
     for word in words:
+        if word == "and":
+            continue
         if word in ("hundred", "thousand"):
             scale = 100 if word == "hundred" else 1000
             current = (current or 1) * scale
@@ -80,8 +82,12 @@ def canonical_words(text: str) -> list[str]:
         if word in _UNITS or word in _TENS or (run and word in ("hundred", "thousand")):
             run.append(word)
             continue
+        if word == "and" and run and run[-1] in ("hundred", "thousand"):  # "eight hundred and six"
+            run.append(word)
+            continue
         if run:
-            out += list(_number_groups(run))
+            dangling = run[-1] == "and"  # "five hundred and" then no number: "and" is a word
+            out += list(_number_groups(run[:-1] if dangling else run)) + (["and"] if dangling else [])
             run = []
         if word:
             out += list(word) if word == "ok" else [word]

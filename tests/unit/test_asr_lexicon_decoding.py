@@ -262,3 +262,22 @@ def test_a_final_keeps_words_the_model_heard_when_the_lm_prefers_none(search: Le
     assert [r.alternatives[0].text for r in results if r.is_final] == ["two"]
     silent = Recognizer(VOCAB, EndpointingParams(), 40, lexicon_search=harsh)
     assert silent.process(frames(["<blank>"] * 30), 0) + silent.finish() == []
+
+
+def test_interims_hold_no_stray_fragment_the_final_drops(search: LexiconSearch):
+    """A half-heard sound before the words ("te") is in the greedy path, not in the final: interims
+    come from the lexicon search's leading path (lexicon words only), so they only ever show what
+    the final will keep."""
+    noise = [{"t": 0.55, "<blank>": 0.45}, {"e": 0.55, "<blank>": 0.45}, {" ": 0.55, "<blank>": 0.45}]
+    logprobs = frames([*noise, *spell("set a timer for five minutes")])
+    params = EndpointingParams(start_history_ms=40, start_threshold=0.2, stop_history_ms=400)
+    rec = Recognizer(VOCAB, params, 40, interim_results=True, lexicon_search=search)
+    results = [
+        r for start in range(0, len(logprobs), 4) for r in rec.process(logprobs[start : start + 4], start)
+    ]
+    results += rec.finish()
+    interims = [r.alternatives[0].text for r in results if not r.is_final]
+    final = next(r.alternatives[0].text for r in results if r.is_final)
+    assert final == "set a timer for five minutes"
+    assert interims and not any(i.startswith("te") for i in interims)
+    assert all(final.startswith(i.rsplit(" ", 1)[0]) for i in interims)  # they grow into the final

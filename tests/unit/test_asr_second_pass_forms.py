@@ -26,6 +26,9 @@ from rivulet.asr.transcript_forms import format_transcript
         ("Wake me at 7:05.", "wake me at seven oh five"),
         ("Tomorrow at 7 PM.", "tomorrow at seven pm"),
         ("At 6 p.m., OK?", "at six pm okay"),
+        ("PITTSBU-RGH.", "p i t t s b u r g h"),
+        ("Xcivy1", "x c i v y one"),
+        ("Play an MP3 on the 5th.", "play an m p three on the fifth"),
     ],
 )
 def test_spoken_form(written, spoken):
@@ -38,6 +41,8 @@ def test_written_form_and_punctuation():
     assert format_transcript(text, verbatim=False, punctuation=True) == text
     assert format_transcript(text, verbatim=True, punctuation=True) == "Set a timer for ten minutes."
     assert format_transcript("It's 3.5 km.", verbatim=False, punctuation=False) == "it's 3.5 km"
+    assert format_transcript("3-7-1.", verbatim=False, punctuation=False) == "371"
+    assert format_transcript("Call 3-7-1.", verbatim=False, punctuation=True) == "Call 371."
 
 
 @pytest.mark.parametrize(
@@ -49,6 +54,8 @@ def test_written_form_and_punctuation():
         ("rub out OKTLE 281", "rubout o k t l e two eight one"),
         ("422 0791", "four two two zero seven nine one"),
         ("Q-C-J-K 858", "q c j k eight five eight"),
+        ("Erase ZY GNP 823", "erase z y g n p eight hundred and twenty three"),
+        ("1001", "one thousand and one"),
     ],
 )
 def test_canonical_form_counts_numbers_and_letters_the_same(a, b):
@@ -58,6 +65,7 @@ def test_canonical_form_counts_numbers_and_letters_the_same(a, b):
 def test_canonical_form_still_tells_words_apart():
     assert canonical("two forty") != canonical("two fourteen")
     assert canonical("yes") != canonical("no")
+    assert canonical("five hundred and ten") != canonical("five hundred and")  # "and" stays a word
 
 
 def test_long_audio_is_cut_at_its_quietest_moment():

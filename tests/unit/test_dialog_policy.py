@@ -202,3 +202,16 @@ async def test_hints_follow_what_the_assistant_just_asked(h):
     assert {"kitchen", "living room"} <= set(await next_hints())
     await h.turn("rate a book", "RateBook")
     assert "the hobbit" in await next_hints()
+
+
+async def test_hints_name_what_is_on_the_list_being_removed_from(h):
+    """ "What should I remove?" is answered with an item on that list: the ASR hears those names."""
+    await h.turn("add milk", "ListAdd", item="milk")
+    await h.turn("add oat flakes", "ListAdd", item="oat flakes")
+    await h.turn("add nails to my hardware list", "ListAdd", item="nails", list_name="hardware")
+    asked = await h.turn("remove something", "ListRemove")
+    assert asked.expecting_slot == "item"
+    async with h.store.turn(h.session_id) as txn:
+        ctx = TurnContext(h.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events)
+        known = await h.policy.hints_with_known(txn.state, ctx)
+    assert {"milk", "oat flakes", "cancel"} <= set(known) and "nails" not in known

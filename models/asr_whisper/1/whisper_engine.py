@@ -3,9 +3,16 @@
 Used by the Triton python model next to it (`model.py`) and, in-process, by `bench/` to measure the
 bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in, one dict per item out.
 
-- The encoder window is cut to the clip: max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at
-  30 s (Whisper's window). Whisper pads every clip to 30 s by default, which costs 4-5x more; below
-  about 10 s it starts looping, hence the floor.
+- The encoder window is max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at 30 s (Whisper's
+  window). Whisper was trained on 30 s windows: cut shorter it is faster (the encoder's cost grows
+  with the window) but writes worse transcripts, and below about 10 s it loops; the default keeps
+  the whole window (the measured trade-off is in the ASR README). The log-mel of the silence after
+  the clip is written directly (the floor), not computed.
+- Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
+  `transcribe()` does: with a beam it is far more accurate on spelled letters and digit strings
+  than the untimed mode. Segments that start after the end of the audio (written over the silent
+  padding) are dropped. Hinted decoding (below) stays untimed, so that the free n-best and the
+  phrases' forced scores are one measure.
 - A batch is encoded once; every item is padded to the longest window in the batch.
 - `phrases` (Riva speech_contexts: text + boost) bias the choice. Each phrase's written forms
   ("five", "Five.", "5") are ranked by the first decoding step's distribution (plus their bonus); the
@@ -37,6 +44,7 @@ SAMPLE_RATE = 16_000
 HOP = 160  # samples per feature frame (10 ms)
 MAX_WINDOW_S = 30.0
 HINTED_NBEST = 3  # free hypotheses the hints choose among
+LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio's end is invented
 LOOP_REPEATS = 4  # a unit of 1-6 tokens said this many times in a row is Whisper looping, not speech
 _ONES = "zero one two three four five six seven eight nine".split()
 
@@ -66,6 +74,10 @@ class Candidate:
     logprob: float  # sum over the tokens and the end token
     bonus: float = 0.0
     source: str = "beam"  # beam | phrase
+    scored: int = 0  # tokens the log-probability sums over (timestamps and the end token included)
+
+    def __post_init__(self) -> None:
+        self.scored = self.scored or len(self.tokens) + 1
 
     @property
     def score(self) -> float:
@@ -132,6 +144,7 @@ class WhisperEngine:
         vad_filter: bool = True,
         vad_threshold: float = 0.35,
         max_phrase_candidates: int = 4,
+        timestamps: bool = True,
     ) -> None:
         self.max_phrase_candidates = max_phrase_candidates
         self._max_length = 448
@@ -148,6 +161,9 @@ class WhisperEngine:
             self.whisper.hf_tokenizer, self.model.is_multilingual, task="transcribe", language="en"
         )
         self.prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        # free transcription in Whisper's timestamped mode (how it was mostly trained): far more
+        # accurate on spelled letters and digits with a beam; phrase scoring stays untimed
+        self.free_prompt = list(self.tokenizer.sot_sequence) if timestamps else self.prompt
         self.min_window_s, self.tail_pad_s = min_window_s, tail_pad_s
         self.boost_scale = boost_scale
         self.no_speech_threshold, self.logprob_threshold = no_speech_threshold, logprob_threshold
@@ -172,11 +188,13 @@ class WhisperEngine:
         window = max(self.window_samples(len(c)) for c in clips)
         batch, frames = [], []
         for clip in clips:
-            padded = np.zeros(window, dtype=np.float32)
             clip = clip[:window]
-            padded[: len(clip)] = clip
-            feats = self.whisper.feature_extractor(padded)[:, : window // HOP]
-            batch.append(feats)
+            feats = self.whisper.feature_extractor(clip)[:, : window // HOP]
+            # the rest of the window is silence: the log-mel floor, 8 (log10) below the clip's peak,
+            # i.e. 2 below it once normalized; the same as computing it over the zeros, for less
+            padded = np.full((feats.shape[0], window // HOP), feats.max() - 2.0, dtype=np.float32)
+            padded[:, : feats.shape[1]] = feats
+            batch.append(padded)
             frames.append(min(len(clip) // HOP + 1, window // HOP))
         return np.ascontiguousarray(np.stack(batch).astype(np.float32)), frames
 
@@ -225,16 +243,16 @@ class WhisperEngine:
         eot = self.tokenizer.eot
         cands = []
         if not opts.closed:
-            for k, tokens in enumerate(result.sequences_ids):
+            for k, raw in enumerate(result.sequences_ids):
                 steps = [np.asarray(x) for x in result.logits[k]] if opts.beam_size == 1 else []
-                looped = len(tokens) >= self._max_length  # no end token: cut off (Whisper looping)
+                looped = len(raw) >= self._max_length  # no end token: cut off (Whisper looping)
                 if steps:  # greedy: the exact sum, the end token included
-                    pairs = zip(steps, [*tokens, eot], strict=False)
+                    pairs = zip(steps, [*raw, eot], strict=False)
                     logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
                 else:  # beam search returns no logits: its score is the mean log-probability
-                    logprob = float(result.scores[k]) * (len(tokens) + 1)
-                tokens = _trim_loop(list(tokens), 3 if looped else LOOP_REPEATS)
-                cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob))
+                    logprob = float(result.scores[k]) * (len(raw) + 1)
+                tokens = _trim_loop(self._spoken_tokens(list(raw), frames), 3 if looped else LOOP_REPEATS)
+                cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob, scored=len(raw) + 1))
         boosts: dict[str, float] = {}
         for phrase, boost in opts.phrases:
             key = _spoken_canon(phrase)
@@ -251,6 +269,21 @@ class WhisperEngine:
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
+
+    def _spoken_tokens(self, raw: list[int], frames: int) -> list[int]:
+        """The text tokens of a (timestamped) transcript, without the segments Whisper placed after
+        the end of the audio (the padding of the window is silence: what it writes there is invented)."""
+        begin = self.tokenizer.timestamp_begin
+        clip_end = frames * HOP / SAMPLE_RATE
+        tokens, opening = [], True
+        for token in raw:
+            if token >= begin:
+                if opening and (token - begin) * 0.02 > clip_end + LATE_SEGMENT_S:
+                    break
+                opening = not opening
+            elif token < self.tokenizer.eot:
+                tokens.append(token)
+        return tokens
 
     def _bonus(self, text: str, boosts: dict[str, float]) -> float:
         spoken = f" {_spoken_canon(text)} "
@@ -293,20 +326,24 @@ class WhisperEngine:
         if live:
             feats, frames = self.features([requests[i][0] for i in live])
             encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
-            groups: dict[tuple[int, int], list[int]] = {}
+            groups: dict[tuple[int, int, bool], list[int]] = {}
             for j, i in enumerate(live):
                 o = requests[i][1]
                 if o.phrases and not o.closed and o.num_hypotheses < HINTED_NBEST:
                     # an n-best for the hints to choose in ("Four people." below "For people.")
                     o = replace(o, beam_size=HINTED_NBEST, num_hypotheses=HINTED_NBEST)
                     requests[i] = (requests[i][0], o)
-                groups.setdefault((max(o.beam_size, o.num_hypotheses), o.num_hypotheses), []).append(j)
-            for (beam, n), members in groups.items():
+                # hinted decoding is untimed: its free candidates and the phrases' forced scores
+                # must be one measure
+                key = (max(o.beam_size, o.num_hypotheses), o.num_hypotheses, not o.phrases)
+                groups.setdefault(key, []).append(j)
+            for (beam, n, free), members in groups.items():
                 view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[members]))
                 longest = max(len(requests[live[j]][0]) for j in members) / SAMPLE_RATE
-                self._max_length = int(16 + 8 * longest)
+                self._max_length = int(16 + 8 * longest) + (8 if free else 0)  # room for timestamps
+                prompt = self.free_prompt if free else self.prompt
                 results = self.model.generate(
-                    view, [self.prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
+                    view, [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
                     return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
                     max_length=self._max_length,
                 )  # fmt: skip
@@ -318,8 +355,7 @@ class WhisperEngine:
     def _finish(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> dict:
         cands = self._candidates(encoded, frames, result, opts)
         best = cands[0] if cands else None
-        n_tokens = len(best.tokens) + 1 if best else 1
-        avg = best.logprob / n_tokens if best else -math.inf
+        avg = best.logprob / best.scored if best else -math.inf
         nsp = float(result.no_speech_prob)
         if (
             best is None
@@ -329,7 +365,7 @@ class WhisperEngine:
         ):
             return {"hypotheses": [], "no_speech_prob": nsp, "words": [], "reason": "no_speech"}
         hypotheses = [
-            {"text": c.text.strip(), "logprob": c.logprob, "score": c.score, "tokens": len(c.tokens) + 1,
+            {"text": c.text.strip(), "logprob": c.logprob, "score": c.score, "tokens": c.scored,
              "source": c.source}
             for c in cands[: max(opts.num_hypotheses, 1)]
         ]  # fmt: skip

@@ -344,6 +344,16 @@ class BeamDecoder:
                 nxt = dict(ranked[: self.beam_size])
             self._beams = nxt
 
+    def leading(self) -> Hypothesis:
+        """The best prefix as it stands (no end-of-utterance finishing: a word being spoken is not
+        judged as if complete), for interim results: it has been through the LM and the biasing, so
+        a stray fragment the final will drop ("te set a timer") has already lost to the words."""
+        node, beam = max(self._beams.items(), key=lambda item: item[1].total + item[1].bias)
+        prefix = self._tokens(node)
+        return Hypothesis(
+            self.vocabulary.text(prefix), prefix, beam.starts, beam.ends, beam.probs, beam.total
+        )
+
     def best(self, n: int = 1) -> list[Hypothesis]:
         """The `n` best distinct transcripts, biasing and LM finished (partial phrases taken back)."""
         scored = []

@@ -278,6 +278,19 @@ class LexiconBeamDecoder:
         self._step(block)
         self._logprobs.append(block)
 
+    def leading(self) -> Hypothesis:
+        """The best path as it stands, a word in progress included (for interim results): only
+        lexicon words, so a stray fragment the final will drop is not shown either."""
+        if not self._logprobs:
+            return Hypothesis("")
+        logprobs = np.concatenate(self._logprobs)
+        if self._ended:  # best() finished the search: replay it
+            self._decoder.decode_begin()
+            self._step(logprobs)
+            self._ended = False
+        result = self._decoder.get_best_hypothesis(0)
+        return self._hypothesis(result.tokens, result.score, logprobs)
+
     def best(self, n: int = 1) -> list[Hypothesis]:
         """The `n` best distinct transcripts so far, the last word finished (see the module doc)."""
         if not self._logprobs:
@@ -304,7 +317,7 @@ class LexiconBeamDecoder:
 
     def _hypothesis(self, path: list[int], score: float, logprobs: np.ndarray) -> Hypothesis:
         """From a result's path (a token per frame, padded by one at each end) to tokens with spans."""
-        frames = np.asarray(path[1 : 1 + len(logprobs)])
+        frames = np.asarray(path[1 : 1 + len(logprobs)], dtype=np.int64)
         collapsed = GreedyDecoder(self.vocabulary)
         collapsed.follow(frames, logprobs[np.arange(len(frames)), frames], self._frame_start)
         return dataclasses.replace(collapsed.hypothesis(), score=score)

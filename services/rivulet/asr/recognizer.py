@@ -166,7 +166,7 @@ class Recognizer:
         if self.endpointer.active:
             self._decode(logprobs[run:], frame_start + run)
             if self.interim_results:
-                hypothesis = self.greedy.hypothesis()
+                hypothesis = self.beam.leading() if self.beam else self.greedy.hypothesis()
                 if hypothesis.text:
                     stability = _stability(self._previous_interim, hypothesis.text)
                     self._previous_interim = hypothesis.text

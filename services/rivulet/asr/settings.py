@@ -104,7 +104,10 @@ class AsrSettings(ServiceSettings):
         "streaming model's hypothesis instead (counted in rivulet_asr_finals_total{pass='streaming'}).",
     )
     asr_second_pass_beam_size: int = Field(
-        1, ge=1, le=10, description="Whisper beam (1: greedy); max_alternatives > 1 widens it."
+        5,
+        ge=1,
+        le=10,
+        description="Whisper beam (1: greedy, faster, less accurate); max_alternatives > 1 widens it.",
     )
     asr_second_pass_context_ms: int = Field(
         300,

@@ -9,8 +9,9 @@
 Numbers: 1100–1999 and 2010–2099 as years ("nineteen sixty nine"); other strings of three or more
 digits digit by digit ("371" → "three seven one": codes, phone numbers, PINs; Whisper writes them
 so), except round hundreds and thousands ("300", "2000"); one or two digits as cardinals; "12th"
-as an ordinal. A word in capitals of two to eight letters, or letters joined by
-hyphens, is read letter by letter (Whisper's way of writing spelled letters; acronyms read the same).
+as an ordinal. A word in capitals of two to eight letters, letters joined by hyphens ("PITTSBU-RGH"
+too), and letters written straight before digits ("xcivy1") are read letter by letter (Whisper's
+ways of writing spelled letters; acronyms read the same).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _SYMBOLS = {"%": "percent", "&": "and", "+": "plus", "@": "at", "$": "dollars"}
 _TOKEN = re.compile(
     r"\d{1,2}:\d{2}|\$?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?%?|[A-Za-z]+(?:[-'][A-Za-z]+)*|[%&+@]"
 )
+_SPELLED_PART = re.compile(r"[A-Z]{1,8}")  # a part of a hyphenated spelling
+_GLUED_TO_DIGITS = re.compile(r"\b[A-Za-z]{1,8}(?=\d)")  # "xcivy1": spelled letters, then digits
+_DIGITS_APART = re.compile(r"\b\d(?:-\d)+\b")  # "3-7-1": digits said one by one, written "371"
 _PUNCT = re.compile(r"[^\w\s'\-:$%&+@.]|(?<!\d)\.|\.(?!\d)")
 
 
@@ -92,6 +96,8 @@ def _spoken_token(token: str) -> str:
     parts = token.split("-")
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         return " ".join(p.lower() for p in parts)
+    if len(parts) > 1 and all(_SPELLED_PART.fullmatch(p) for p in parts):  # "PITTSBU-RGH"
+        return " ".join(_spoken_token(p) for p in parts)
     if 2 <= len(token) <= 8 and token.isupper() and token.isalpha():
         return " ".join(token.lower())
     return token.lower().replace("-", " ")
@@ -100,13 +106,15 @@ def _spoken_token(token: str) -> str:
 def spoken_words(text: str) -> list[str]:
     """The spoken form of `text`, as words."""
     words: list[str] = []
-    for token in _TOKEN.findall(_AM_PM.sub(lambda m: m.group(1).lower() + "m", text)):
+    text = _AM_PM.sub(lambda m: m.group(1).lower() + "m", text)
+    text = _GLUED_TO_DIGITS.sub(lambda m: m.group(0).upper(), text)
+    for token in _TOKEN.findall(text):
         words += _spoken_token(token).split()
     return words
 
 
 def written_form(text: str, punctuation: bool) -> str:
-    text = " ".join(text.split())
+    text = _DIGITS_APART.sub(lambda m: m.group(0).replace("-", ""), " ".join(text.split()))
     if punctuation:
         return text
     return " ".join(_PUNCT.sub(" ", text).lower().split())

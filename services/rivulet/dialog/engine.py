@@ -124,6 +124,7 @@ class DialogEngine:
                 )
             )
             reply = await self.policy.respond(text, result, state, ctx)
+            hints = await self.policy.hints_with_known(state, ctx)
             state.remember(
                 HistoryEntry(
                     turn_id=turn_id,
@@ -153,7 +154,7 @@ class DialogEngine:
                 )
             )
         policy_ms = (time.perf_counter() - start) * 1000
-        return TurnResult(turn_id, text, result, reply, nlu_ms, policy_ms, hints=self.policy.hints(state))
+        return TurnResult(turn_id, text, result, reply, nlu_ms, policy_ms, hints=hints)
 
     async def record_playback(self, session_id: str, turn_id: str, played_ms: int, interrupted: bool) -> None:
         """Store how much of a reply the user heard (and whether they cut it off)."""

@@ -120,6 +120,17 @@ class Policy:
             return hints.FOLLOW_UP
         return ()
 
+    async def hints_with_known(self, state: SessionState, ctx: TurnContext) -> tuple[str, ...]:
+        """`hints`, plus what the session's own data names for an open question (the items of the
+        list the user is removing from: "What should I remove?" is answered with one of them)."""
+        fixed = self.hints(state)
+        frame = state.frame
+        found = self.registry.get(frame.intent) if frame and frame.awaiting_slot else None
+        if not found:
+            return fixed
+        known = await found[0].known_answers(frame.intent, frame.awaiting_slot, frame.slots, ctx)
+        return (*fixed, *(k for k in known if k not in fixed))
+
     # -- conversational moves ----------------------------------------------------------------------
     def _help(self, frame: Frame | None) -> PolicyReply:
         if not frame:

@@ -94,6 +94,9 @@ def speech_stack(request, redis_url, nlu_repository, test_models, weather_server
 
     workdir = tmp_path_factory.mktemp("speech-stack")
     settings = {"dialog_weather_url": weather_server, "dialog_time_zone": "Europe/Berlin"}
+    # the tests check what is heard and said, not how fast on a shared machine: a slowed Whisper
+    # pass must not leave the final to the streaming model
+    service_env = {"asr": {"asr_second_pass_timeout_ms": 60000}}
     overridden = os.environ.get("RIVULET_DIALOG_TEST_REPOSITORY") or os.environ.get(
         "RIVULET_ASR_TEST_REPOSITORY"
     )
@@ -106,11 +109,14 @@ def speech_stack(request, redis_url, nlu_repository, test_models, weather_server
             redis_url,
             dialog_env=settings,
             triton_url=triton.grpc_url,
+            service_env=service_env,
         )
     else:
         sources = default_sources(extra=(nlu_repository,))
         repository = compose_repository(workdir / "repository", sources)
-        stack = SpeechStack(workdir, repository, list(sources), redis_url, dialog_env=settings)
+        stack = SpeechStack(
+            workdir, repository, list(sources), redis_url, dialog_env=settings, service_env=service_env
+        )
     with stack:
         yield stack
 

@@ -108,6 +108,13 @@ class Skill:
     async def act(self, intent: str, slots: dict[str, str], ctx: TurnContext) -> Outcome:
         raise NotImplementedError
 
+    async def known_answers(
+        self, intent: str, slot: str, slots: dict[str, str], ctx: TurnContext
+    ) -> tuple[str, ...]:
+        """Answers to the open question that this session's own data names (the items on a list, the
+        lists it has), sent to the ASR as hints beside the slot's fixed ones."""
+        return ()
+
     async def close(self) -> None:
         """Release resources (HTTP clients); called when the service stops."""
 

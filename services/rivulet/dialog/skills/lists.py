@@ -83,6 +83,16 @@ class Lists(Skill):
             f"Removed {item} from your {name} list.", "list.remove", {"list_name": name, "item": item}
         )
 
+    async def known_answers(
+        self, intent: str, slot: str, slots: dict[str, str], ctx: TurnContext
+    ) -> tuple[str, ...]:
+        lists = await ctx.read_data("lists", {})
+        if slot == "item" and intent == "ListRemove":  # "What should I remove?": what is on the list
+            return tuple(lists.get(slots.get("list_name") or "shopping", []))
+        if slot == "list_name":
+            return tuple(lists)
+        return ()
+
 
 def create(settings: DialogSettings) -> Skill:
     return Lists()
