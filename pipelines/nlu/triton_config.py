@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pipelines.nlu.slurp import load_mapping
+
 DESCRIPTIONS = {
-    "assistant": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on SNIPS + the assistant domain)",
+    "assistant": (
+        "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on SNIPS, the assistant domain and SLURP "
+        "real phrasings; OutOfScope for what the assistant cannot do)"
+    ),
     "atis": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on ATIS)",
 }
+
+# Domains whose model has an out-of-scope intent (named in pipelines/nlu/data/slurp_mapping.toml).
+OUT_OF_SCOPE_DOMAINS = ("assistant",)
 
 
 def config_pbtxt(model_name: str, domain: str, description: str | None = None) -> str:
@@ -16,6 +24,9 @@ def config_pbtxt(model_name: str, domain: str, description: str | None = None) -
         "intra_op_num_threads": "1",
         "description": description or DESCRIPTIONS.get(domain, "Joint intent + slot model"),
     }
+    if domain in OUT_OF_SCOPE_DOMAINS:
+        # The intent the model answers for a request outside every intent (GetRivaNLPConfig lists it).
+        parameters["out_of_scope_intent"] = load_mapping().out_of_scope_intent
     params = "".join(
         f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
         for key, value in parameters.items()

@@ -141,6 +141,36 @@ async def test_low_confidence_falls_back(h):
     assert (await h.store.load(h.session_id)).frame is None
 
 
+async def test_out_of_scope_says_what_it_can_do_and_acts_on_nothing(h):
+    before = await h.data()
+    reply = await h.turn("what's the exchange rate of the dollar", "OutOfScope", 0.4)
+    assert reply.action == "out_of_scope" and not reply.action_slots
+    assert (
+        reply.text.startswith("Sorry, I can't help with that yet.") and "set timers and alarms" in reply.text
+    )
+    assert (await h.store.load(h.session_id)).frame is None and await h.data() == before
+
+
+async def test_out_of_scope_while_a_question_is_open_keeps_asking(h):
+    await h.turn("set a timer", "SetTimer")
+    reply = await h.turn("tell me a joke", "OutOfScope", 0.9)
+    assert reply.action == "ask_slot" and reply.expecting_slot == "duration"
+
+
+async def test_cancel_alarm_removes_only_the_alarm_named(h):
+    await h.turn("wake me at 7 am tomorrow", "SetAlarm", time="7 am", date="tomorrow")
+    await h.turn("set an alarm for 9 pm tomorrow", "SetAlarm", time="9 pm", date="tomorrow")
+    await h.turn("set a timer for ten minutes", "SetTimer", duration="ten minutes")
+    cancelled = await h.turn("remove my seven am alarm", "CancelAlarm", time="seven am")
+    assert cancelled.action == "alarm.cancel" and cancelled.text == "Cancelled your alarm for 7 AM."
+    left = (await h.data())["timers"]
+    assert sorted(t["kind"] for t in left) == ["alarm", "timer"] and [
+        t["time"] for t in left if t["kind"] == "alarm"
+    ] == ["21:00"]
+    assert (await h.turn("delete all my alarms", "CancelAlarm")).action_slots["count"] == "1"
+    assert (await h.turn("cancel my alarms", "CancelAlarm")).action == "alarm.none"
+
+
 async def test_a_full_new_request_switches_task(h):
     await h.turn("set an alarm", "SetAlarm")
     switched = await h.turn("add milk to my shopping list", "ListAdd", item="milk", list_name="shopping")
