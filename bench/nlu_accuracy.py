@@ -115,7 +115,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def write_report(results: dict[str, dict], out: Path) -> None:
+def write_report(results: dict[str, dict], out: Path, name: str = "nlu_accuracy") -> None:
     lines = [
         "# NLU accuracy through the running service",
         "",
@@ -161,7 +161,7 @@ def write_report(results: dict[str, dict], out: Path) -> None:
             f"| out-of-scope the dialog would act on (in-scope intent, score ≥ {DIALOG_THRESHOLD}) | "
             f"{_pct(o['out_of_scope_acted_on'])} | – |",
         ]
-    lines += ["", "![per-intent accuracy](nlu_accuracy.png)", ""]
+    lines += ["", f"![per-intent accuracy]({name}.png)", ""]
     for name, r in results.items():
         lines += [
             f"## {name}: per-intent accuracy",
@@ -202,6 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repository", type=Path, default=Path("models"))
     parser.add_argument("--datasets", nargs="+", default=["assistant", "atis"])
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench"))
+    parser.add_argument(
+        "--report",
+        default="nlu_accuracy",
+        help="report file name in bench/reports (a quick model's: another)",
+    )
     args = parser.parse_args(argv)
     models = tuple(MODEL_NAMES[d] for d in args.datasets)
     results: dict[str, dict] = {}
@@ -221,10 +226,10 @@ def main(argv: list[str] | None = None) -> None:
                 if "out_of_scope" in metrics:
                     print("           real phrasings: " + json.dumps(metrics["out_of_scope"]))
     REPORTS.mkdir(exist_ok=True)
-    write_report(results, REPORTS / "nlu_accuracy.md")
-    plot(results, REPORTS / "nlu_accuracy.png")
-    (REPORTS / "nlu_accuracy.json").write_text(json.dumps(results, indent=1))
-    print(f"report: {REPORTS / 'nlu_accuracy.md'}")
+    write_report(results, REPORTS / f"{args.report}.md", args.report)
+    plot(results, REPORTS / f"{args.report}.png")
+    (REPORTS / f"{args.report}.json").write_text(json.dumps(results, indent=1))
+    print(f"report: {REPORTS / args.report}.md")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,16 @@ def build_model(config_class: str, overrides: dict) -> JointIntentSlotModel:
     return JointIntentSlotModel(encoder, INTENTS, SLOT_TAGS, 0.1).eval()
 
 
+def macs_per_query(model: JointIntentSlotModel, tokens: int = TOKENS) -> float:
+    """Multiply-accumulates of the encoder for one query (projections, attention, feed-forward): the
+    machine-independent cost, against which a shared machine's timings can be read."""
+    c = model.encoder.config
+    per_token_layer = (
+        4 * c.hidden_size**2 + 2 * c.hidden_size * c.intermediate_size + 2 * tokens * c.hidden_size
+    )
+    return per_token_layer * tokens * c.num_hidden_layers
+
+
 def serving_latency_ms(model: JointIntentSlotModel, repeats: int) -> list[float]:
     import onnxruntime as ort
 
@@ -127,12 +137,12 @@ def main() -> None:
         latency = serving_latency_ms(model, args.repeats)
         step = training_step_s(model)
         p50, p95 = np.percentile(latency, [50, 95])
-        rows.append((name, params, p50, p95, step))
+        rows.append((name, params, p50, p95, step, macs_per_query(model) / 1e6))
         print(
             f"{name}: {params:.1f} M params, forward p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
             f"train step {step:.2f} s"
         )
-    base_step = rows[0][4]
+    base_step, base_macs = rows[0][4], rows[0][5]
     lines = [
         "# NLU encoder candidates: serving latency and training cost",
         "",
@@ -141,14 +151,14 @@ def main() -> None:
         "2 threads). "
         "Measured on the shared 2-core machine while other jobs ran: compare the ratios.",
         "",
-        "| encoder | params | model forward p50 / p95 | training step | full build (× MiniLM) "
-        "| weights offline |",
+        "| encoder | params | MACs per query (× MiniLM) | model forward p50 / p95 | training step "
+        "(× MiniLM) | weights offline |",
         "|---|---|---|---|---|---|",
     ]
-    for name, params, p50, p95, step in rows:
+    for name, params, p50, p95, step, macs in rows:
         lines.append(
-            f"| {name} | {params:.1f} M | {p50:.2f} / {p95:.2f} ms | {step:.2f} s | "
-            f"{step / base_step:.1f}× | {PACKAGES[name]} |"
+            f"| {name} | {params:.1f} M | {macs:.0f} M ({macs / base_macs:.1f}×) | "
+            f"{p50:.2f} / {p95:.2f} ms | {step:.2f} s ({step / base_step:.1f}×) | {PACKAGES[name]} |"
         )
     lines += [
         "",
@@ -158,11 +168,11 @@ def main() -> None:
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "nlu_encoders.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, _, _, p95, step in rows:
-        ax.scatter(step / base_step, p95, s=60)
-        ax.annotate(name, (step / base_step, p95), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for name, _, _, p95, _, macs in rows:
+        ax.scatter(macs / base_macs, p95, s=60)
+        ax.annotate(name, (macs / base_macs, p95), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.axhline(15, color="red", linestyle="--", linewidth=1, label="AnalyzeIntent p95 goal")
-    ax.set_xlabel("training cost (× all-MiniLM-L6-v2)")
+    ax.set_xlabel("compute per query, MACs (× all-MiniLM-L6-v2)")
     ax.set_ylabel("model forward p95, ms (1 thread)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -81,7 +81,10 @@ def test_build_writes_the_triton_model_layout(repository: Path) -> None:
     assert labels["apostrophes"] == "split" and labels["slot_tags"][0] == "O"
     calibration = info["out_of_scope_calibration"]
     assert labels["out_of_scope"] == {"intent": "OutOfScope", "threshold": calibration["threshold"]}
-    assert calibration["dev"]["slurp"]["in_scope_false_rejection"] <= 0.02
+    # the threshold keeps every dev source's false rejection within its limit (or is 0: the class alone)
+    if calibration["threshold"] > 0:
+        for source, dev in calibration["dev"].items():
+            assert dev["in_scope_false_rejection"] <= calibration["limits"][source], source
     assert set(info["metrics"]["test"]["slurp"]["out_of_scope"]) >= {
         "in_scope_accuracy",
         "out_of_scope_rejection",
