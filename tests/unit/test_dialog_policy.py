@@ -120,6 +120,12 @@ async def test_carry_over_changes_one_slot_of_the_context(h):
     assert place.action_slots["place"] == "rome" and place.action_slots["date"] == tomorrow.isoformat()
     alone = await h.turn("friday", "", 0.2)
     assert alone.action_slots["place"] == "rome"
+    # a follow-up the NLU takes for a farewell or for something out of scope still follows up
+    farewell = await h.turn("how about tomorrow", "Goodbye", 0.98)
+    assert farewell.action == "weather.no_provider" and farewell.action_slots["date"] == tomorrow.isoformat()
+    outside = await h.turn("what about in berlin", "OutOfScope", 0.8)
+    assert outside.action == "weather.no_provider" and outside.action_slots["place"] == "berlin"
+    assert (await h.turn("goodbye", "Goodbye")).action == "social.goodbye"
 
 
 async def test_cancel_help_repeat(h):

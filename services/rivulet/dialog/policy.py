@@ -90,6 +90,8 @@ class Policy:
             return PolicyReply("Okay.", "cancelled")
         if intent == "Help":
             return self._help(frame)
+        if intent in SOCIAL and not frame and self._is_follow_up(text, state):
+            intent = ""  # "what about tomorrow?" after an answer: not a farewell, whatever the NLU says
         if intent in SOCIAL:
             if intent == "Goodbye":
                 state.frame = None
@@ -221,6 +223,11 @@ class Policy:
         return PolicyReply(
             f"Sorry, I didn't catch that. {awaited.prompt}", "ask_slot", expecting_slot=awaited.name
         )
+
+    def _is_follow_up(self, text: str, state: SessionState) -> bool:
+        """An explicit follow-up ("what about …", "and in …") on an answered task."""
+        match = CARRY.match(text.strip())
+        return bool(match and match.group(0).strip().lower() != "and" and state.context)
 
     def _is_switch(self, text: str, nlu: NluResult, frame: Frame) -> bool:
         """A confident, full request for a different task abandons the open frame."""
