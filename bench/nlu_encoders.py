@@ -1,7 +1,7 @@
 """Would a stronger encoder pay? Serving latency and training cost of the candidate encoders'
 architectures, beside what is packaged for offline use.
 
-    python -m bench.nlu_encoders [--repeats 200]
+    python -m bench.nlu_encoders [--repeats 200] [--train-steps 6]
 
 Latency and training cost depend on the architecture, not on the weights, so each candidate is
 measured as the joint intent + slot network (`pipelines.nlu.joint_model`) on its exact configuration
@@ -107,7 +107,7 @@ def serving_latency_ms(model: JointIntentSlotModel, repeats: int) -> list[float]
     return times
 
 
-def training_step_s(model: JointIntentSlotModel, steps: int = 6) -> float:
+def training_step_s(model: JointIntentSlotModel, steps: int) -> float:
     torch.set_num_threads(2)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -122,12 +122,15 @@ def training_step_s(model: JointIntentSlotModel, steps: int = 6) -> float:
         loss.backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+    return statistics.median(times[1:] or times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=200, help="timed forward passes per encoder")
+    parser.add_argument(
+        "--train-steps", type=int, default=6, help="training steps per encoder (first is warm-up)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     rows = []
@@ -135,7 +138,7 @@ def main() -> None:
         model = build_model(config_class, overrides)
         params = sum(p.numel() for p in model.encoder.parameters()) / 1e6
         latency = serving_latency_ms(model, args.repeats)
-        step = training_step_s(model)
+        step = training_step_s(model, args.train_steps)
         p50, p95 = np.percentile(latency, [50, 95])
         rows.append((name, params, p50, p95, step, macs_per_query(model) / 1e6))
         print(

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 from seqeval.metrics import f1_score, precision_score, recall_score
 
-from pipelines.nlu.datasets import Example
+from pipelines.nlu.datasets import UNLABELLED, Example
 
 
 def score(examples: Sequence[Example], intents: Sequence[str], tags: Sequence[Sequence[str]]) -> dict:
-    gold_tags = [list(e.tags) for e in examples]
+    # an unlabelled word (X) counts as outside every slot
+    gold_tags = [["O" if t == UNLABELLED else t for t in e.tags] for e in examples]
     pred_tags = [list(t) for t in tags]
     intent_right = [e.intent == p for e, p in zip(examples, intents, strict=True)]
     sentence_right = [ok and g == p for ok, g, p in zip(intent_right, gold_tags, pred_tags, strict=True)]

@@ -43,9 +43,10 @@ input [
   {{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}
 ]
 output [
-  # every intent, sorted by probability, descending
+  # every intent, sorted by probability, descending (a model with an out_of_scope_intent may put
+  # that intent first when it rejects the text: intent_slot.IntentSlotRuntime.rank_intents)
   {{ name: "INTENT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
-  # softmax probabilities, same order
+  # softmax probabilities, same order (a rejecting out-of-scope intent: 1 - the best in-scope one)
   {{ name: "INTENT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
   # one entity type per slot span (no B-/I- prefix)
   {{ name: "SLOT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
