@@ -127,7 +127,8 @@ def write_report(rows: list[dict], args, out: Path) -> None:
         f"Machine: {os.cpu_count()} cores ({platform.machine()}); client, NLU service and",
         "tritonserver on the same machine. Closed-loop callers sending SNIPS test utterances through",
         f"gRPC; {args.seconds:.0f} s measured per level after {args.warmup:.0f} s warm-up.",
-        f"Reproduce: `python -m bench.nlu_latency --seconds {args.seconds:.0f}`.",
+        f"Model repository: `{args.repository}`. Reproduce: `python -m bench.nlu_latency --seconds "
+        f"{args.seconds:.0f} --repository {args.repository} --report {args.report}`.",
         "",
         "| batching | concurrency | p50 ms | p95 ms | p99 ms | req/s | errors |",
         "|---|---|---|---|---|---|---|",
@@ -143,7 +144,7 @@ def write_report(rows: list[dict], args, out: Path) -> None:
     if 1 in on:
         verdict = "meets" if on[1]["p95_ms"] <= 15 else "misses"
         lines += ["", f"Goal p95 ≤ 15 ms at concurrency 1: {on[1]['p95_ms']:.2f} ms ({verdict} it)."]
-    lines += ["", "![latency and throughput](nlu_latency.png)", ""]
+    lines += ["", f"![latency and throughput]({args.report}.png)", ""]
     out.write_text("\n".join(lines))
 
 
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench"))
+    parser.add_argument("--report", default="nlu_latency", help="report file name in bench/reports")
     args = parser.parse_args(argv)
     queries = [" ".join(e.words) for e in load_corpus("assistant").test["snips"]]
     repository = args.repository.resolve()
@@ -164,10 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         without_dynamic_batching(copy)
         rows += run_all(copy, queries, args.concurrency, args.seconds, args.warmup, args.log_dir, "off")
     REPORTS.mkdir(exist_ok=True)
-    write_report(rows, args, REPORTS / "nlu_latency.md")
-    plot(rows, REPORTS / "nlu_latency.png")
-    (REPORTS / "nlu_latency.json").write_text(json.dumps(rows, indent=1))
-    print(f"report: {REPORTS / 'nlu_latency.md'}")
+    write_report(rows, args, REPORTS / f"{args.report}.md")
+    plot(rows, REPORTS / f"{args.report}.png")
+    (REPORTS / f"{args.report}.json").write_text(json.dumps(rows, indent=1))
+    print(f"report: {REPORTS / args.report}.md")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pipelines.nlu.corpus import APOSTROPHES, DOMAINS, MODEL_NAMES, data_files, 
 from pipelines.nlu.encoder import encoder_files, load_encoder, load_fast_tokenizer
 from pipelines.nlu.paths import REPORTS_DIR, RUNTIME_DIR, RUNTIME_FILES, default_encoder_dir
 from pipelines.nlu.recipes import recipe_for
+from pipelines.nlu.slurp import load_mapping
 from pipelines.nlu.triton_config import config_pbtxt
 
 VERSION = "1"
@@ -132,7 +133,8 @@ def _clear_artifacts(version_dir: Path) -> None:
 def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: Path, key: str) -> dict:
     import torch
 
-    from pipelines.nlu.evaluate import evaluate_sets
+    from pipelines.nlu.calibrate import calibrate
+    from pipelines.nlu.evaluate import evaluate_sets, load_runtime
     from pipelines.nlu.export import export_onnx, max_onnx_difference
     from pipelines.nlu.joint_model import JointIntentSlotModel
     from pipelines.nlu.latency import measure_latency
@@ -189,6 +191,17 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
     print(f"    ONNX vs PyTorch: max |logit difference| {parity:.2e}", flush=True)
     timings["export_s"] = round(time.perf_counter() - t, 1)
 
+    calibration = None
+    out_of_scope = load_mapping().out_of_scope_intent
+    if out_of_scope in corpus.intents:
+        stage(f"calibrating the {out_of_scope} threshold on the dev sets")
+        labels["out_of_scope"] = {"intent": out_of_scope, "threshold": 0.0}
+        (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+        calibration = calibrate(load_runtime(version_dir), corpus.dev)
+        labels["out_of_scope"]["threshold"] = calibration["threshold"]
+        (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+        print(f"    {json.dumps(calibration)}", flush=True)
+
     stage("evaluating the exported model (onnxruntime, intent_slot.py)")
     t = time.perf_counter()
     metrics = {
@@ -203,6 +216,14 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
                 f"slot F1 {100 * m['slot_f1']:.2f}  sentence acc {100 * m['sentence_accuracy']:.2f}",
                 flush=True,
             )
+            if "out_of_scope" in m:
+                o = m["out_of_scope"]
+                print(
+                    f"    {split} {name} real phrasings: in-scope acc {100 * o['in_scope_accuracy']:.2f}  "
+                    f"out-of-scope rejected {100 * o['out_of_scope_rejection']:.2f}  "
+                    f"in-scope rejected {100 * o['in_scope_false_rejection']:.2f}",
+                    flush=True,
+                )
 
     info = {
         "key": key,
@@ -216,6 +237,7 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
         "history": history,
         "metrics": metrics,
         "onnx_parity_max_abs_diff": parity,
+        "out_of_scope_calibration": calibration,
         "timings": timings,
         "environment": {
             "cpu": cpu_info(),

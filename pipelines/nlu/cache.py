@@ -14,11 +14,13 @@ from pipelines.nlu.paths import RUNTIME_DIR
 # enters the key as its values, so tuning one model's recipe leaves the other models' builds valid.
 KEY_SOURCES = (
     "assistant_domain.py",
+    "calibrate.py",
     "corpus.py",
     "datasets.py",
     "encoder.py",
     "export.py",
     "joint_model.py",
+    "slurp.py",
     "train.py",
 )
 ARTIFACTS = ("model.onnx", "tokenizer.json", "labels.json", "build.json")

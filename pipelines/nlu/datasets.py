@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# A word whose tag is unknown (SLURP marks fewer entities than SNIPS): no slot supervision for it.
+UNLABELLED = "X"
+
 
 @dataclass(frozen=True)
 class Example:

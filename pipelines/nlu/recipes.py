@@ -51,7 +51,7 @@ QUICK = Recipe(
     weight_decay=0.01,
     dropout=0.1,
     max_length=32,
-    train_per_intent={"snips": 110, "assistant": 45, "atis": 60},
+    train_per_intent={"snips": 110, "assistant": 45, "atis": 60, "slurp": 120},
 )
 
 RECIPES = {

@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from pipelines.accelerator import Accelerator
 from pipelines.accelerator import choose as choose_accelerator
-from pipelines.nlu.corpus import Corpus
-from pipelines.nlu.datasets import Example
+from pipelines.nlu.corpus import INTENT_ONLY_SOURCES, Corpus
+from pipelines.nlu.datasets import UNLABELLED, Example
 from pipelines.nlu.joint_model import JointIntentSlotModel
 from pipelines.nlu.metrics import score
 from pipelines.nlu.recipes import Recipe
@@ -44,7 +44,7 @@ def make_batch(
     slot_labels = np.full(input_ids.shape, IGNORE, dtype=np.int64)
     for row, example in enumerate(examples):
         for word, position in enumerate(firsts[row, : len(example.words)]):
-            if position >= 0:
+            if position >= 0 and example.tags[word] != UNLABELLED:
                 slot_labels[row, position] = tag_ids.get(example.tags[word], tag_ids["O"])
     return {
         "input_ids": torch.from_numpy(input_ids),
@@ -138,6 +138,12 @@ def evaluate_sets(
     return out
 
 
+def selection_score(source: str, metrics: dict) -> float:
+    """What picks the best epoch on one dev source: sentence accuracy, or intent accuracy where the
+    slots are only partly annotated."""
+    return metrics["intent_accuracy" if source in INTENT_ONLY_SOURCES else "sentence_accuracy"]
+
+
 def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, recipe: Recipe) -> dict:
     """Train in place; returns the history (per-epoch loss, dev scores, timings)."""
     seed_everything(recipe.seed)
@@ -210,7 +216,7 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{running / step:.4f}")
         dev = evaluate_sets(model, corpus.dev, tokenizer, recipe, corpus, accelerator)
-        key = float(np.mean([m["sentence_accuracy"] for m in dev.values()]))
+        key = float(np.mean([selection_score(name, m) for name, m in dev.items()]))
         record = {
             "epoch": epoch,
             "loss": running / max(1, len(batches)),

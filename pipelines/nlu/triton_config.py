@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pipelines.nlu.slurp import load_mapping
+
 DESCRIPTIONS = {
-    "assistant": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on SNIPS + the assistant domain)",
+    "assistant": (
+        "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on SNIPS, the assistant domain and SLURP "
+        "real phrasings; OutOfScope for what the assistant cannot do)"
+    ),
     "atis": "Joint intent + slot model (all-MiniLM-L6-v2 fine-tuned on ATIS)",
 }
+
+# Domains whose model has an out-of-scope intent (named in pipelines/nlu/data/slurp_mapping.toml).
+OUT_OF_SCOPE_DOMAINS = ("assistant",)
 
 
 def config_pbtxt(model_name: str, domain: str, description: str | None = None) -> str:
@@ -16,6 +24,9 @@ def config_pbtxt(model_name: str, domain: str, description: str | None = None) -
         "intra_op_num_threads": "1",
         "description": description or DESCRIPTIONS.get(domain, "Joint intent + slot model"),
     }
+    if domain in OUT_OF_SCOPE_DOMAINS:
+        # The intent the model answers for a request outside every intent (GetRivaNLPConfig lists it).
+        parameters["out_of_scope_intent"] = load_mapping().out_of_scope_intent
     params = "".join(
         f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
         for key, value in parameters.items()
@@ -32,9 +43,10 @@ input [
   {{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}
 ]
 output [
-  # every intent, sorted by probability, descending
+  # every intent, sorted by probability, descending (a model with an out_of_scope_intent may put
+  # that intent first when it rejects the text: intent_slot.IntentSlotRuntime.rank_intents)
   {{ name: "INTENT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
-  # softmax probabilities, same order
+  # softmax probabilities, same order (a rejecting out-of-scope intent: 1 - the best in-scope one)
   {{ name: "INTENT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
   # one entity type per slot span (no B-/I- prefix)
   {{ name: "SLOT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},

@@ -113,6 +113,7 @@ def test_get_config_lists_models(client):
     assert configs["intent_assistant"]["domain"] == "assistant"
     assert configs["intent_assistant"]["language_code"] == "en-US"
     assert configs["intent_assistant"]["type"] == "intent_slot"
+    assert configs["intent_assistant"]["out_of_scope_intent"] == "OutOfScope"
     with pytest.raises(grpc.RpcError) as err:
         client.stub.GetRivaNLPConfig(rnlp.RivaNLPConfigRequest(model_name="nope"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -120,6 +120,12 @@ async def test_carry_over_changes_one_slot_of_the_context(h):
     assert place.action_slots["place"] == "rome" and place.action_slots["date"] == tomorrow.isoformat()
     alone = await h.turn("friday", "", 0.2)
     assert alone.action_slots["place"] == "rome"
+    # a follow-up the NLU takes for a farewell or for something out of scope still follows up
+    farewell = await h.turn("how about tomorrow", "Goodbye", 0.98)
+    assert farewell.action == "weather.no_provider" and farewell.action_slots["date"] == tomorrow.isoformat()
+    outside = await h.turn("what about in berlin", "OutOfScope", 0.8)
+    assert outside.action == "weather.no_provider" and outside.action_slots["place"] == "berlin"
+    assert (await h.turn("goodbye", "Goodbye")).action == "social.goodbye"
 
 
 async def test_cancel_help_repeat(h):
@@ -139,6 +145,36 @@ async def test_low_confidence_falls_back(h):
     reply = await h.turn("blorp zib", "SetAlarm", 0.2)
     assert reply.action == "fallback" and reply.low_confidence
     assert (await h.store.load(h.session_id)).frame is None
+
+
+async def test_out_of_scope_says_what_it_can_do_and_acts_on_nothing(h):
+    before = await h.data()
+    reply = await h.turn("what's the exchange rate of the dollar", "OutOfScope", 0.4)
+    assert reply.action == "out_of_scope" and not reply.action_slots
+    assert (
+        reply.text.startswith("Sorry, I can't help with that yet.") and "set timers and alarms" in reply.text
+    )
+    assert (await h.store.load(h.session_id)).frame is None and await h.data() == before
+
+
+async def test_out_of_scope_while_a_question_is_open_keeps_asking(h):
+    await h.turn("set a timer", "SetTimer")
+    reply = await h.turn("tell me a joke", "OutOfScope", 0.9)
+    assert reply.action == "ask_slot" and reply.expecting_slot == "duration"
+
+
+async def test_cancel_alarm_removes_only_the_alarm_named(h):
+    await h.turn("wake me at 7 am tomorrow", "SetAlarm", time="7 am", date="tomorrow")
+    await h.turn("set an alarm for 9 pm tomorrow", "SetAlarm", time="9 pm", date="tomorrow")
+    await h.turn("set a timer for ten minutes", "SetTimer", duration="ten minutes")
+    cancelled = await h.turn("remove my seven am alarm", "CancelAlarm", time="seven am")
+    assert cancelled.action == "alarm.cancel" and cancelled.text == "Cancelled your alarm for 7 AM."
+    left = (await h.data())["timers"]
+    assert sorted(t["kind"] for t in left) == ["alarm", "timer"] and [
+        t["time"] for t in left if t["kind"] == "alarm"
+    ] == ["21:00"]
+    assert (await h.turn("delete all my alarms", "CancelAlarm")).action_slots["count"] == "1"
+    assert (await h.turn("cancel my alarms", "CancelAlarm")).action == "alarm.none"
 
 
 async def test_a_full_new_request_switches_task(h):

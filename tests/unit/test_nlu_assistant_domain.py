@@ -21,6 +21,7 @@ REQUIRED = {
     "GetDate": set(),
     "SetTimer": {"duration"},
     "CancelTimer": set(),
+    "CancelAlarm": {"time", "date"},
     "SetAlarm": {"time", "date"},
     "LightsOn": {"room", "device"},
     "LightsOff": {"room", "device"},

@@ -46,14 +46,15 @@ def test_is_valid_bio() -> None:
 
 
 @needs_data
-def test_assistant_corpus_joins_snips_and_the_generated_domain() -> None:
+def test_assistant_corpus_joins_snips_the_generated_domain_and_slurp() -> None:
     corpus = load_corpus("assistant")
-    assert set(corpus.train) == set(corpus.dev) == set(corpus.test) == {"snips", "assistant"}
+    assert set(corpus.train) == set(corpus.dev) == set(corpus.test) == {"snips", "assistant", "slurp"}
     assert len(corpus.train["snips"]) == 13084 and len(corpus.test["snips"]) == 700
     for intent in ("PlayMusic", "GetWeather", "SetTimer", "LightsOn", "Greet", "Cancel"):
         assert intent in corpus.intents
     assert corpus.slot_tags[0] == "O"
     assert {"B-artist", "B-duration", "B-room", "I-room"} <= set(corpus.slot_tags)
+    assert "OutOfScope" in corpus.intents and "X" not in corpus.slot_tags
 
 
 @needs_data

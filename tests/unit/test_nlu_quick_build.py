@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.nlu.corpus import load_corpus
+from pipelines.nlu.evaluate import evaluate_runtime
 from pipelines.nlu.paths import REPO_ROOT
 from pipelines.nlu.runtime import intent_slot
 
@@ -63,15 +65,46 @@ def test_build_writes_the_triton_model_layout(repository: Path) -> None:
         assert (model / "1" / name).is_file(), name
     info = json.loads((model / "1" / "build.json").read_text())
     assert info["profile"] == "quick" and len(info["key"]) == 20
-    assert set(info["metrics"]["test"]) == {"snips", "assistant"}
+    assert set(info["metrics"]["test"]) == {"snips", "assistant", "slurp"}
     assert info["onnx_parity_max_abs_diff"] < 1e-3
     # the per-epoch PyTorch dev scores (used to pick the epoch) decode like the runtime scoring the ONNX
+    # (before the out-of-scope threshold, which is calibrated after training)
     best = info["history"]["epochs"][info["history"]["best_epoch"] - 1]["dev"]
-    for name, metrics in info["metrics"]["dev"].items():
+    runtime = intent_slot().IntentSlotRuntime(str(model / "1"))
+    runtime.out_of_scope_threshold = 0.0
+    corpus = load_corpus("assistant")
+    for name in info["metrics"]["dev"]:
+        metrics = evaluate_runtime(runtime, corpus.dev[name])
         for key in ("intent_accuracy", "slot_f1", "sentence_accuracy"):
             assert abs(best[name][key] - metrics[key]) < 0.005, (name, key, best[name][key], metrics[key])
     labels = json.loads((model / "1" / "labels.json").read_text())
     assert labels["apostrophes"] == "split" and labels["slot_tags"][0] == "O"
+    calibration = info["out_of_scope_calibration"]
+    assert labels["out_of_scope"] == {"intent": "OutOfScope", "threshold": calibration["threshold"]}
+    # the threshold keeps every dev source's false rejection within its limit (or is 0: the class alone)
+    if calibration["threshold"] > 0:
+        for source, dev in calibration["dev"].items():
+            assert dev["in_scope_false_rejection"] <= calibration["limits"][source], source
+    assert set(info["metrics"]["test"]["slurp"]["out_of_scope"]) >= {
+        "in_scope_accuracy",
+        "out_of_scope_rejection",
+    }
+
+
+def test_out_of_scope_leads_when_the_best_in_scope_intent_is_under_the_threshold(runtime) -> None:
+    probs, _ = runtime.predict_words([("set", "a", "timer", "for", "five", "minutes")])
+    best = float(probs[0].max())
+    assert runtime.intents[int(probs[0].argmax())] == "SetTimer"
+    threshold = runtime.out_of_scope_threshold
+    try:
+        runtime.out_of_scope_threshold = best + 1e-6
+        ranked = runtime.rank_intents(probs[0])
+        assert ranked[0] == ("OutOfScope", pytest.approx(1.0 - best)) and ranked[1] == ("SetTimer", best)
+        assert "OutOfScope" not in [name for name, _ in ranked[1:]]
+        runtime.out_of_scope_threshold = best
+        assert runtime.rank_intents(probs[0])[0] == ("SetTimer", best)
+    finally:
+        runtime.out_of_scope_threshold = threshold
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,13 @@ Files next to this module (written by `python -m pipelines.nlu build`):
   model.onnx      inputs input_ids, attention_mask (int64 [batch, seq]);
                   outputs intent_logits [batch, intents], slot_logits [batch, seq, tags]
   tokenizer.json  a `tokenizers` fast tokenizer whose post-processor adds [CLS] ... [SEP]
-  labels.json     {"intents": [...], "slot_tags": [...], "max_length": int, "apostrophes": "split"|"keep"}
+  labels.json     {"intents": [...], "slot_tags": [...], "max_length": int, "apostrophes": "split"|"keep",
+                   "out_of_scope": {"intent": "OutOfScope", "threshold": float} (optional)}
+
+Out of scope: a model trained with an out-of-scope class reports that class first when it wins, or
+when the best in-scope intent's probability is under the threshold calibrated on held-out data
+(`pipelines.nlu.calibrate`); its score is then 1 - that probability, and the in-scope intents
+follow by probability.
 """
 
 from __future__ import annotations
@@ -208,6 +214,9 @@ class IntentSlotRuntime:
         self.slot_tags: list[str] = list(labels["slot_tags"])
         self.max_length: int = int(labels["max_length"])
         self.apostrophes: str = labels.get("apostrophes", "split")
+        out_of_scope = labels.get("out_of_scope") or {}
+        self.out_of_scope: str = out_of_scope.get("intent", "")
+        self.out_of_scope_threshold: float = float(out_of_scope.get("threshold", 0.0))
         self._start, self._allowed = bio_transitions(self.slot_tags)
         self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
         self.tokenizer.no_padding()
@@ -243,6 +252,20 @@ class IntentSlotRuntime:
             word_probs.append(probs)
         return intent_probs, word_probs
 
+    def rank_intents(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        """The intents of one text, the decision first: by probability, except that the out-of-scope
+        intent (when the model has one) leads when it wins or the best in-scope probability is under
+        the threshold; its score is then 1 - that probability."""
+        order = np.argsort(-probs, kind="stable")
+        ranked = [(self.intents[i], float(probs[i])) for i in order]
+        if not self.out_of_scope:
+            return ranked
+        in_scope = [(name, p) for name, p in ranked if name != self.out_of_scope]
+        best = in_scope[0][1] if in_scope else 0.0
+        if ranked[0][0] == self.out_of_scope or best < self.out_of_scope_threshold:
+            return [(self.out_of_scope, 1.0 - best), *in_scope]
+        return ranked
+
     def decode_best(self, word_probs: np.ndarray) -> np.ndarray:
         """Tag indices per word: the best valid BIO sequence (no I-x without a B-x before it)."""
         return viterbi_bio(word_probs, self._start, self._allowed)
@@ -260,7 +283,7 @@ class IntentSlotRuntime:
         intent_probs, word_probs = self.predict_words([[w.text for w in words] for words in batch_words])
         results = []
         for row, words in enumerate(batch_words):
-            order = np.argsort(-intent_probs[row], kind="stable")
+            ranked = self.rank_intents(intent_probs[row])
             best = self.decode_best(word_probs[row])
             tags = [self.slot_tags[i] for i in best]
             confidence = word_probs[row][np.arange(len(best)), best]
@@ -270,8 +293,8 @@ class IntentSlotRuntime:
             ]
             results.append(
                 Analysis(
-                    intents=[self.intents[i] for i in order],
-                    intent_scores=[float(intent_probs[row, i]) for i in order],
+                    intents=[name for name, _ in ranked],
+                    intent_scores=[p for _, p in ranked],
                     spans=spans,
                     words=words,
                     word_tags=tags,

@@ -53,7 +53,7 @@ class DialogEngine:
             lock_timeout_s=settings.dialog_lock_timeout_s,
             lock_wait_s=settings.dialog_lock_wait_s,
         )
-        self.policy = Policy(registry, settings.dialog_nlu_threshold)
+        self.policy = Policy(registry, settings.dialog_nlu_threshold, settings.dialog_out_of_scope_intent)
 
     def zone(self, name: str) -> ZoneInfo:
         name = name or self.settings.dialog_time_zone

@@ -11,7 +11,9 @@ state passed in, so the policy itself holds no state between turns.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 
 from rivulet.dialog import hints
 from rivulet.dialog.parse import parse_date
@@ -23,11 +25,9 @@ SOCIAL = {
     "Goodbye": "Goodbye!",
     "Thanks": "You're welcome.",
 }
-HELP = (
-    "I can tell the time and date, set timers and alarms, switch lights, keep lists, play music and "
-    "manage playlists, rate books, book restaurants, find films and screenings, and check the weather. "
-    "What would you like?"
-)
+_REPLIES = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/replies.toml").read_text())
+HELP = _REPLIES["help"].format(capabilities=_REPLIES["capabilities"])
+OUT_OF_SCOPE = _REPLIES["out_of_scope"].format(capabilities=_REPLIES["capabilities"])
 FALLBACK = "Sorry, I didn't understand that. You can say help to hear what I can do."
 CARRY = re.compile(
     r"^(?:(?:and\s+)?(?:what|how)\s+about|and(?:\s+for|\s+in)?|what if|same (?:for|in))\b\s*", re.I
@@ -68,9 +68,12 @@ class PolicyReply:
 
 
 class Policy:
-    def __init__(self, registry: SkillRegistry, threshold: float) -> None:
+    def __init__(
+        self, registry: SkillRegistry, threshold: float, out_of_scope_intent: str = "OutOfScope"
+    ) -> None:
         self.registry = registry
         self.threshold = threshold
+        self.out_of_scope_intent = out_of_scope_intent
 
     # -- entry point -----------------------------------------------------------------------------
     async def respond(self, text: str, nlu: NluResult, state: SessionState, ctx: TurnContext) -> PolicyReply:
@@ -87,6 +90,8 @@ class Policy:
             return PolicyReply("Okay.", "cancelled")
         if intent == "Help":
             return self._help(frame)
+        if intent in SOCIAL and not frame and self._is_follow_up(text, state):
+            intent = ""  # "what about tomorrow?" after an answer: not a farewell, whatever the NLU says
         if intent in SOCIAL:
             if intent == "Goodbye":
                 state.frame = None
@@ -230,6 +235,11 @@ class Policy:
             f"Sorry, I didn't catch that. {awaited.prompt}", "ask_slot", expecting_slot=awaited.name
         )
 
+    def _is_follow_up(self, text: str, state: SessionState) -> bool:
+        """An explicit follow-up ("what about …", "and in …") on an answered task."""
+        match = CARRY.match(text.strip())
+        return bool(match and match.group(0).strip().lower() != "and" and state.context)
+
     def _is_switch(self, text: str, nlu: NluResult, frame: Frame) -> bool:
         """A confident, full request for a different task abandons the open frame."""
         return (
@@ -247,13 +257,15 @@ class Policy:
         if carried:
             state.frame = carried
             return await self._progress(state, ctx)
+        if nlu.intent == self.out_of_scope_intent:  # whatever its score: the NLU's decision not to act
+            return PolicyReply(OUT_OF_SCOPE, "out_of_scope")
         if not confident:
             return PolicyReply(FALLBACK, "fallback", low_confidence=True)
         if nlu.intent in ("Affirm", "Deny"):
             return PolicyReply("Okay." if nlu.intent == "Affirm" else "Alright.", "ack")
         found = self.registry.get(nlu.intent)
         if not found:
-            return PolicyReply("Sorry, I can't help with that yet.", "unsupported", {"intent": nlu.intent})
+            return PolicyReply(OUT_OF_SCOPE, "unsupported", {"intent": nlu.intent})
         _, spec = found
         state.frame = Frame(intent=nlu.intent, slots=self._extract(spec, nlu, ctx))
         return await self._progress(state, ctx)

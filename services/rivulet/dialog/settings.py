@@ -34,6 +34,13 @@ class DialogSettings(ServiceSettings):
     dialog_nlu_threshold: float = Field(
         0.5, ge=0, le=1, description="Intent scores below this are treated as not understood."
     )
+    dialog_out_of_scope_intent: str = Field(
+        "OutOfScope",
+        description=(
+            "The NLU intent that means a request outside everything the assistant does: answered with "
+            "what it can do instead of acting (the model's out_of_scope_intent in GetRivaNLPConfig)."
+        ),
+    )
     dialog_max_text_chars: int = Field(512, gt=0, description="Longest typed or transcribed turn.")
     dialog_max_streams: int = Field(256, gt=0, description="Open Converse streams per replica.")
     dialog_stop_silence_ms: int = Field(160, gt=0, description="Default end-of-turn silence (endpointing).")

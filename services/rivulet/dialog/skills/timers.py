@@ -38,6 +38,9 @@ class Timers(Skill):
             describe="setting a timer",
         ),
         "CancelTimer": IntentSpec(optional=[SlotSpec("duration", "", parse=_duration)]),
+        "CancelAlarm": IntentSpec(
+            optional=[SlotSpec("time", "", parse=_clock), SlotSpec("date", "", parse=_date)]
+        ),
         "SetAlarm": IntentSpec(
             required=[SlotSpec("time", "For what time?", parse=_clock, hints=hints.CLOCK)],
             optional=[SlotSpec("date", "", parse=_date)],
@@ -72,6 +75,8 @@ class Timers(Skill):
             return Outcome(
                 f"Alarm set for {when}.", "alarm.set", {"time": slots["time"], "date": due.date().isoformat()}
             )
+        if intent == "CancelAlarm":
+            return await self._cancel_alarms(slots, ctx)
         return await self._cancel(slots, ctx)
 
     def _add(self, ctx: TurnContext, kind: str, label: str, due: dt.datetime, extra: dict) -> None:
@@ -92,9 +97,18 @@ class Timers(Skill):
         ctx.tx.hset(ctx.keys.timers, timer_id, member)
         ctx.events.append(Event(f"{kind}_set", json.loads(member), ctx.turn_id))
 
-    async def _cancel(self, slots: dict[str, str], ctx: TurnContext) -> Outcome:
+    async def _pending(self, ctx: TurnContext, kind: str) -> dict[str, str]:
+        """This session's timers of one kind ("timer" or "alarm"): id -> stored member."""
         pending = {k.decode(): v for k, v in (await ctx.redis.hgetall(ctx.keys.timers)).items()}
-        timers = {k: v for k, v in pending.items() if json.loads(v)["kind"] == "timer"}
+        return {k: v for k, v in pending.items() if json.loads(v)["kind"] == kind}
+
+    def _remove(self, ctx: TurnContext, kind: str, found: dict[str, str]) -> None:
+        ctx.tx.zrem(Keys.TIMERS, *found.values())
+        ctx.tx.hdel(ctx.keys.timers, *found.keys())
+        ctx.events.append(Event(f"{kind}_cancelled", {"ids": sorted(found)}, ctx.turn_id))
+
+    async def _cancel(self, slots: dict[str, str], ctx: TurnContext) -> Outcome:
+        timers = await self._pending(ctx, "timer")
         if slots.get("duration"):
             timers = {
                 k: v for k, v in timers.items() if json.loads(v).get("duration_s") == int(slots["duration"])
@@ -106,13 +120,32 @@ class Timers(Skill):
                 else f"You have no {say_duration(int(slots['duration']))} timer.",
                 "timer.none",
             )
-        ctx.tx.zrem(Keys.TIMERS, *timers.values())
-        ctx.tx.hdel(ctx.keys.timers, *timers.keys())
-        ctx.events.append(Event("timer_cancelled", {"ids": sorted(timers)}, ctx.turn_id))
+        self._remove(ctx, "timer", timers)
         if len(timers) == 1:
             label = json.loads(next(iter(timers.values())))["label"]
             return Outcome(f"Cancelled your {label}.", "timer.cancel", {"count": "1"})
         return Outcome(f"Cancelled {len(timers)} timers.", "timer.cancel", {"count": str(len(timers))})
+
+    async def _cancel_alarms(self, slots: dict[str, str], ctx: TurnContext) -> Outcome:
+        """Every alarm, or those at the time and/or on the date named."""
+        alarms = await self._pending(ctx, "alarm")
+        for name in ("time", "date"):
+            if slots.get(name):
+                alarms = {k: v for k, v in alarms.items() if self._alarm_field(v, name, ctx) == slots[name]}
+        if not alarms:
+            return Outcome("You have no such alarm." if slots else "You have no alarms set.", "alarm.none")
+        self._remove(ctx, "alarm", alarms)
+        if len(alarms) == 1:
+            label = json.loads(next(iter(alarms.values())))["label"]
+            return Outcome(f"Cancelled your {label}.", "alarm.cancel", {"count": "1"})
+        return Outcome(f"Cancelled {len(alarms)} alarms.", "alarm.cancel", {"count": str(len(alarms))})
+
+    @staticmethod
+    def _alarm_field(member: str, name: str, ctx: TurnContext) -> str:
+        alarm = json.loads(member)
+        if name == "time":
+            return alarm.get("time", "")
+        return dt.datetime.fromtimestamp(alarm["due"], ctx.tz).date().isoformat()
 
 
 def create(settings: DialogSettings) -> Skill:
