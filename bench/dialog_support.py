@@ -245,8 +245,10 @@ class VoiceClient:
         interim: bool = True,
         chunk_ms: int = 40,
         backchannels: tuple[str, ...] = (),
+        channel_options: tuple[tuple[str, str | int], ...] = (),
     ) -> None:
         self.address, self.session_id, self.chunk_ms = address, session_id, chunk_ms
+        self.channel_options = channel_options  # e.g. a load-balancing policy over several replicas
         self.config = pb.ConverseConfig(
             session_id=session_id,
             audio=pb.AudioFormat(encoding=audio.LINEAR_PCM, sample_rate_hz=RATE),
@@ -260,7 +262,7 @@ class VoiceClient:
         self._outbox: asyncio.Queue = asyncio.Queue()
 
     async def __aenter__(self) -> VoiceClient:
-        self.channel = grpc.aio.insecure_channel(self.address)
+        self.channel = grpc.aio.insecure_channel(self.address, options=list(self.channel_options))
         self.call = dialog_pb2_grpc.DialogStub(self.channel).Converse(self._requests())
         self._reader = asyncio.create_task(self._read())
         return self

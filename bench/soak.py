@@ -55,6 +55,8 @@ class Recorder:
     latencies: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     errors: list[tuple[float, str, str]] = field(default_factory=list)
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
+    shmem: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
+    load: list[tuple[float, float]] = field(default_factory=list)  # the machine's 1-minute load average
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -134,10 +136,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_mib(pid: int) -> float:
+def _rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A resident-memory line of /proc/PID/status in MiB (VmRSS: all of it; RssShmem: the shared
+    memory in it, e.g. the python backend's request/response pools that tritonserver maps)."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -161,6 +165,8 @@ async def sampler(stack: SpeechStack, rec: Recorder, stop: asyncio.Event, every_
     while not stop.is_set():
         for name, pid in processes(stack).items():
             rec.rss[name].append((rec.now(), _rss_mib(pid)))
+            rec.shmem[name].append((rec.now(), _rss_mib(pid, "RssShmem")))
+        rec.load.append((rec.now(), os.getloadavg()[0]))  # ours and whatever else shares the cores
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 
@@ -252,15 +258,28 @@ def markdown(result: dict, png: str) -> str:
     for kind, minutes in result["p95_per_minute_ms"].items():  # the minutes of load, not the wind-down
         shown = [minutes.get(m) for m in range(int(s["minutes"] + 0.999))]
         lines.append(f"| {kind} | " + " | ".join("–" if v is None else f"{v:.0f}" for v in shown) + " |")
-    lines += ["", "| process | RSS after warm-up → end (MiB) | growth |", "|---|---|---|"]
+    lines += [
+        "",
+        "| process | RSS after warm-up → end (MiB) | growth | of which shared memory (MiB) |",
+        "|---|---|---|---|",
+    ]
     # (a python-backend stub per Triton model instance; the pid when its model could not be read)
     for name, points in sorted(result["rss_mib"].items()):
         after = [v for t, v in points if t >= s["warmup_minutes"] * 60] or [0.0]
         growth = verdict["rss_growth_after_warmup_pct"].get(name)
+        shmem = result.get("rss_shmem_mib", {}).get(name, [])
+        shared = [v for t, v in shmem if t >= s["warmup_minutes"] * 60]
         lines.append(
-            f"| {name} | {after[0]:.0f} → {after[-1]:.0f} | {growth if growth is not None else '–'} % |"
+            f"| {name} | {after[0]:.0f} → {after[-1]:.0f} | {growth if growth is not None else '–'} % | "
+            + (f"{shared[0]:.0f} → {shared[-1]:.0f} |" if shared else "– |")
         )
     lines.append(f"\nRequests completed: {result['completed']}.")
+    loads = [v for _, v in result["load_average"]]
+    if loads:
+        lines.append(
+            f"\nMachine load (1-minute load average, every 5 s, {os.cpu_count()} cores, shared with other "
+            f"work): median {float(np.median(loads)):.1f}, max {max(loads):.1f}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -310,6 +329,8 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
         "completed": {k: len(v) for k, v in rec.latencies.items()},
         "errors": rec.errors[:100],
         "rss_mib": {k: v for k, v in rec.rss.items()},
+        "rss_shmem_mib": {k: v for k, v in rec.shmem.items()},
+        "load_average": rec.load,
     }
     png = out.with_suffix(".png")
     plot(rec, png, f"Rivulet soak ({settings['profile']})", settings["minutes"] * 60)

@@ -1,7 +1,10 @@
 """Helpers for tests that start real servers (shared with bench/: see rivulet.core.processes)."""
 
+import json
+import os
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,6 +22,7 @@ __all__ = [
     "ASR_ACCURACY_XFAIL",
     "ROOT",
     "ServiceProcess",
+    "fault_figures",
     "free_port",
     "health_status",
     "metric",
@@ -59,3 +63,13 @@ def wait_for_metric(service: ServiceProcess, name: str, want, timeout_s: float =
         time.sleep(0.05)
         value = metric(service, name, **labels)
     return value
+
+
+def fault_figures(name: str, figures: dict) -> None:
+    """Print a fault test's figures; with RIVULET_FAULT_REPORT_DIR set, also write them there as
+    `<name>.json` (the README's fault figures come from such a run)."""
+    text = json.dumps(figures, indent=2)
+    print(f"{name}: {text}")
+    if directory := os.environ.get("RIVULET_FAULT_REPORT_DIR"):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / f"{name}.json").write_text(text + "\n")

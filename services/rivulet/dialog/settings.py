@@ -25,7 +25,12 @@ class DialogSettings(ServiceSettings):
     dialog_history_limit: int = Field(50, gt=0, description="Turns kept in a session's history.")
     dialog_log_maxlen: int = Field(10_000, gt=0, description="Approximate cap of a session's event log.")
     dialog_lock_timeout_s: float = Field(
-        5.0, gt=0, description="Expiry of a session lock (a crashed holder frees it after this)."
+        2.0,
+        gt=0,
+        description=(
+            "Expiry of a session lock, renewed every third of it while its turn runs: a replica killed "
+            "mid-turn holds the session at most this long."
+        ),
     )
     dialog_lock_wait_s: float = Field(
         10.0, gt=0, description="How long a request waits for another request on the same session."

@@ -1,15 +1,17 @@
 """Sessions in Redis: state, the event log, per-session serialization and atomic turn commits.
 
-One turn = lock the session (a Redis lock with a random token and an expiry, so a crashed holder
-frees it), WATCH the session key, read the state, let the policy and skills queue their writes on a
-MULTI pipeline, then EXEC the state, the skills' writes and the turn's log entries together. Either
-all of it lands or none of it does: a Redis failure mid-turn leaves the session as it was. The WATCH
-is a second guard: should the lock expire under a very slow turn and another request commit first,
-EXEC fails instead of overwriting that turn.
+One turn = lock the session (a Redis lock with a random token and a short expiry, renewed while the
+turn runs, so a crashed holder, e.g. a replica killed mid-turn, frees it within one expiry), WATCH the
+session key, read the state, let the policy and skills queue their writes on a MULTI pipeline, then
+EXEC the state, the skills' writes and the turn's log entries together. Either all of it lands or
+none of it does: a Redis failure (or a killed replica) mid-turn leaves the session as it was. The
+WATCH is a second guard: should the lock be lost under a very slow turn and another request commit
+first, EXEC fails instead of overwriting that turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,6 +22,7 @@ from typing import Any
 
 import grpc
 import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError, WatchError
 
 from rivulet.core.errors import RivuletError, unavailable
@@ -69,7 +72,7 @@ class SessionStore:
         *,
         ttl_s: int,
         log_maxlen: int = 10_000,
-        lock_timeout_s: float = 10.0,
+        lock_timeout_s: float = 2.0,
         lock_wait_s: float = 10.0,
     ) -> None:
         self.redis = redis
@@ -128,6 +131,7 @@ class SessionStore:
                 grpc.StatusCode.ABORTED,
                 f"session {session_id!r} was busy with another request for {self.lock_wait_s:.0f}s; retry",
             )
+        renewal = asyncio.create_task(self._keep_locked(lock, session_id), name="dialog-lock-renewal")
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(keys.session)
@@ -151,8 +155,21 @@ class SessionStore:
         except RedisError as exc:
             raise redis_unavailable(exc) from exc
         finally:
+            renewal.cancel()  # (not awaited: that could swallow this task's own cancellation)
             with contextlib.suppress(LockError, RedisError):
                 await lock.release()
+
+    async def _keep_locked(self, lock: Lock, session_id: str) -> None:
+        """Renew the session lock's expiry every third of it while the turn runs (a slow turn keeps
+        it; a killed process stops renewing, so the lock frees itself). Gives up when the lock is
+        lost: the WATCH then refuses the commit."""
+        while True:
+            await asyncio.sleep(self.lock_timeout_s / 3)
+            try:
+                await lock.reacquire()
+            except (LockError, RedisError) as exc:
+                log.warning("session %s: lock not renewed (%s: %s)", session_id, type(exc).__name__, exc)
+                return
 
     def _queue_commit(self, txn: Transaction) -> None:
         keys, pipe = txn.keys, txn.tx

@@ -29,7 +29,7 @@ from rivulet.dialog.policy import NluResult, NluSlot
 from rivulet.dialog.scheduler import TimerScheduler
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills import build_registry
-from tests.support import free_port
+from tests.support import fault_figures, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -164,8 +164,4 @@ async def test_redis_killed_mid_conversation_loses_no_acknowledged_turn(tmp_path
         "timer_due_s": 4,
         "timer_fired_after_s": round(fired_after, 2),
     }
-    print(json.dumps(figures, indent=2))
-    if os.environ.get("RIVULET_FAULT_REPORT"):
-        Path(os.environ["RIVULET_FAULT_REPORT"]).with_suffix(".redis.json").write_text(
-            json.dumps(figures) + "\n"
-        )
+    fault_figures("redis_restarted", figures)
