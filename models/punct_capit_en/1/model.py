@@ -2,10 +2,9 @@
 
 A thin wrapper around `punct_capit.PunctCapitRuntime` (next to this file): one onnxruntime call for
 the whole dynamic batch, one response per request (`PUNCTUATED`, the rewritten text), and an error
-on a bad request's response only. Requests are read as the intent model reads them
-(`model.py` of intent_assistant is not imported: each model directory is self-contained, so the
-TEXT checks are shared through `intent_slot.py`'s splitting alone). A KIND_GPU instance runs the
-graph on its GPU (onnx_device.py next to this file).
+on a bad request's response only. The directory is self-contained (Triton's python backend does
+not put the repository on `sys.path`): its siblings are loaded from files. A KIND_GPU instance runs
+the graph on its GPU (onnx_device.py next to this file).
 """
 
 from __future__ import annotations
