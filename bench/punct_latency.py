@@ -21,11 +21,14 @@ from pathlib import Path
 
 from bench.local_stack import repository_copy
 from bench.nlu_latency import latency_lines, plot, run_all, without_dynamic_batching
+from pipelines.nlu.latency import time_calls
 from pipelines.punct.corpus import load_corpus
+from pipelines.punct.runtime import punct_capit
 from pipelines.punct.triton_config import MODEL_NAME
 
 REPORTS = Path(__file__).parent / "reports"
 MODELS = ("intent_assistant", MODEL_NAME)
+ASR_LIKE = "i think so but i am not sure where we parked the car last night"  # 14 words
 
 
 def queries(window_words: int) -> list[str]:
@@ -55,7 +58,13 @@ def accuracy_lines(build: dict) -> list[str]:
     return lines
 
 
-def write_report(rows: list[dict], build: dict, args, out: Path) -> None:
+def runtime_latency(version_dir: Path) -> dict:
+    """The model alone (punct_capit.py + onnxruntime, one thread, in this process) on one 14-word text."""
+    runtime = punct_capit().PunctCapitRuntime(str(version_dir), intra_op_num_threads=1)
+    return {"text": ASR_LIKE, **time_calls(lambda: runtime.punctuate([ASR_LIKE]))}
+
+
+def write_report(rows: list[dict], build: dict, alone: dict, args, out: Path) -> None:
     lines = [
         "# Punctuation and capitalization: accuracy and PunctuateText latency",
         "",
@@ -70,6 +79,10 @@ def write_report(rows: list[dict], build: dict, args, out: Path) -> None:
         f"DIR --seconds {args.seconds:.0f}`.",
         "",
         *latency_lines(rows),
+        "",
+        f"The model alone (split, tokenize, ONNX, rewrite; one onnxruntime thread, no gRPC or Triton), "
+        f'{alone["runs"]} calls on "{alone["text"]}": median {alone["median_ms"]:.2f} ms, '
+        f"p95 {alone['p95_ms']:.2f} ms.",
     ]
     lines += ["", "![latency and throughput](punct_latency.png)", ""]
     out.write_text("\n".join(lines))
@@ -89,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     version_dir = repository / MODEL_NAME / "1"
     build = json.loads((version_dir / "build.json").read_text())
     texts = queries(json.loads((version_dir / "labels.json").read_text())["window_words"])
+    alone = runtime_latency(version_dir)
     rows = []
     with repository_copy(repository, MODELS) as served:
         rows += run_all(served, texts, args.concurrency, args.seconds, args.warmup, args.log_dir / "punct",
@@ -97,10 +111,12 @@ def main(argv: list[str] | None = None) -> None:
         rows += run_all(served, texts, args.concurrency, args.seconds, args.warmup, args.log_dir / "punct",
                         "off", "PunctuateText", MODELS)  # fmt: skip
     REPORTS.mkdir(exist_ok=True)
-    write_report(rows, build, args, REPORTS / "punct_latency.md")
+    write_report(rows, build, alone, args, REPORTS / "punct_latency.md")
     title = "Rivulet PunctuateText through gRPC + Triton (shared 2-core CPU)"
     plot(rows, REPORTS / "punct_latency.png", "PunctuateText", title, goal_ms=None)
-    (REPORTS / "punct_latency.json").write_text(json.dumps({"build": build["key"], "rows": rows}, indent=1))
+    (REPORTS / "punct_latency.json").write_text(
+        json.dumps({"build": build["key"], "alone": alone, "rows": rows}, indent=1)
+    )
     print(f"report: {REPORTS / 'punct_latency.md'}")
 
 
