@@ -111,6 +111,7 @@ helm-check: setup
 bench: setup models
 	$(PY) -m bench.nlu_latency
 	$(PY) -m bench.nlu_accuracy
+	$(PY) -m bench.punct_latency
 	$(PY) -m bench.asr_accuracy
 	$(PY) -m bench.asr_latency
 	$(PY) -m bench.tts_latency
