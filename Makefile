@@ -18,6 +18,9 @@ MODELS ?= models
 # trained one at once while the stack trains the full one in the background (fresh machines).
 # quick: the test suite's model, nothing trained in the background. full: train it now (~25 min).
 NLU_PROFILE ?= auto
+# The punctuation model `make run` serves (PunctuateText, the ASR's automatic punctuation). auto: the
+# full model when it is built or cached, else the quick one (minutes); full: train it now.
+PUNCT_PROFILE ?= auto
 RUN_LOG_DIR ?= .run/logs
 
 PROTO_SRC := $(wildcard protos/riva/proto/*.proto) $(wildcard protos/rivulet/*/*/*.proto)
@@ -63,17 +66,20 @@ browser:
 	@scripts/ensure_browser.sh
 
 NLU_BUILD := $(PY) -m pipelines.nlu build --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/nlu
+PUNCT_BUILD := $(PY) -m pipelines.punct build --repository $(MODELS) --cache-dir $(RIVULET_CACHE_DIR)/punct
 
 # The production NLU models (full training on CPU; see README for timings). Skips what is built.
 models: setup
 	$(NLU_BUILD) --dataset assistant --profile full
 	$(NLU_BUILD) --dataset atis --profile full
+	$(PUNCT_BUILD) --profile full
 
 # The default models `make run` needs: intent_assistant (SNIPS + the assistant domain; see
-# NLU_PROFILE) and the streaming ASR model (its weights are committed; trained again only when
-# missing). Whisper (asr_whisper) needs no build: its weights come with `make setup`.
+# NLU_PROFILE), punct_capit_en (see PUNCT_PROFILE) and the streaming ASR model (its weights are
+# committed; trained again only when missing). Whisper (asr_whisper) needs no build: its weights come with `make setup`.
 default-model: setup
 	$(NLU_BUILD) --dataset assistant --profile $(NLU_PROFILE)
+	$(PUNCT_BUILD) --profile $(PUNCT_PROFILE)
 	@test -f $(MODELS)/asr_streaming/1/encoder.onnx || $(MAKE) asr-model
 
 # Train the embedded streaming ASR model from scratch (about 95 min on 2 cores; resumable), with
@@ -106,6 +112,7 @@ bench: setup models
 	$(PY) -m bench.nlu_latency
 	$(PY) -m bench.nlu_accuracy
 	$(PY) -m bench.nlu_encoders
+	$(PY) -m bench.punct_latency
 	$(PY) -m bench.asr_accuracy
 	$(PY) -m bench.asr_latency
 	$(PY) -m bench.tts_latency

@@ -34,9 +34,21 @@ from pipelines.nlu.corpus import load_corpus
 
 REPORTS = Path(__file__).parent / "reports"
 MODEL = "intent_assistant"
+# One request per query, per RPC measured (bench.punct_latency measures PunctuateText with this loop).
+REQUESTS = {
+    "AnalyzeIntent": lambda query: rnlp.AnalyzeIntentRequest(query=query),
+    "PunctuateText": lambda query: rnlp.TextTransformRequest(text=[query]),
+}
 
 
-async def load(address: str, queries: list[str], concurrency: int, seconds: float, warmup: float) -> dict:
+async def load(
+    address: str,
+    queries: list[str],
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    method: str = "AnalyzeIntent",
+) -> dict:
     latencies: list[float] = []
     errors = 0
     async with grpc.aio.insecure_channel(address) as channel:
@@ -48,10 +60,10 @@ async def load(address: str, queries: list[str], concurrency: int, seconds: floa
             nonlocal errors
             i = worker
             while (now := time.perf_counter()) < stop_at:
-                request = rnlp.AnalyzeIntentRequest(query=queries[i % len(queries)])
+                request = REQUESTS[method](queries[i % len(queries)])
                 i += concurrency
                 try:
-                    await stub.AnalyzeIntent(request, timeout=10)
+                    await getattr(stub, method)(request, timeout=10)
                 except grpc.aio.AioRpcError:
                     errors += 1
                     continue
@@ -71,8 +83,8 @@ async def load(address: str, queries: list[str], concurrency: int, seconds: floa
     }
 
 
-def without_dynamic_batching(repository: Path) -> None:
-    config = repository / MODEL / "config.pbtxt"
+def without_dynamic_batching(repository: Path, model: str = MODEL) -> None:
+    config = repository / model / "config.pbtxt"
     text, n = re.subn(r"dynamic_batching\s*\{[^}]*\}", "", config.read_text())
     if n != 1:
         raise RuntimeError(f"{config} has no dynamic_batching block to remove")
@@ -80,12 +92,23 @@ def without_dynamic_batching(repository: Path) -> None:
     config.write_text(text)
 
 
-def run_all(repository: Path, queries, levels, seconds, warmup, log_dir: Path, label: str) -> list[dict]:
+def run_all(
+    repository: Path,
+    queries,
+    levels,
+    seconds,
+    warmup,
+    log_dir: Path,
+    label: str,
+    method: str = "AnalyzeIntent",
+    models: tuple[str, ...] = (MODEL,),
+) -> list[dict]:
+    """Closed-loop `method` calls at each concurrency level against a fresh Triton + NLU service."""
     rows = []
-    with nlu_stack(repository, log_dir / label) as address:
-        asyncio.run(load(address, queries, 4, 2.0, 0.0))  # warm Triton and the service
+    with nlu_stack(repository, log_dir / label, models) as address:
+        asyncio.run(load(address, queries, 4, 2.0, 0.0, method))  # warm Triton and the service
         for c in levels:
-            row = asyncio.run(load(address, queries, c, seconds, warmup))
+            row = asyncio.run(load(address, queries, c, seconds, warmup, method))
             row["batching"] = label
             print(
                 f"[{label:3s}] concurrency {c:3d}: p50 {row['p50_ms']:6.2f} ms  "
@@ -97,7 +120,13 @@ def run_all(repository: Path, queries, levels, seconds, warmup, log_dir: Path, l
     return rows
 
 
-def plot(rows: list[dict], out: Path) -> None:
+def plot(
+    rows: list[dict],
+    out: Path,
+    method: str = "AnalyzeIntent",
+    title: str = "Rivulet NLU through gRPC + Triton (2-core CPU)",
+    goal_ms: float | None = 15,
+) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for label, marker in (("on", "o"), ("off", "s")):
         sub = [r for r in rows if r["batching"] == label]
@@ -110,26 +139,20 @@ def plot(rows: list[dict], out: Path) -> None:
         ax.set_xlabel("concurrent callers")
         ax.legend()
         ax.grid(alpha=0.3)
-    ax1.axhline(15, color="red", linewidth=0.8, linestyle=":")
-    ax1.set_ylabel("AnalyzeIntent latency (ms)")
+    if goal_ms is not None:
+        ax1.axhline(goal_ms, color="red", linewidth=0.8, linestyle=":")
+    ax1.set_ylabel(f"{method} latency (ms)")
     ax2.set_ylabel("requests / s")
-    fig.suptitle("Rivulet NLU through gRPC + Triton (2-core CPU)")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
 
-def write_report(rows: list[dict], args, out: Path) -> None:
+def latency_lines(rows: list[dict]) -> list[str]:
+    """The markdown latency table of `rows` and the throughput gain of dynamic batching per level."""
     on = {r["concurrency"]: r for r in rows if r["batching"] == "on"}
     off = {r["concurrency"]: r for r in rows if r["batching"] == "off"}
     lines = [
-        "# NLU AnalyzeIntent latency and throughput",
-        "",
-        f"Machine: {os.cpu_count()} cores ({platform.machine()}); client, NLU service and",
-        "tritonserver on the same machine. Closed-loop callers sending SNIPS test utterances through",
-        f"gRPC; {args.seconds:.0f} s measured per level after {args.warmup:.0f} s warm-up.",
-        f"Model repository: `{args.repository}`. Reproduce: `python -m bench.nlu_latency --seconds "
-        f"{args.seconds:.0f} --repository {args.repository} --report {args.report}`.",
-        "",
         "| batching | concurrency | p50 ms | p95 ms | p99 ms | req/s | errors |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -141,6 +164,22 @@ def write_report(rows: list[dict], args, out: Path) -> None:
     lines += ["", "Throughput gain of Triton dynamic batching (same load, req/s on ÷ off):", ""]
     for c in sorted(set(on) & set(off)):
         lines.append(f"- concurrency {c}: **{on[c]['rps'] / off[c]['rps']:.2f}×**")
+    return lines
+
+
+def write_report(rows: list[dict], args, out: Path) -> None:
+    on = {r["concurrency"]: r for r in rows if r["batching"] == "on"}
+    lines = [
+        "# NLU AnalyzeIntent latency and throughput",
+        "",
+        f"Machine: {os.cpu_count()} cores ({platform.machine()}); client, NLU service and",
+        "tritonserver on the same machine. Closed-loop callers sending SNIPS test utterances through",
+        f"gRPC; {args.seconds:.0f} s measured per level after {args.warmup:.0f} s warm-up.",
+        f"Model repository: `{args.repository}`. Reproduce: `python -m bench.nlu_latency --seconds "
+        f"{args.seconds:.0f} --repository {args.repository} --report {args.report}`.",
+        "",
+        *latency_lines(rows),
+    ]
     if 1 in on:
         verdict = "meets" if on[1]["p95_ms"] <= 15 else "misses"
         lines += ["", f"Goal p95 ≤ 15 ms at concurrency 1: {on[1]['p95_ms']:.2f} ms ({verdict} it)."]

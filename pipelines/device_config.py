@@ -77,9 +77,13 @@ SETTINGS: dict[str, dict[str, DeviceSettings]] = {
         ),
     },
 }
+# punct_capit_en: MiniLM layers too (input_ids / attention_mask), so the same as intent_slot
+SETTINGS["punctuation"] = SETTINGS["intent_slot"]
+# tasks whose graphs take input_ids / attention_mask [batch, sequence] (TensorRT profiles per max_length)
+TOKEN_TASKS = ("intent_slot", "punctuation")
 GPU_PARAMETER_PREFIX = "onnxruntime_"
 # always rewritten (onnxruntime, or CTranslate2 for Whisper); a "tts" model only with ONNX graphs
-ONNX_TASKS = ("asr_streaming", "intent_slot", "asr_second_pass")
+ONNX_TASKS = ("asr_streaming", *TOKEN_TASKS, "asr_second_pass")
 NLU_PROFILE = {"min": (1, 1), "opt": (32, 24), "max": (128, None)}  # None: labels.json max_length
 DEFAULT_MAX_LENGTH = 128  # the NLU profile's longest sequence when no built model says otherwise
 
@@ -141,7 +145,7 @@ def rewrite(text: str, device: str, extra_parameters: dict[str, str] | None = No
         text = _replace_once(_PREFERRED, f"preferred_batch_size: [ {sizes} ]", text, "preferred_batch_size")
         delay = f"max_queue_delay_microseconds: {settings.max_queue_delay_us}"
         text = _replace_once(_QUEUE_DELAY, delay, text, "max_queue_delay_microseconds")
-    elif task in ("intent_slot", "asr_second_pass"):
+    elif task in (*TOKEN_TASKS, "asr_second_pass"):
         batching = "dynamic_batching { }"
         if settings.max_queue_delay_us and not settings.preferred_batch_sizes:
             batching = f"dynamic_batching {{ max_queue_delay_microseconds: {settings.max_queue_delay_us} }}"
@@ -155,7 +159,7 @@ def rewrite(text: str, device: str, extra_parameters: dict[str, str] | None = No
     text = _DEVICE_PARAMETER.sub("", text)
     parameters = dict(settings.parameters)
     if device == "gpu":
-        if task == "intent_slot":
+        if task in TOKEN_TASKS:
             parameters.update(nlu_profile_parameters(DEFAULT_MAX_LENGTH))
         parameters.update(extra_parameters or {})
     if parameters:
@@ -165,7 +169,7 @@ def rewrite(text: str, device: str, extra_parameters: dict[str, str] | None = No
 
 def extra_parameters_for(model_dir: Path, task: str) -> dict[str, str]:
     """Parameters that depend on the built model (the NLU profile's longest sequence)."""
-    if task != "intent_slot":
+    if task not in TOKEN_TASKS:
         return {}
     max_length = DEFAULT_MAX_LENGTH
     for labels in sorted(model_dir.glob("[0-9]*/labels.json")):

@@ -61,10 +61,10 @@ def model_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def test_models(nlu_repository, model_cache_dir) -> list[str]:
     """Adds every service's test models to the session repository; returns the names to wait for."""
-    from tests import models_asr, models_tts
+    from tests import models_asr, models_punct, models_tts
 
     names = ["intent_assistant"]
-    for module in (models_asr, models_tts):
+    for module in (models_asr, models_tts, models_punct):
         names += module.add_models(nlu_repository, model_cache_dir)
     return names
 

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipelines.build_args import add_build_arguments
 from pipelines.nlu.corpus import DATASETS, MODEL_NAMES
 from pipelines.nlu.paths import default_cache_dir
 
@@ -17,20 +18,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="train, export ONNX, write the Triton model, evaluate, report")
     build.add_argument("--dataset", choices=DATASETS, required=True)
-    build.add_argument(
-        "--profile",
-        choices=("full", "quick", "auto"),
-        default="full",
-        help="auto: full if already built or cached, else quick (make run's first answer in minutes)",
-    )
-    build.add_argument("--repository", type=Path, required=True, help="Triton model repository directory")
-    build.add_argument(
-        "--cache-dir", type=Path, default=default_cache_dir(), help="build cache (default %(default)s)"
-    )
-    build.add_argument("--no-cache", action="store_true", help="neither read nor write the build cache")
-    build.add_argument(
-        "--encoder", type=Path, help="a Hugging Face BERT-like directory (default all-MiniLM-L6-v2)"
-    )
+    add_build_arguments(build, default_cache_dir())
     build.add_argument(
         "--no-report", action="store_true", help="do not write the training report nlu_train_<dataset>.md"
     )

@@ -27,7 +27,7 @@ ARTIFACTS = ("model.onnx", "tokenizer.json", "labels.json", "build.json")
 STAMP = "build.json"
 
 
-def _file_identity(path: Path, hash_limit: int = 4 << 20) -> str:
+def file_identity(path: Path, hash_limit: int = 4 << 20) -> str:
     """Content hash for small files; size + mtime for big ones (weights)."""
     stat = path.stat()
     if stat.st_size <= hash_limit:
@@ -43,10 +43,10 @@ def build_key(
         "dataset": dataset,
         "profile": profile,
         "recipe": recipe,
-        "sources": {name: _file_identity(source_dir / name) for name in KEY_SOURCES},
-        "runtime": _file_identity(RUNTIME_DIR / "intent_slot.py"),
-        "encoder": {p.name: _file_identity(p) for p in encoder_files},
-        "data": {str(p): _file_identity(p) for p in data_files},
+        "sources": {name: file_identity(source_dir / name) for name in KEY_SOURCES},
+        "runtime": file_identity(RUNTIME_DIR / "intent_slot.py"),
+        "encoder": {p.name: file_identity(p) for p in encoder_files},
+        "data": {str(p): file_identity(p) for p in data_files},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 

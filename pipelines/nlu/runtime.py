@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from pipelines.nlu.paths import RUNTIME_DIR
@@ -11,11 +12,17 @@ from pipelines.nlu.paths import RUNTIME_DIR
 _MODULE_NAME = "rivulet_intent_slot_runtime"
 
 
-def intent_slot() -> ModuleType:
-    module = sys.modules.get(_MODULE_NAME)
+def load_runtime(path: Path, module_name: str) -> ModuleType:
+    """A model directory's runtime module, loaded from its file once (registered under `module_name`
+    before it runs, as the Triton model loads it, so its dataclasses resolve their module)."""
+    module = sys.modules.get(module_name)
     if module is None:
-        spec = importlib.util.spec_from_file_location(_MODULE_NAME, RUNTIME_DIR / "intent_slot.py")
+        spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[_MODULE_NAME] = module
+        sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return module
+
+
+def intent_slot() -> ModuleType:
+    return load_runtime(RUNTIME_DIR / "intent_slot.py", _MODULE_NAME)

@@ -1,14 +1,11 @@
-"""Fine-tuning the joint model: length-bucketed batches, AdamW, linear warmup and decay, dev scoring
-after every epoch (the best epoch by dev sentence accuracy is kept). On a GPU when there is one
-(pipelines.accelerator: mixed precision there); the trained model is handed back on the CPU."""
+"""Fine-tuning the joint model with `pipelines.finetune.fit`: length-bucketed batches, AdamW, linear
+warmup and decay, dev scoring after every epoch (the best epoch by dev sentence accuracy is kept).
+On a GPU when there is one (pipelines.accelerator: mixed precision there); the trained model is
+handed back on the CPU."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import math
-import random
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +16,7 @@ from tqdm import tqdm
 
 from pipelines.accelerator import Accelerator
 from pipelines.accelerator import choose as choose_accelerator
+from pipelines.finetune import bucketed_batches, fit, seed_everything
 from pipelines.nlu.corpus import INTENT_ONLY_SOURCES, Corpus
 from pipelines.nlu.datasets import UNLABELLED, Example
 from pipelines.nlu.joint_model import JointIntentSlotModel
@@ -27,12 +25,7 @@ from pipelines.nlu.recipes import Recipe
 from pipelines.nlu.runtime import intent_slot
 
 IGNORE = -100
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+__all__ = ["IGNORE", "bucketed_batches", "evaluate_sets", "make_batch", "predict", "seed_everything", "train"]
 
 
 def make_batch(
@@ -53,19 +46,6 @@ def make_batch(
         "slots": torch.from_numpy(slot_labels),
         "firsts": torch.from_numpy(firsts),
     }
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffle, sort within chunks of 50 batches by length (less padding), shuffle the batches."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    rng.shuffle(batches)
-    return batches
 
 
 @torch.no_grad()
@@ -149,7 +129,6 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
     seed_everything(recipe.seed)
     accelerator = choose_accelerator()
     model.to(accelerator.device)
-    rng = random.Random(recipe.seed)
     examples = corpus.train_examples()
     intent_ids = {name: i for i, name in enumerate(corpus.intents)}
     tag_ids = {name: i for i, name in enumerate(corpus.slot_tags)}
@@ -157,88 +136,30 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
         len(enc.ids)
         for enc in tokenizer.encode_batch([list(e.words) for e in examples], is_pretokenized=True)
     ]
-    steps_per_epoch = math.ceil(len(examples) / recipe.batch_size)
-    total_steps = steps_per_epoch * recipe.epochs
-    warmup = max(1, int(total_steps * recipe.warmup_ratio))
-
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    groups = []
-    for params_of, lr in (
-        (model.encoder, recipe.learning_rate),
-        (nn.ModuleList([model.intent_head, model.slot_head]), recipe.head_learning_rate),
-    ):
-        named = list(params_of.named_parameters())
-        groups.append(
-            {
-                "params": [p for n, p in named if not n.endswith(no_decay)],
-                "lr": lr,
-                "weight_decay": recipe.weight_decay,
-            }
-        )
-        groups.append(
-            {"params": [p for n, p in named if n.endswith(no_decay)], "lr": lr, "weight_decay": 0.0}
-        )
-    optimizer = torch.optim.AdamW(groups)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
-    )
+    heads = nn.ModuleList([model.intent_head, model.slot_head])
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
-    scaler = accelerator.grad_scaler()
 
-    history: dict = {"epochs": [], "steps": total_steps, "train_examples": len(examples)}
-    history["accelerator"] = f"{accelerator.lightning} ({accelerator.precision})"
-    best_key, best_state = -1.0, None
-    started = time.perf_counter()
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        batches = bucketed_batches(lengths, recipe.batch_size, rng)
-        running = 0.0
-        bar = tqdm(batches, desc=f"    epoch {epoch}/{recipe.epochs}", unit="step")
-        for step, index in enumerate(bar, 1):
-            batch = make_batch(
-                [examples[i] for i in index], tokenizer, recipe.max_length, intent_ids, tag_ids
-            )
-            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-            with accelerator.autocast():
-                intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = loss_fn(intent_logits.float(), batch["intent"]) + recipe.slot_loss_weight * loss_fn(
-                    slot_logits.float().reshape(-1, slot_logits.shape[-1]), batch["slots"].reshape(-1)
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            running += loss.item()
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{running / step:.4f}")
+    def batch_of(index: list[int]) -> dict[str, torch.Tensor]:
+        return make_batch([examples[i] for i in index], tokenizer, recipe.max_length, intent_ids, tag_ids)
+
+    def loss_of(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        intent_logits, slot_logits = model(batch["input_ids"], batch["attention_mask"])
+        return loss_fn(intent_logits.float(), batch["intent"]) + recipe.slot_loss_weight * loss_fn(
+            slot_logits.float().reshape(-1, slot_logits.shape[-1]), batch["slots"].reshape(-1)
+        )
+
+    def validate() -> tuple[float, dict, str]:
         dev = evaluate_sets(model, corpus.dev, tokenizer, recipe, corpus, accelerator)
-        key = float(np.mean([selection_score(name, m) for name, m in dev.items()]))
-        record = {
-            "epoch": epoch,
-            "loss": running / max(1, len(batches)),
-            "elapsed_s": round(time.perf_counter() - started, 1),
-            "dev": {
-                name: {k: m[k] for k in ("intent_accuracy", "slot_f1", "sentence_accuracy")}
-                for name, m in dev.items()
-            },
+        scores = {
+            name: {k: m[k] for k in ("intent_accuracy", "slot_f1", "sentence_accuracy")}
+            for name, m in dev.items()
         }
-        history["epochs"].append(record)
         summary = "  ".join(
             f"{name}: intent {m['intent_accuracy']:.4f} slot F1 {m['slot_f1']:.4f} "
             f"sent {m['sentence_accuracy']:.4f}"
-            for name, m in record["dev"].items()
+            for name, m in scores.items()
         )
-        print(f"    epoch {epoch}: loss {record['loss']:.4f}  dev {summary}", flush=True)
-        if key >= best_key:
-            best_key, best_state = key, copy.deepcopy(model.state_dict())
-            history["best_epoch"] = epoch
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.to("cpu")  # export and evaluation run on the CPU
-    model.eval()
-    history["train_seconds"] = round(time.perf_counter() - started, 1)
-    return history
+        return float(np.mean([selection_score(name, m) for name, m in dev.items()])), {"dev": scores}, summary
+
+    parts = [(model.encoder, recipe.learning_rate), (heads, recipe.head_learning_rate)]
+    return fit(model, accelerator, parts, recipe, lengths, batch_of, loss_of, validate)

@@ -16,6 +16,30 @@ DESCRIPTIONS = {
 OUT_OF_SCOPE_DOMAINS = ("assistant",)
 
 
+def parameters_pbtxt(parameters: dict[str, str]) -> str:
+    """The `parameters { ... }` lines of a config.pbtxt (string values), one per key."""
+    return "".join(
+        f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
+        for key, value in parameters.items()
+    )
+
+
+def text_model_pbtxt(header: str, model_name: str, outputs: str, parameters: dict[str, str]) -> str:
+    """The config.pbtxt of a python-backend text model: one UTF-8 `TEXT` per request, dynamic
+    batching, one CPU instance; `outputs` the lines inside `output [ ]`, `header` the comment on top."""
+    return f"""{header}name: "{model_name}"
+backend: "python"
+max_batch_size: 64
+dynamic_batching {{ }}
+instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
+input [
+  {{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}
+]
+output [
+{outputs}]
+{parameters_pbtxt(parameters)}"""
+
+
 def config_pbtxt(model_name: str, domain: str, description: str | None = None) -> str:
     parameters = {
         "domain": domain,
@@ -27,32 +51,22 @@ def config_pbtxt(model_name: str, domain: str, description: str | None = None) -
     if domain in OUT_OF_SCOPE_DOMAINS:
         # The intent the model answers for a request outside every intent (GetRivaNLPConfig lists it).
         parameters["out_of_scope_intent"] = load_mapping().out_of_scope_intent
-    params = "".join(
-        f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
-        for key, value in parameters.items()
-    )
-    return f"""# Written by `python -m pipelines.nlu build`; do not edit: a unit test compares it with
+    header = """# Written by `python -m pipelines.nlu build`; do not edit: a unit test compares it with
 # pipelines/nlu/triton_config.py.
 # One UTF-8 TEXT per request; every output carries a leading batch dim of 1 and may be empty.
-name: "{model_name}"
-backend: "python"
-max_batch_size: 64
-dynamic_batching {{ }}
-instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
-input [
-  {{ name: "TEXT", data_type: TYPE_STRING, dims: [ 1 ] }}
-]
-output [
-  # every intent, sorted by probability, descending (a model with an out_of_scope_intent may put
-  # that intent first when it rejects the text: intent_slot.IntentSlotRuntime.rank_intents)
-  {{ name: "INTENT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
+"""
+    outputs = (
+        "  # every intent, sorted by probability, descending (a model with an out_of_scope_intent may put\n"
+    )
+    outputs += """  # that intent first when it rejects the text: intent_slot.IntentSlotRuntime.rank_intents)
+  { name: "INTENT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] },
   # softmax probabilities, same order (a rejecting out-of-scope intent: 1 - the best in-scope one)
-  {{ name: "INTENT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
+  { name: "INTENT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] },
   # one entity type per slot span (no B-/I- prefix)
-  {{ name: "SLOT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] }},
+  { name: "SLOT_LABELS", data_type: TYPE_STRING, dims: [ -1 ] },
   # confidence per span: mean over its words of the top tag probability
-  {{ name: "SLOT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] }},
+  { name: "SLOT_SCORES", data_type: TYPE_FP32, dims: [ -1 ] },
   # [start, end) character offsets of each span in TEXT
-  {{ name: "SLOT_SPANS", data_type: TYPE_INT32, dims: [ -1, 2 ] }}
-]
-{params}"""
+  { name: "SLOT_SPANS", data_type: TYPE_INT32, dims: [ -1, 2 ] }
+"""
+    return text_model_pbtxt(header, model_name, outputs, parameters)

@@ -2,9 +2,9 @@
 
 Triton runs with explicit model control: the stack loads the models it serves, by name, and a model
 that fails to load is reported at once with Triton's reason. A model directory whose task needs
-trained weights (`intent_slot`, `asr_streaming`: their build writes `1/build.json`) and has none is
-left out with one log line saying how to build it; a model the stack needs and cannot load is an
-error that names the command that builds it.
+trained weights (`intent_slot`, `asr_streaming`, `punctuation`: their build writes `1/build.json`)
+and has none is left out with one log line saying how to build it; a model the stack needs and
+cannot load is an error that names the command that builds it.
 
 The first `make run` on a fresh machine serves a quickly trained intent model (the test profile,
 minutes) so that every service answers within minutes; `NluUpgrade` then trains the full model in
@@ -29,9 +29,9 @@ from pathlib import Path
 
 log = logging.getLogger("rivulet.stack")
 
-BUILT_TASKS = {"intent_slot", "asr_streaming"}  # tasks whose models need trained weights
+BUILT_TASKS = {"intent_slot", "asr_streaming", "punctuation"}  # tasks whose models need trained weights
 BUILD_COMMANDS = {"intent_atis": "make models", "intent_assistant": "make default-model",
-                  "asr_streaming": "make asr-model"}  # fmt: skip
+                  "asr_streaming": "make asr-model", "punct_capit_en": "make default-model"}  # fmt: skip
 _PARAMETER = re.compile(r'key:\s*"(?P<key>[^"]+)"\s*value:\s*\{\s*string_value:\s*"(?P<value>[^"]*)"')
 VERSION = "1"
 ROOT = Path(__file__).resolve().parents[2]

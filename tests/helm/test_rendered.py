@@ -273,7 +273,7 @@ def test_asr_reads_language_models_from_the_same_repository_read_only(objs: Objs
         assert env["RIVULET_ASR_MODEL_REPOSITORY"]["value"] == mounts["model-repository"]["mountPath"]
 
 
-MODELS = ("intent_assistant", "intent_atis", "asr_streaming", "asr_whisper", "tts_embedded")
+MODELS = ("intent_assistant", "intent_atis", "punct_capit_en", "asr_streaming", "asr_whisper", "tts_embedded")
 
 
 def _builder_script(objs: Objs) -> str:
@@ -288,13 +288,14 @@ def test_model_builder_puts_every_served_model_into_the_repository(objs: Objs) -
         assert (ROOT / "models" / model / "1").is_dir(), model
     runs = [line.strip() for line in script.splitlines() if line.strip().startswith("python -m pipelines.")]
     full = "'--profile' 'full' '--no-report' --repository /models"
-    assert runs[:3] == [
+    assert runs[:4] == [
         f"python -m pipelines.nlu 'build' '--dataset' 'assistant' {full}",
         f"python -m pipelines.nlu 'build' '--dataset' 'atis' {full}",
+        "python -m pipelines.punct 'build' '--profile' 'full' --repository /models",
         f"python -m pipelines.asr 'build' {full}",
     ]
     # the GPU values add the GPU configs last (tests/helm/test_gpu_values.py)
-    assert runs[3:] in ([], ["python -m pipelines.device_config '--device' 'gpu' --repository /models"])
+    assert runs[4:] in ([], ["python -m pipelines.device_config '--device' 'gpu' --repository /models"])
     # The ASR build runs only when the committed weights are not there.
     asr = script.index("python -m pipelines.asr")
     assert "if [ -e /models/asr_streaming/1/encoder.onnx ]; then" in script[:asr].splitlines()[-3]

@@ -103,6 +103,8 @@ def test_make_run_from_a_clean_clone_answers_every_service(
             auth = riva.client.Auth(uri=f"127.0.0.1:{port}")
             nlu = riva.client.NLPService(auth).analyze_intent("set a timer for ten minutes")
             assert nlu.intent.class_name == "SetTimer"
+            punctuated = riva.client.NLPService(auth).punctuate_text("set a timer for ten minutes")
+            assert punctuated.text[0].lower().startswith("set a timer for ten minutes")  # punct_capit_en
             config = riva.client.RecognitionConfig(
                 encoding=riva.client.AudioEncoding.LINEAR_PCM, sample_rate_hertz=16000, language_code="en-US",
                 max_alternatives=1, verbatim_transcripts=True,

@@ -119,11 +119,16 @@ def test_get_config_lists_models(client):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_punctuation_is_unimplemented_with_a_reason(client):
+def test_punctuate_text_keeps_the_words_and_the_order(client):
+    """punct_capit_en (the session's quick build) through the service; with no punctuation model
+    loaded the answer is UNIMPLEMENTED (tests/unit/test_nlu_punctuation_catalog.py)."""
+    texts = ["hello world", "what time is it", "set a timer for ten minutes"]
+    response = client.punctuate_text(texts)
+    assert [[w.strip(",.?") for w in t.lower().split()] for t in response.text] == [t.split() for t in texts]
+    assert all(t[0].isupper() for t in response.text)
     with pytest.raises(grpc.RpcError) as err:
-        client.punctuate_text(["hello world"])
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "punctuation" in err.value.details()
+        client.punctuate_text(["   "])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_request_id_is_echoed_and_in_logs(client, nlu):

@@ -48,7 +48,11 @@ def error(call) -> RivuletError:
 
 
 def test_the_default_table_covers_the_ecosystem_and_points_at_what_rivulet_serves():
-    targets = {"asr": {"asr_streaming"}, "tts": embedded_voices(), "nlu": {"intent_assistant"}}
+    targets = {
+        "asr": {"asr_streaming"},
+        "tts": embedded_voices(),
+        "nlu": {"intent_assistant", "punct_capit_en"},
+    }
     for section, names in ECOSYSTEM_DEFAULTS.items():
         table = load_section(section)
         assert set(names) <= set(table), section

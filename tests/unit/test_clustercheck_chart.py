@@ -255,7 +255,7 @@ def test_smoke_turns_follow_the_services_the_release_deploys(fake_api: FakeApi) 
 def test_expected_models_come_from_the_chart_unless_named(fake_api: FakeApi) -> None:
     cluster = fake_api.cluster()
     assert cluster.expected_models(Options(NAMESPACE, RELEASE)) == {
-        "intent_assistant", "intent_atis", "asr_streaming", "asr_whisper", "tts_embedded"
+        "intent_assistant", "intent_atis", "punct_capit_en", "asr_streaming", "asr_whisper", "tts_embedded"
     }  # fmt: skip
     named = Options(NAMESPACE, RELEASE, expected_models=frozenset({"intent_assistant"}))
     assert cluster.expected_models(named) == {"intent_assistant"}

@@ -6,6 +6,8 @@ A Triton model is an NLU intent/slot model when its config.pbtxt has
 so models loaded or unloaded on Triton appear and disappear without a restart. Names in the alias
 table (`RIVULET_NLU_MODEL_ALIASES`, default `rivulet/aliases.toml`: python-clients' r2.14 script
 defaults such as `riva_intent_weather`) select their target model, as a model name or a domain.
+Punctuation models (`rivulet_task: punctuation`, rivulet.core.punctuation) are kept beside them
+for `PunctuateText`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rivulet.core.aliases import Aliases
-from rivulet.core.errors import not_found, unavailable
+from rivulet.core.errors import not_found, unavailable, unimplemented
+from rivulet.core.punctuation import is_punctuation_model
 from rivulet.core.triton import ModelInfo, language_matches
 
 INTENT_SLOT_TASK = "intent_slot"
@@ -26,6 +29,7 @@ class NluModel:
     domain: str
     language_code: str
     parameters: dict[str, str] = field(default_factory=dict)
+    task: str = INTENT_SLOT_TASK
 
     @classmethod
     def from_triton(cls, info: ModelInfo) -> NluModel:
@@ -35,6 +39,7 @@ class NluModel:
             domain=params.get("domain", info.name),
             language_code=params.get("language_code", "en-US"),
             parameters=params,
+            task=params.get("rivulet_task", INTENT_SLOT_TASK),
         )
 
     def speaks(self, language_code: str) -> bool:
@@ -47,17 +52,28 @@ class ModelCatalog:
         self.aliases = aliases or Aliases({})
         self.triton_url = triton_url
         self._models: dict[str, NluModel] = {}
+        self._punctuation: dict[str, NluModel] = {}
 
     def update(self, infos: Iterable[ModelInfo]) -> None:
+        infos = list(infos)
         self._models = {
             info.name: NluModel.from_triton(info)
             for info in infos
             if info.parameters.get("rivulet_task") == INTENT_SLOT_TASK
         }
+        self._punctuation = {
+            info.name: NluModel.from_triton(info) for info in infos if is_punctuation_model(info)
+        }
 
     @property
     def models(self) -> list[NluModel]:
+        """The intent/slot models."""
         return sorted(self._models.values(), key=lambda m: m.name)
+
+    @property
+    def listed_models(self) -> list[NluModel]:
+        """Every NLU model GetRivaNLPConfig lists: intent/slot models, then punctuation models."""
+        return self.models + sorted(self._punctuation.values(), key=lambda m: m.name)
 
     @property
     def default_ready(self) -> bool:
@@ -101,3 +117,27 @@ class ModelCatalog:
                 return self._check_language(model, language_code)
         available = ", ".join(sorted({m.domain for m in self.models}))
         raise not_found(f"unknown NLU domain {domain!r}; available domains: {available}")
+
+    def punctuation(self, name: str, language_code: str = "") -> NluModel:
+        """The punctuation model named `name` (or an alias of it); '' = the first one loaded that
+        speaks `language_code`, as Riva picks one when PunctuateText names no model."""
+        self._require_any()
+        if not name:
+            for model in sorted(self._punctuation.values(), key=lambda m: m.name):
+                if model.speaks(language_code):
+                    return model
+            if not self._punctuation:
+                raise unimplemented(
+                    "PunctuateText: no punctuation model is loaded on Triton (`make models` builds "
+                    "punct_capit_en; `make run` serves it)"
+                )
+            raise not_found(f"no punctuation model speaks {language_code!r}; {self._punctuation_note()}")
+        model = self._punctuation.get(name) or self._punctuation.get(self.aliases.resolve(name))
+        if model is None:
+            raise not_found(f"unknown punctuation model {name!r}; {self._punctuation_note()}")
+        return self._check_language(model, language_code)
+
+    def _punctuation_note(self) -> str:
+        served = sorted(self._punctuation)
+        languages = ", ".join(f"{m.name} ({m.language_code})" for m in self._punctuation.values())
+        return f"available punctuation models: {languages or 'none'}" + self.aliases.note(served)

@@ -4,8 +4,10 @@
   The model is chosen by `options.domain` (a domain such as "assistant", or a model name).
 - ClassifyText: intents ranked (top_n, default 1) for each text; ClassifyTokens and AnalyzeEntities:
   the slot/entity spans of each text. The model is chosen by `model.model_name`.
-- GetRivaNLPConfig: every NLU model Triton has ready, with its parameters.
-- TransformText, PunctuateText, NaturalQuery: UNIMPLEMENTED (no such model is deployed).
+- PunctuateText: each text punctuated (, . ?) and capitalized by a punctuation model
+  (rivulet.core.punctuation); `model.model_name` empty: the first one for `model.language_code`.
+- GetRivaNLPConfig: every NLU model Triton has ready (intent/slot and punctuation), with its parameters.
+- TransformText, NaturalQuery: UNIMPLEMENTED (no such model is deployed).
 Empty text or text over `nlu_max_text_chars` → INVALID_ARGUMENT; unknown model/domain → NOT_FOUND;
 Triton down → UNAVAILABLE.
 """
@@ -18,6 +20,7 @@ from riva.proto import riva_nlp_pb2_grpc
 
 from rivulet.core.errors import invalid_argument, not_found, unimplemented
 from rivulet.core.logs import request_id_var
+from rivulet.core.punctuation import punctuate
 from rivulet.core.triton import TritonClient
 from rivulet.nlu.catalog import ModelCatalog, NluModel
 from rivulet.nlu.inference import Slot, Understanding, understand
@@ -107,7 +110,7 @@ class NluServicer(riva_nlp_pb2_grpc.RivaLanguageUnderstandingServicer):
     async def GetRivaNLPConfig(self, request: nlp.RivaNLPConfigRequest, context) -> nlp.RivaNLPConfigResponse:
         listed = [
             (name, alias_of, m)
-            for m in self.catalog.models
+            for m in self.catalog.listed_models
             for name, alias_of in self.catalog.aliases.listing(m.name)
         ]
         if request.model_name:
@@ -121,7 +124,7 @@ class NluServicer(riva_nlp_pb2_grpc.RivaLanguageUnderstandingServicer):
                     parameters={
                         **m.parameters,
                         **({"alias_of": alias_of} if alias_of else {}),
-                        "type": "intent_slot",
+                        "type": m.task,
                         "domain": m.domain,
                         "language_code": m.language_code,
                         "default": str(name == self.catalog.default_model).lower(),
@@ -134,8 +137,12 @@ class NluServicer(riva_nlp_pb2_grpc.RivaLanguageUnderstandingServicer):
     async def TransformText(self, request, context):
         raise unimplemented("TransformText: no text-transform model is deployed in Rivulet")
 
-    async def PunctuateText(self, request, context):
-        raise unimplemented("PunctuateText: no punctuation model is deployed in Rivulet")
+    async def PunctuateText(self, request: nlp.TextTransformRequest, context) -> nlp.TextTransformResponse:
+        texts = self._check_texts(list(request.text))
+        model = self.catalog.punctuation(request.model.model_name, request.model.language_code)
+        return nlp.TextTransformResponse(
+            text=await punctuate(self.triton, texts, model.name, request_id=request_id_var.get())
+        )
 
     async def NaturalQuery(self, request, context):
         raise unimplemented("NaturalQuery: no question-answering model is deployed in Rivulet")

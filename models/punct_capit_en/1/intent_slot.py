@@ -1,0 +1,1 @@
+../../intent_assistant/1/intent_slot.py
