@@ -80,9 +80,11 @@ def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
 
     module = engine_module()
     engines = {
-        "": module.WhisperEngine(prepare(size), cpu_threads=2, boost_scale=boost_scale),
+        "": module.WhisperEngine(prepare(size), cpu_threads=2, min_window_s=30.0, boost_scale=boost_scale),
         # the fast option: the encoder window cut to max(clip + 1 s, 10 s)
-        ", 10 s window": module.WhisperEngine(prepare(size), cpu_threads=2, min_window_s=10.0),
+        ", 10 s window": module.WhisperEngine(
+            prepare(size), cpu_threads=2, min_window_s=10.0, boost_scale=boost_scale
+        ),
     }
     for engine in engines.values():
         engine.warm_up()

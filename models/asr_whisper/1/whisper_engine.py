@@ -136,7 +136,7 @@ class WhisperEngine:
         device_index: int = 0,
         compute_type: str = "int8",
         cpu_threads: int = 2,
-        min_window_s: float = 10.0,
+        min_window_s: float = 30.0,
         tail_pad_s: float = 1.0,
         boost_scale: float = 0.2,
         no_speech_threshold: float = 0.6,
