@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from riva.proto import riva_tts_pb2, riva_tts_pb2_grpc
 
+from rivulet.core.tls import ChannelSecurity, open_channel
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
 from rivulet.gateway import metrics
@@ -185,12 +186,15 @@ async def index(_request: web.Request) -> web.FileResponse:
 
 
 async def _open_channels(app: web.Application) -> None:
+    """Channels to the dialog and TTS services: TLS and an API key when RIVULET_CLIENT_* say so
+    (as the dialog calls ASR, NLU and TTS), plain text otherwise."""
     settings = app[SETTINGS]
-    dialog = grpc.aio.insecure_channel(settings.gateway_dialog_url)
+    security = ChannelSecurity.from_settings(settings)
+    dialog = open_channel(settings.gateway_dialog_url, security)
     tts = (
         dialog
         if settings.tts_url == settings.gateway_dialog_url
-        else grpc.aio.insecure_channel(settings.tts_url)
+        else open_channel(settings.tts_url, security)
     )
     app[CHANNELS].update(dialog=dialog, tts=tts)
 
