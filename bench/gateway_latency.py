@@ -13,7 +13,8 @@ first reply sample was scheduled to play; the end of each utterance is found in 
 so both ends of the measure are on the page's own clock. Beside it: the server's stages (the turn's
 latency message), the gateway's own time per message and per turn (its metrics), and barge-in
 (start of the interrupting speech → playback stopped, as the page sees it).
-Writes bench/reports/gateway_latency.{md,json,png} and the screenshot bench/reports/gateway_app.png.
+Writes bench/reports/gateway_latency.{md,json,png} and the screenshots bench/reports/gateway_app.png
+(desktop) and gateway_app_phone.png (a phone's width).
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ async def run_level(browser, url: str, pages: int, seconds: float, screenshot: P
         print(
             f"  {pages} page(s): {elapsed:4.0f}/{seconds:.0f} s, {done} turns in the first page", flush=True
         )
-    if screenshot:
+    if screenshot:  # the app as it looks after the run, on a desktop and at a phone's width
         await opened[0].screenshot(path=str(screenshot), full_page=True)
+        await opened[0].set_viewport_size({"width": 390, "height": 844})
+        phone = screenshot.with_name(f"{screenshot.stem}_phone.png")
+        await opened[0].screenshot(path=str(phone), full_page=False)
     turns, barge_ins, underruns, raw = [], [], 0, []
     for page in opened:
         probe = await page.evaluate(
@@ -300,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             with SpeechStack(
                 args.workdir, repository, list(sources), redis_url, dialog_env=settings
             ) as stack:
-                gateway = GatewayProcess(stack.dialogs[0].address, args.workdir / "gateway.log").start()
+                gateway = GatewayProcess(
+                    stack.dialogs[0].address,
+                    args.workdir / "gateway.log",
+                    gateway_tts_url=stack.services["tts"].address,  # the voice picker's list
+                ).start()
                 try:
                     results = asyncio.run(run_all(gateway.url, mic.path, args.levels, seconds, args.reports))
                     overhead = gateway_overhead(gateway.metrics())
