@@ -1,9 +1,11 @@
 """The app in real headless Firefox (Debian's firefox-esr over Marionette) against the real stack:
-a typed turn whose reply plays, and a spoken turn through Firefox's own capture path (getUserMedia
-from a PulseAudio microphone playing a WAV, the AudioWorklet resampling 48 kHz to 16 kHz)."""
+a typed turn whose reply plays, a spoken turn through Firefox's own capture path (getUserMedia
+from a PulseAudio microphone playing a WAV, the AudioWorklet resampling 48 kHz to 16 kHz), and
+barge-in stopping Web Audio playback partway."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -66,3 +68,17 @@ def test_spoken_turn_in_firefox(voice_gateway, firefox, tmp_path):
     # the capture worklet ran at Firefox's own rate and sent 20 ms frames: levels rose with the speech
     levels = [rms for _t, rms in browser.evaluate("window.rivulet.frames")]
     assert max(levels) > 0.01
+
+
+def test_barge_in_stops_playback_in_firefox(voice_gateway, firefox, tmp_path):
+    browser, pulse = firefox
+    # a question with a long answer, then new speech 1.4 s after it ends, while the answer plays
+    wav = microphone_wav(tmp_path / "barge.wav", ["what can you do", "what time is it"], gap_s=1.4)
+    open_app(browser, voice_gateway)
+    browser.click("#mic")
+    browser.wait_for("window.rivulet.frames.length > 10", TIMEOUT_S)
+    pulse.play(wav.path)
+    barge = browser.wait_for("window.rivulet.bargeIns[0]", TIMEOUT_S)
+    interrupted = browser.evaluate(f"window.rivulet.turns[{json.dumps(barge['turn_id'])}]")
+    assert 0 < barge["played_ms"] < 1000 * interrupted["samples"] / 16000  # stopped partway
+    assert browser.count("#log li.notice") >= 1 and "interrupted" in browser.text("#log li.notice")
