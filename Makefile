@@ -61,7 +61,8 @@ redis:
 speech-tools:
 	@scripts/ensure_speech_tools.sh
 
-# Headless Chromium for the voice-assistant app's browser tests and bench (tests/integration/gateway).
+# Headless Chromium and Firefox ESR (+ PulseAudio, its microphone) for the voice-assistant app's
+# browser tests and bench (tests/integration/gateway).
 browser:
 	@scripts/ensure_browser.sh
 

@@ -13,7 +13,8 @@ first reply sample was scheduled to play; the end of each utterance is found in 
 so both ends of the measure are on the page's own clock. Beside it: the server's stages (the turn's
 latency message), the gateway's own time per message and per turn (its metrics), and barge-in
 (start of the interrupting speech → playback stopped, as the page sees it).
-Writes bench/reports/gateway_latency.{md,json,png} and the screenshot bench/reports/gateway_app.png.
+Writes bench/reports/gateway_latency.{md,json,png} and the screenshots bench/reports/gateway_app.png
+(desktop) and gateway_app_phone.png (a phone's width).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from playwright.async_api import async_playwright
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import MODELS, SpeechStack, compose_repository, find_model, open_meteo_server
@@ -39,6 +40,10 @@ from bench.gateway_support import GatewayProcess, launch_chromium, microphone_wa
 from rivulet.core.processes import ROOT, start_redis_server
 
 GOAL_MS = {1: 300.0, 4: 350.0}
+# The barge-in run: a question with a long answer, then new speech 1.4 s after it ends (while the
+# answer plays), looped by the browser; every cycle interrupts a reply.
+BARGE_IN_SCRIPT = ["what can you do", "what time is it"]
+BARGE_IN_GAP_S = 1.4
 STAGES = ("endpointing_ms", "asr_final_ms", "nlu_ms", "policy_ms", "tts_first_audio_ms", "total_ms")
 
 
@@ -102,8 +107,11 @@ async def run_level(browser, url: str, pages: int, seconds: float, screenshot: P
         print(
             f"  {pages} page(s): {elapsed:4.0f}/{seconds:.0f} s, {done} turns in the first page", flush=True
         )
-    if screenshot:
+    if screenshot:  # the app as it looks after the run, on a desktop and at a phone's width
         await opened[0].screenshot(path=str(screenshot), full_page=True)
+        await opened[0].set_viewport_size({"width": 390, "height": 844})
+        phone = screenshot.with_name(f"{screenshot.stem}_phone.png")
+        await opened[0].screenshot(path=str(phone), full_page=False)
     turns, barge_ins, underruns, raw = [], [], 0, []
     for page in opened:
         probe = await page.evaluate(
@@ -136,24 +144,50 @@ def summarize(result: dict) -> dict:
     return out
 
 
+OVERHEAD_HISTOGRAMS = {  # report key → (histogram, its label filter)
+    "forward_in": ("rivulet_gateway_forward_seconds", {"direction": "in"}),
+    "forward_out": ("rivulet_gateway_forward_seconds", {"direction": "out"}),
+    "turn_overhead": ("rivulet_gateway_turn_overhead_seconds", {}),
+    "first_audio_forward": ("rivulet_gateway_first_audio_forward_seconds", {}),
+}
+
+
+SUFFIXES = ("_sum", "_count", "_bucket")
+
+
+def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Prometheus' histogram_quantile: linear within the bucket holding the q-th observation
+    (`buckets`: (upper bound, cumulative count), ascending, +Inf last)."""
+    total = buckets[-1][1]
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-12)
+        lower, below = upper, count
+    return lower
+
+
 def gateway_overhead(metrics_text: str) -> dict:
-    """Mean gateway time per message (in, out) and per turn, from its Prometheus histograms."""
+    """The gateway's own time per message (in, out) and per turn, from its Prometheus histograms:
+    mean, p50 and p95 (from the buckets) in ms, and how many were observed."""
+    families = {f.name: f for f in text_string_to_metric_families(metrics_text)}
     values = {}
-    for name, labels in (
-        ("rivulet_gateway_forward_seconds", 'direction="in"'),
-        ("rivulet_gateway_forward_seconds", 'direction="out"'),
-        ("rivulet_gateway_turn_overhead_seconds", ""),
-        ("rivulet_gateway_first_audio_forward_seconds", ""),
-    ):
-        pattern = "{" + labels + "}" if labels else ""
-        total = re.search(rf"^{name}_sum{re.escape(pattern)} (\S+)$", metrics_text, re.M)
-        count = re.search(rf"^{name}_count{re.escape(pattern)} (\S+)$", metrics_text, re.M)
-        if total and count and float(count.group(1)):
-            key = name.removeprefix("rivulet_gateway_").removesuffix("_seconds") + (
-                f"_{labels.split('=')[1].strip(chr(34))}" if labels else ""
-            )
-            values[key + "_mean_ms"] = 1000 * float(total.group(1)) / float(count.group(1))
-            values[key + "_count"] = float(count.group(1))
+    for key, (name, labels) in OVERHEAD_HISTOGRAMS.items():
+        family = families.get(name)
+        if family is None:
+            continue
+        samples = [s for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items())]
+        by = {suffix: [s for s in samples if s.name == name + suffix] for suffix in SUFFIXES}
+        count = by["_count"][0].value if by["_count"] else 0.0
+        if not count:
+            continue
+        buckets = sorted((float(s.labels["le"]), s.value) for s in by["_bucket"])
+        values[f"{key}_mean_ms"] = 1000 * by["_sum"][0].value / count
+        values[f"{key}_p50_ms"] = 1000 * bucket_quantile(buckets, 0.50)
+        values[f"{key}_p95_ms"] = 1000 * bucket_quantile(buckets, 0.95)
+        values[f"{key}_count"] = count
     return values
 
 
@@ -222,10 +256,34 @@ def write_report(out: Path, data: dict) -> None:
     lines += ["| browsers | barge-ins | p50 (ms) | p95 (ms) |", "|---|---|---|---|"]
     for n, s in data["levels"].items():
         lines.append(f"| {n} | {s['barge_ins']} | {s['barge_in_p50']:.0f} | {s['barge_in_p95']:.0f} |")
-    lines += ["", "The gateway's own time (its Prometheus histograms, whole run):", ""]
-    for key, value in data["gateway"].items():
-        if key.endswith("_mean_ms"):
-            lines.append(f"- `{key}`: {value:.3f} ms (over {data['gateway'][key[:-8] + '_count']:.0f})")
+    if run := data.get("barge_in_run"):
+        script = " → ".join(f"“{t}”" for t in BARGE_IN_SCRIPT)
+        lines.append(
+            f"| 1, interrupting script ({script}, {BARGE_IN_GAP_S} s apart, {run['cycles']} cycles) | "
+            f"{run['barge_ins']} | {run['barge_in_p50']:.0f} | {run['barge_in_p95']:.0f} |"
+        )
+    lines += [
+        "",
+        "The gateway's own time (its Prometheus histograms over the whole run; p50/p95 interpolated "
+        "in the buckets, as Prometheus' histogram_quantile does):",
+        "",
+        "| what | observed | mean (ms) | p50 (ms) | p95 (ms) |",
+        "|---|---|---|---|---|",
+    ]
+    gateway = data["gateway"]
+    for key in OVERHEAD_HISTOGRAMS:
+        if f"{key}_count" in gateway:
+            lines.append(
+                f"| `{key}` | {gateway[f'{key}_count']:.0f} | {gateway[f'{key}_mean_ms']:.3f} | "
+                f"{gateway.get(f'{key}_p50_ms', float('nan')):.3f} | "
+                f"{gateway.get(f'{key}_p95_ms', float('nan')):.3f} |"
+            )
+    lines += [
+        "",
+        "`forward_in`: one browser message parsed and handed to gRPC; `forward_out`: a dialog message "
+        "received → its WebSocket write done; `turn_overhead`: the sum over a turn's outgoing "
+        "messages; `first_audio_forward`: a turn's first reply audio chunk.",
+    ]
     underruns = ", ".join(f"{n}: {s['underruns']}" for n, s in data["levels"].items())
     lines += [
         "",
@@ -235,6 +293,16 @@ def write_report(out: Path, data: dict) -> None:
         "",
     ]
     (out / "gateway_latency.md").write_text("\n".join(lines))
+
+
+async def run_barge_ins(url: str, wav: Path, seconds: float) -> dict:
+    """One page whose microphone interrupts the assistant's long answers, for `seconds`."""
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright, wav)
+        print(f"==> barge-ins: 1 browser for {seconds:.0f} s", flush=True)
+        result = await run_level(browser, url, 1, seconds, None)
+        await browser.close()
+    return result
 
 
 async def run_all(url: str, wav: Path, levels: list[int], seconds: dict[int, float], reports: Path) -> dict:
@@ -256,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=0, help="run time per level (default: 48 turns)")
     parser.add_argument("--gap-s", type=float, default=3.5, help="silence after each request in the WAV")
+    parser.add_argument(
+        "--barge-ins", type=int, default=20, help="cycles of the interrupting script (0: no barge-in run)"
+    )
     parser.add_argument(
         "--nlu-repository",
         type=Path,
@@ -300,9 +371,20 @@ def main(argv: list[str] | None = None) -> int:
             with SpeechStack(
                 args.workdir, repository, list(sources), redis_url, dialog_env=settings
             ) as stack:
-                gateway = GatewayProcess(stack.dialogs[0].address, args.workdir / "gateway.log").start()
+                gateway = GatewayProcess(
+                    stack.dialogs[0].address,
+                    args.workdir / "gateway.log",
+                    gateway_tts_url=stack.services["tts"].address,  # the voice picker's list
+                ).start()
                 try:
                     results = asyncio.run(run_all(gateway.url, mic.path, args.levels, seconds, args.reports))
+                    barge_run = None
+                    if args.barge_ins:
+                        script = microphone_wav(
+                            args.workdir / "barge_in.wav", BARGE_IN_SCRIPT, gap_s=BARGE_IN_GAP_S
+                        )
+                        barge_s = script.duration_s * args.barge_ins + 5
+                        barge_run = asyncio.run(run_barge_ins(gateway.url, script.path, barge_s))
                     overhead = gateway_overhead(gateway.metrics())
                 finally:
                     gateway.stop()
@@ -318,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         "turns": {str(n): r["turns"] for n, r in results.items()},
         "barge_ins": {str(n): r["barge_ins"] for n, r in results.items()},
     }
+    if barge_run is not None:
+        data["barge_in_run"] = {"cycles": args.barge_ins, **summarize(barge_run)}
+        data["barge_ins"]["interrupting script"] = barge_run["barge_ins"]
+        (args.workdir / "probes-barge-in.json").write_text(json.dumps(barge_run.pop("probes")))
     for n, r in results.items():  # what the pages recorded, to measure again without a rerun
         (args.workdir / f"probes-{n}.json").write_text(json.dumps(r.pop("probes")))
     args.reports.mkdir(parents=True, exist_ok=True)

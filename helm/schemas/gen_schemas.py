@@ -32,6 +32,11 @@ STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 # One path segment that does not start with a dot (so neither "." nor ".." nor hidden files).
 SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 DNS_LABEL = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}
+HOST = {
+    "type": "string",
+    "pattern": r"^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    "description": "a DNS name such as riva.example.com (no scheme, no port)",
+}
 
 
 def obj(props: dict[str, Any], required: list[str] | None = None, closed: bool = True) -> dict[str, Any]:
@@ -74,6 +79,28 @@ def probe(min_failures: int = 1) -> dict[str, Any]:
     )
 
 
+def service_probes() -> dict[str, Any]:
+    return obj(
+        {"startup": probe(), "readiness": probe(), "liveness": probe(2)},
+        ["startup", "readiness", "liveness"],
+    )
+
+
+def cpu_autoscaling(**required_extra: dict[str, Any]) -> dict[str, Any]:
+    """An HPA block on CPU; each keyword adds a required metric block (e.g. inFlightStreams)."""
+    return obj(
+        {
+            "enabled": {"type": "boolean"},
+            "minReplicas": {"type": "integer", "minimum": 1},
+            "maxReplicas": {"type": "integer", "minimum": 1},
+            "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+            **required_extra,
+            "scaleDownStabilizationSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+        },
+        ["enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", *required_extra],
+    )
+
+
 def pod_security() -> dict[str, Any]:
     non_root = {"type": "integer", "minimum": 1, "description": "a non-root id (root, 0, is not allowed)"}
     return obj(
@@ -108,6 +135,26 @@ def pdb() -> dict[str, Any]:
     )
 
 
+def calls() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "gRPC services this one calls: env var, chart name and port (or an address)",
+        "items": obj(
+            {
+                "env": {"type": "string", "pattern": r"^RIVULET_[A-Z0-9_]+$"},
+                "service": {"enum": list(SERVICE_CHARTS)},
+                "port": PORT,
+                "address": {
+                    "type": "string",
+                    "pattern": r"^$|^[A-Za-z0-9._:\[\]/-]+:[0-9]+$",
+                    "description": "host:port of a service outside this release; empty: the release's",
+                },
+            },
+            ["env", "service", "port"],
+        ),
+    }
+
+
 def grpc_service_schema() -> dict[str, Any]:
     props: dict[str, Any] = {
         "global": {"type": "object"},
@@ -125,23 +172,7 @@ def grpc_service_schema() -> dict[str, Any]:
             {name: {"type": "boolean"} for name in ("triton", "redis", "grpcServices")},
             ["triton", "redis", "grpcServices"],
         ),
-        "calls": {
-            "type": "array",
-            "description": "gRPC services this one calls: env var, chart name and port (or an address)",
-            "items": obj(
-                {
-                    "env": {"type": "string", "pattern": r"^RIVULET_[A-Z0-9_]+$"},
-                    "service": {"enum": list(SERVICE_CHARTS)},
-                    "port": PORT,
-                    "address": {
-                        "type": "string",
-                        "pattern": r"^$|^[A-Za-z0-9._:\[\]/-]+:[0-9]+$",
-                        "description": "host:port of a service outside this release; empty: the release's",
-                    },
-                },
-                ["env", "service", "port"],
-            ),
-        },
+        "calls": calls(),
         "tritonGrpcPort": PORT,
         "redisPort": PORT,
         "redisDatabase": {"type": "integer", "minimum": 0, "maximum": 15},
@@ -159,27 +190,16 @@ def grpc_service_schema() -> dict[str, Any]:
             ["mount", "mountPath", "claimName"],
         ),
         "resources": resources(),
-        "probes": obj(
-            {"startup": probe(), "readiness": probe(), "liveness": probe(2)},
-            ["startup", "readiness", "liveness"],
-        ),
-        "autoscaling": obj(
-            {
-                "enabled": {"type": "boolean"},
-                "minReplicas": {"type": "integer", "minimum": 1},
-                "maxReplicas": {"type": "integer", "minimum": 1},
-                "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
-                "inFlightStreams": obj(
-                    {
-                        "enabled": {"type": "boolean"},
-                        "metricName": {"type": "string", "minLength": 1},
-                        "averageValue": QUANTITY,
-                    },
-                    ["enabled", "metricName", "averageValue"],
-                ),
-                "scaleDownStabilizationSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
-            },
-            ["enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "inFlightStreams"],
+        "probes": service_probes(),
+        "autoscaling": cpu_autoscaling(
+            inFlightStreams=obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "metricName": {"type": "string", "minLength": 1},
+                    "averageValue": QUANTITY,
+                },
+                ["enabled", "metricName", "averageValue"],
+            )
         ),
         "pdb": pdb(),
         "podSecurityContext": pod_security(),
@@ -188,6 +208,72 @@ def grpc_service_schema() -> dict[str, Any]:
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "Rivulet gRPC service chart values",
+        **obj(props, [k for k in props if k not in ("global", "extraEnv", *scheduling())]),
+    }
+
+
+def gateway_schema() -> dict[str, Any]:
+    seconds = {"type": "number", "exclusiveMinimum": 0}
+    props: dict[str, Any] = {
+        "global": {"type": "object"},
+        "enabled": {"type": "boolean"},
+        "image": image(),
+        "replicaCount": {"type": "integer", "minimum": 1},
+        "containerPorts": obj({"http": PORT}, ["http"]),
+        "service": obj({"port": PORT}, ["port"]),
+        "calls": calls(),
+        "settings": obj(
+            {
+                "allowedOrigins": {
+                    "type": "string",
+                    "pattern": r"^$|^https?://[^ /]+( https?://[^ /]+)*$",
+                    "description": "space-separated origins such as https://app.example.com (no path)",
+                },
+                "maxConversations": POS_INT,
+                "maxFrameBytes": {"type": "integer", "minimum": 640},
+                "maxFramesPerSecond": {"type": "integer", "minimum": 50},
+                "startTimeoutSeconds": seconds,
+                "rpcTimeoutSeconds": seconds,
+            },
+            [
+                "allowedOrigins",
+                "maxConversations",
+                "maxFrameBytes",
+                "maxFramesPerSecond",
+                "startTimeoutSeconds",
+                "rpcTimeoutSeconds",
+            ],
+        ),
+        "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
+        "tls": {
+            **obj({"enabled": {"type": "boolean"}, "secretName": SECRET_NAME}, ["enabled", "secretName"]),
+            **required_when_enabled("secretName"),
+        },
+        "apiKeySecret": SECRET_NAME,
+        "apiKeySecretKey": {"type": "string", "minLength": 1},
+        "ingress": obj(
+            {
+                "enabled": {"type": "boolean"},
+                "className": {"type": "string", "minLength": 1},
+                "host": HOST,
+                "tls": obj({"enabled": {"type": "boolean"}, "secretName": {"type": "string"}}, ["enabled"]),
+                "timeoutSeconds": POS_INT,
+                "annotations": STRING_MAP,
+            },
+            ["enabled", "className", "tls"],
+        ),
+        "preStopSleepSeconds": {"type": "integer", "minimum": 0, "maximum": 120},
+        "extraEnv": {"type": "array", "items": obj({"name": {"type": "string"}}, ["name"], closed=False)},
+        "resources": resources(),
+        "probes": service_probes(),
+        "autoscaling": cpu_autoscaling(),
+        "pdb": pdb(),
+        "podSecurityContext": pod_security(),
+        **scheduling(),
+    }
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Rivulet gateway chart values",
         **obj(props, [k for k in props if k not in ("global", "extraEnv", *scheduling())]),
     }
 
@@ -266,10 +352,7 @@ def triton_schema() -> dict[str, Any]:
             },
             ["enabled", "image", "models", "builds", "revision", "resources"],
         ),
-        "probes": obj(
-            {"startup": probe(), "readiness": probe(), "liveness": probe(2)},
-            ["startup", "readiness", "liveness"],
-        ),
+        "probes": service_probes(),
         "terminationGracePeriodSeconds": {"type": "integer", "minimum": 1},
         "autoscaling": obj(
             {
@@ -485,11 +568,7 @@ def umbrella_schema() -> dict[str, Any]:
             {
                 "enabled": {"type": "boolean"},
                 "className": {"type": "string", "minLength": 1},
-                "host": {
-                    "type": "string",
-                    "pattern": r"^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-                    "description": "a DNS name such as riva.example.com (no scheme, no port)",
-                },
+                "host": HOST,
                 "tls": obj({"enabled": {"type": "boolean"}, "secretName": {"type": "string"}}, ["enabled"]),
                 "streamTimeoutSeconds": {"type": "integer", "minimum": 1},
                 "maxBodySize": {"type": "string", "pattern": "^[0-9]+[kmg]?$"},
@@ -497,13 +576,13 @@ def umbrella_schema() -> dict[str, Any]:
             },
             ["enabled", "className", "tls"],
         ),
-        **{name: toggle for name in ("nlu", "asr", "tts", "dialog", "triton", "redis", "common")},
+        **{name: toggle for name in ("nlu", "asr", "tts", "dialog", "gateway", "triton", "redis", "common")},
     }
     props["common"] = {"type": "object", "description": "values of the common library chart (none)"}
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "Rivulet umbrella chart values",
-        **obj(props, ["global", "ingress", "nlu", "asr", "tts", "dialog", "triton", "redis"]),
+        **obj(props, ["global", "ingress", "nlu", "asr", "tts", "dialog", "gateway", "triton", "redis"]),
     }
 
 
@@ -516,6 +595,7 @@ def write(path: Path, schema: dict[str, Any]) -> bool:
 
 def schemas() -> dict[Path, dict[str, Any]]:
     out = {CHARTS / name / "values.schema.json": grpc_service_schema() for name in SERVICE_CHARTS}
+    out[CHARTS / "gateway" / "values.schema.json"] = gateway_schema()
     out[CHARTS / "triton" / "values.schema.json"] = triton_schema()
     out[CHARTS / "redis" / "values.schema.json"] = redis_schema()
     out[CHARTS.parent / "values.schema.json"] = umbrella_schema()

@@ -21,7 +21,13 @@ from packaging.requirements import Requirement
 from tests.helm.charts import HADOLINT, ROOT
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
-SERVICE_IMAGES = {"nlu", "asr", "tts", "dialog"}
+SERVICE_IMAGES = {"nlu", "asr", "tts", "dialog", "gateway"}
+# How each service image's container health check asks: gRPC health, or the gateway's HTTP /healthz.
+HEALTHCHECK = {name: r"rivulet\.core\.healthcheck" for name in SERVICE_IMAGES} | {
+    "gateway": r"rivulet\.gateway\.healthcheck"
+}
+# The module holding each service's server (imported with __main__ to list what the image needs).
+SERVER_MODULE = {name: "service" for name in SERVICE_IMAGES} | {"gateway": "app"}
 
 
 def stages(path: Path) -> list[list[str]]:
@@ -41,7 +47,7 @@ def stages(path: Path) -> list[list[str]]:
 
 def test_every_image_has_a_dockerfile() -> None:
     names = {p.name.removesuffix(".Dockerfile") for p in DOCKERFILES}
-    assert {"nlu", "triton", "model-builder"} <= names, names
+    assert SERVICE_IMAGES | {"triton", "model-builder"} <= names, names
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -75,9 +81,7 @@ def test_service_image_shape(name: str) -> None:
         assert forbidden not in final.lower(), f"{name}: final stage has {forbidden!r}"
     assert re.search(r"^FROM \S*python\S*slim", all_stages[-1][0]) or "${PYTHON_IMAGE}" in all_stages[-1][0]
     assert "slim" in path.read_text().split("ARG PYTHON_IMAGE=")[1].split()[0]
-    assert re.search(r"^HEALTHCHECK .*rivulet\.core\.healthcheck", final, re.M), (
-        f"{name}: no gRPC HEALTHCHECK"
-    )
+    assert re.search(rf"^HEALTHCHECK .*{HEALTHCHECK[name]}", final, re.M), f"{name}: no HEALTHCHECK"
     assert f'ENTRYPOINT ["python", "-m", "rivulet.{name}"]' in final
     # Serving dependencies only: the build installs [project].dependencies, not the extras.
     assert "['project']['dependencies']" in build and "optional-dependencies" not in build
@@ -176,7 +180,7 @@ def extra_requirements(name: str) -> list[str]:
 def service_files(name: str) -> set[Path]:
     """The Rivulet modules `python -m rivulet.<name>` loads, and every module of its package."""
     code = (
-        f"import importlib, json, sys; importlib.import_module('rivulet.{name}.service');"
+        f"import importlib, json, sys; importlib.import_module('rivulet.{name}.{SERVER_MODULE[name]}');"
         f" importlib.import_module('rivulet.{name}.__main__');"
         " print(json.dumps([m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None)]))"
     )

@@ -590,8 +590,14 @@ def test_services_admit_the_ingress_controller_and_grpc_clients(objs: Objs) -> N
             "kubernetes.io/metadata.name": "ingress-nginx"
         }
         callers = _admitted(objs, policy, "grpc")
-        dialogs = {ident(d) for d in grpc_services(objs) if d["metadata"]["name"].endswith("-dialog")}
-        assert callers == dialogs, f"{ident(deploy)} admits {callers}"
+        # the gRPC clients of the release: Dialog (calls ASR, NLU, TTS) and the web app's gateway
+        # (calls Dialog and TTS)
+        clients = {
+            ident(d)
+            for d in by_kind(objs, "Deployment")
+            if d["metadata"]["name"] in (f"{RELEASE}-dialog", f"{RELEASE}-gateway")
+        }
+        assert callers == clients, f"{ident(deploy)} admits {callers}"
 
 
 def test_no_policies_when_disabled() -> None:
@@ -605,7 +611,7 @@ def test_no_policies_when_disabled() -> None:
 
 # Secrets the operator creates before installing (named in values-gpu-cluster.yaml): TLS certificates
 # and API keys never come from the chart.
-EXTERNAL_SECRETS = {"rivulet-grpc-tls", "rivulet-api-keys", "rivulet-dialog-api-key"}
+EXTERNAL_SECRETS = {"rivulet-grpc-tls", "rivulet-api-keys", "rivulet-dialog-api-key", "rivulet-app-tls"}
 
 
 def test_secret_references_resolve(objs: Objs) -> None:
@@ -684,7 +690,7 @@ def test_ingress_routes_every_grpc_service_to_its_deployment(objs: Objs) -> None
 def test_servicemonitors_select_services_with_a_metrics_port() -> None:
     objs = render("all-services")
     monitors = by_kind(objs, "ServiceMonitor")
-    assert len(monitors) == 5
+    assert len(monitors) == 6  # nlu, asr, tts, dialog, gateway, triton
     for sm in monitors:
         svcs = [
             s

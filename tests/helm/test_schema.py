@@ -126,6 +126,10 @@ BAD_VALUES = [
     (["global.auth.enabled=true"], "global.auth.existingSecret: String length must be greater than or equal"),
     (["global.tls.secretName=My_Certs"], "global.tls.secretName: Does not match pattern"),
     (["global.auth.defaultMaxStreams=-1"], "global.auth.defaultMaxStreams: Must be greater than or equal"),
+    (["gateway.tls.enabled=true"], "tls.secretName: String length must be greater than or equal"),
+    (["gateway.settings.allowedOrigins=evil.example"], "settings.allowedOrigins: Does not match pattern"),
+    (["gateway.calls[0].env=RIVULET_X", "gateway.calls[0].service=web", "gateway.calls[0].port=1"],
+     "calls.0.service must be one of the following"),
 ]  # fmt: skip
 
 

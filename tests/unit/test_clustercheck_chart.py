@@ -146,7 +146,9 @@ def fake_api() -> Iterator[FakeApi]:
         with_status(o) for o in render("all-services") if o["kind"] in ("Deployment", "StatefulSet", "Job")
     ]
     pods = [pods_of(o) for o in objs]
-    ingress = copy.deepcopy(next(o for o in render("all-services") if o["kind"] == "Ingress"))
+    grpc_ingress = f"{RELEASE}-grpc"  # the one clustercheck reads (the gateway's is for browsers)
+    ingresses = [o for o in render("all-services") if o["kind"] == "Ingress"]
+    ingress = copy.deepcopy(next(o for o in ingresses if o["metadata"]["name"] == grpc_ingress))
     ingress["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}
     api = FakeApi([*objs, *pods, ingress])
     yield api
@@ -173,8 +175,8 @@ def test_grpc_targets_match_the_rendered_services() -> None:
     ]  # fmt: skip
     for d in deployments:
         target = next((t for t in targets if t.deployment == d.metadata.name), None)
-        if target is None:
-            assert d.metadata.name == f"{RELEASE}-triton"
+        if target is None:  # Triton (HTTP health) and the web app's gateway (HTTP probes) serve no gRPC API
+            assert d.metadata.name in (f"{RELEASE}-triton", f"{RELEASE}-gateway")
             continue
         container = d.spec.template.spec.containers[0]
         assert container.name == target.container
@@ -196,7 +198,7 @@ def test_snapshot_of_a_rolled_out_release(fake_api: FakeApi) -> None:
     names = [f"{w.kind}/{w.name}" for w in snap.workloads]
     assert "Deployment/rivulet-triton" in names and "StatefulSet/rivulet-redis" in names
     assert any(n.startswith("Job/rivulet-triton-model-builder-") for n in names)
-    assert len(names) == 7 and snap.done and snap.pod_problems == [], snap
+    assert len(names) == 8 and snap.done and snap.pod_problems == [], snap
     assert f"app.kubernetes.io/instance={RELEASE}" in fake_api.selectors
 
 

@@ -32,5 +32,6 @@ def voice_gateway(voice_stack, tmp_path_factory) -> Iterator[GatewayProcess]:
     if chromium_path() is None:
         pytest.fail("chromium is not installed: run `make setup` (scripts/ensure_browser.sh)")
     log = tmp_path_factory.mktemp("voice-gateway") / "gateway.log"
-    with GatewayProcess(voice_stack.dialogs[0].address, log) as gateway:
+    tts = voice_stack.services["tts"].address  # the voice picker's list (make run: one address for all)
+    with GatewayProcess(voice_stack.dialogs[0].address, log, gateway_tts_url=tts) as gateway:
         yield gateway

@@ -96,6 +96,10 @@ async def test_typed_turn_text_is_shown_as_text_and_the_reply_plays(voice_gatewa
         assert markup in await page.locator("#log li.user").last.text_content()
         assert await page.evaluate("window.pwned === undefined")
         assert "You said" in await page.locator("#live").text_content()  # the ARIA live region
+        # the voice picker lists the voices of GetRivaSynthesisConfig
+        voices = [v["name"] for v in json.loads(voice_gateway.get("/api/voices")[1])["voices"]]
+        options = await page.locator("#voice option").evaluate_all("options => options.map(o => o.value)")
+        assert voices and options == ["", *voices]
         assert not errors
         await context.close()
         await browser.close()

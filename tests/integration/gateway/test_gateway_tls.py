@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -39,3 +40,22 @@ async def test_self_signed_https_serves_the_app_and_the_websocket(tmp_path):
             await ws.send_json({"type": "start", "session_id": "tls-test"})
             message = await ws.receive(timeout=10)
             assert message.type == aiohttp.WSMsgType.CLOSE and ws.close_code == Close.DIALOG_UNAVAILABLE
+
+
+def container_healthcheck(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m rivulet.gateway.healthcheck` as docker/gateway.Dockerfile runs it: the gateway's
+    own settings from the environment."""
+    command = [sys.executable, "-m", "rivulet.gateway.healthcheck", *args]
+    return subprocess.run(command, env=gateway.env, capture_output=True, text=True, timeout=30)
+
+
+def test_the_container_health_check_asks_the_https_gateway(tmp_path):
+    dead = f"127.0.0.1:{free_port()}"
+    settings = {"gateway_tls_self_signed": "true", "gateway_tls_dir": str(tmp_path / "tls")}
+    with GatewayProcess(dead, tmp_path / "gateway.log", **settings) as gateway:
+        alive = container_healthcheck(gateway)
+        assert alive.returncode == 0 and alive.stdout.startswith("https://127.0.0.1:"), alive.stdout
+        ready = container_healthcheck(gateway, "--path", "/readyz")  # the dialog is down: 503
+        assert ready.returncode == 1 and ": 503" in ready.stdout, ready.stdout
+    gone = container_healthcheck(gateway)  # stopped: nothing answers
+    assert gone.returncode == 1 and "no answer" in gone.stdout

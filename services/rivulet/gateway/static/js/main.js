@@ -115,7 +115,8 @@ const connection = new Connection(
       probe.closes.push({ code, reason });
       player.stop();
       const text = CLOSE_TEXT[code] || (code === 1006 ? "Connection to the gateway lost" : "Disconnected");
-      const detail = reason ? `: ${reason}` : "";
+      // a refused message: the gateway's reason says what was wrong; a retried close says it already
+      const detail = reason && retryMs === null ? `: ${reason}` : "";
       const retry = retryMs !== null ? ` (reconnecting in ${(retryMs / 1000).toFixed(1)} s)` : "";
       setStatus(`${text}${detail}${retry}`, "error");
       announce($("live"), `${text}${retry}`);

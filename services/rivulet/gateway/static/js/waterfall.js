@@ -14,7 +14,7 @@ export const STAGES = [
 const BUDGET_MS = 300;
 
 export function drawLegend(list) {
-  for (const [key, label] of STAGES) {
+  for (const [key, label] of [...STAGES, ["budget", `${BUDGET_MS} ms budget`]]) {
     const item = document.createElement("li");
     const swatch = document.createElement("i");
     swatch.className = `s-${key}`;
