@@ -38,6 +38,7 @@ from rivulet.asr.session import (
     check_limits,
     lm_search,
     make_recognizer,
+    punctuated_finals,
     whisper_alternatives,
 )
 from rivulet.asr.settings import AsrSettings
@@ -218,7 +219,8 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
         finally:
             self.releaser.release(sequence)  # no-op unless a request failed half-way
         results += recognizer.finish()
-        return [r for r in results if r.is_final]
+        finals = [r for r in results if r.is_final]
+        return await punctuated_finals(finals, options, self.settings, self.triton, request_id_var.get())
 
     # -- GetRivaSpeechRecognitionConfig ------------------------------------------------------------
     async def GetRivaSpeechRecognitionConfig(

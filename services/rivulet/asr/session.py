@@ -11,6 +11,7 @@ finish (client gone, error), and always runs (the servicer calls it in `finally`
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 
@@ -29,9 +30,12 @@ from rivulet.asr.sequence import SequenceReleaser, TritonSequence
 from rivulet.asr.settings import AsrSettings
 from rivulet.asr.transcript_forms import format_transcript
 from rivulet.core import audio
-from rivulet.core.errors import invalid_argument, resource_exhausted
+from rivulet.core.errors import RivuletError, invalid_argument, resource_exhausted
+from rivulet.core.punctuation import punctuate
 from rivulet.core.triton import TritonClient
 from rivulet.core.vad import SilenceTracker
+
+log = logging.getLogger(__name__)
 
 CHANNEL_TAG = 1  # mono: results come from the first (only) channel
 
@@ -173,6 +177,31 @@ SPECULATE_AFTER_MS = 60  # VAD silence after speech that starts the second pass 
 MAX_UTTERANCE_S = 30.0  # Whisper's window: longer utterances are cut to their last 30 s
 
 
+async def punctuated_finals(
+    results: list, options: RecognitionOptions, settings: AsrSettings, triton: TritonClient, request_id: str
+) -> list:
+    """The streaming model's finals (lower-case words), punctuated and capitalized by the
+    punctuation model when the request asks for it, as Riva does; Whisper's finals carry their
+    own. Without the model (or when it fails) the words stay as they are."""
+    model = settings.asr_punctuation_model
+    if not (options.punctuation and model):
+        return results
+    out = []
+    for r in results:
+        if isinstance(r, Result) and r.is_final:
+            try:
+                texts = await punctuate(triton, [h.text for h in r.alternatives], model, request_id)
+            except RivuletError as exc:
+                log.warning("punctuation model %s failed, final left unpunctuated: %s", model, exc)
+            else:
+                alternatives = [
+                    dataclasses.replace(h, text=t) for h, t in zip(r.alternatives, texts, strict=True)
+                ]
+                r = dataclasses.replace(r, alternatives=alternatives)
+        out.append(r)
+    return out
+
+
 def check_limits(settings: AsrSettings, seconds: float, nbytes: int) -> None:
     if nbytes > settings.asr_max_stream_bytes:
         raise resource_exhausted(
@@ -205,6 +234,7 @@ class StreamSession:
         except audio.AudioFormatError as exc:
             raise invalid_argument(str(exc)) from exc
         self.sequence = TritonSequence(triton, self.model.name, request_id)
+        self.triton, self.request_id = triton, request_id
         self.recognizer = make_recognizer(options, settings)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._received = 0  # samples decoded so far (model rate)
@@ -289,18 +319,21 @@ class StreamSession:
         self.history.forget_before(end - int(MAX_UTTERANCE_S * self.model.sample_rate_hz))
         return await self.second.result(key, samples, offset, self.settings.asr_second_pass_timeout_ms / 1000)
 
+    async def _punctuated(self, results: list) -> list:
+        return await punctuated_finals(results, self.options, self.settings, self.triton, self.request_id)
+
     async def _second_pass(self, results: list[Result]) -> list[Result | SecondPassFinal]:
         if self.second is None:
             self.final_passes += ["streaming" for r in results if r.is_final]
             FINALS.labels("streaming").inc(sum(r.is_final for r in results))
-            return list(results)
+            return await self._punctuated(list(results))
         out: list[Result | SecondPassFinal] = []
         for r in results:
             if not r.is_final:
                 out.append(r)
                 continue
             out += self._final_from(r, await self._transcribe(r.span))
-        return out
+        return await self._punctuated(out)
 
     def _final_from(self, streaming: Result | None, whisper: WhisperResult | None) -> list:
         if whisper is not None and whisper.hypotheses:
@@ -384,7 +417,9 @@ class StreamSession:
         if span is None:
             frame = round(self.model.frame_shift_ms * self.model.sample_rate_hz / 1000)
             span = streaming[0].span if streaming else (self._consumed // frame, self._received // frame)
-        return self._final_from(streaming[0] if streaming else None, await self._transcribe(span))
+        return await self._punctuated(
+            self._final_from(streaming[0] if streaming else None, await self._transcribe(span))
+        )
 
     def close(self) -> None:
         """Free the Triton sequence unless the stream ended normally (idempotent)."""

@@ -109,6 +109,11 @@ class AsrSettings(ServiceSettings):
         le=10,
         description="Whisper beam (1: greedy, faster, less accurate); max_alternatives > 1 widens it.",
     )
+    asr_punctuation_model: str = Field(
+        "punct_capit_en",
+        description="Triton model that punctuates and capitalizes the streaming model's finals when a "
+        "request sets enable_automatic_punctuation (Whisper's finals carry their own). Empty: none.",
+    )
     asr_second_pass_context_ms: int = Field(
         300,
         ge=0,

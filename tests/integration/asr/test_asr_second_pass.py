@@ -82,6 +82,24 @@ def test_spoken_and_written_forms(client):
     assert punctuated.startswith("Turn on the lights")  # Whisper's capitals (and marks) kept
 
 
+def test_the_streaming_models_finals_are_punctuated_by_the_punctuation_model(client):
+    """Without the second pass the streaming model writes lower-case words; with
+    enable_automatic_punctuation its finals go through punct_capit_en, as Riva's are."""
+    sentence = speech("turn on the lights")
+    first_pass = {"second_pass": "false"}
+    plain = offline(client, sentence, config(verbatim_transcripts=False, custom_configuration=first_pass))
+    punctuated = offline(
+        client,
+        sentence,
+        config(
+            verbatim_transcripts=False, enable_automatic_punctuation=True, custom_configuration=first_pass
+        ),
+    )
+    assert plain == plain.lower() and plain.split()
+    assert punctuated != plain and punctuated[0].isupper()
+    assert punctuated.lower().replace(",", "").replace(".", "").replace("?", "").split() == plain.split()
+
+
 def test_word_times_and_alternatives_come_from_the_second_pass(client):
     samples = speech("turn on the lights")
     response = client.offline_recognize(
