@@ -6,8 +6,9 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
 - The encoder window is max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at 30 s (Whisper's
   window). Whisper was trained on 30 s windows: cut shorter it is faster (the encoder's cost grows
   with the window) but writes worse transcripts, and below about 10 s it loops; the default keeps
-  the whole window (the measured trade-off is in the ASR README). The log-mel of the silence after
-  the clip is written directly (the floor), not computed.
+  the whole window (the measured trade-off is in the ASR README). The window after the clip is padded
+  in the normalised log-mel domain with 0.0, as faster-whisper's `transcribe()` pads it (padding with
+  the log-mel of silence instead made Whisper write "Thank you for watching." on isolated digits).
 - Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
   `transcribe()` does: with a beam it is far more accurate on spelled letters and digit strings
   than the untimed mode. Segments that start after the end of the audio (written over the silent
@@ -23,6 +24,8 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   log-probabilities, the end token included.
 - A transcript whose end repeats a unit of 1-6 tokens 4 times or more (3 when cut off by
   `max_length`) is Whisper looping ("five six five six five six five six"): one copy is kept.
+- A free transcript that is too unlikely or too repetitive is decoded again with Whisper's
+  temperature fallback (as `transcribe()` does).
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
   own no-speech probability is high while its transcript is unlikely.
 """
@@ -38,13 +41,18 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 SAMPLE_RATE = 16_000
+PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
 HOP = 160  # samples per feature frame (10 ms)
 MAX_WINDOW_S = 30.0
 HINTED_NBEST = 3  # free hypotheses the hints choose among
 LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio's end is invented
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own fallback, as transcribe() runs it
+FALLBACK_BEST_OF = 5
+COMPRESSION_RATIO_THRESHOLD = 2.4
 LOOP_REPEATS = 4  # a unit of 1-6 tokens said this many times in a row is Whisper looping, not speech
 _ONES = "zero one two three four five six seven eight nine".split()
 
@@ -82,6 +90,17 @@ class Candidate:
     @property
     def score(self) -> float:
         return self.logprob + self.bonus
+
+
+@dataclass
+class _Decoded:
+    """A decoding result in CTranslate2's shape (sequences, scores; no logits) with the no-speech
+    probability of the first decoding."""
+
+    sequences_ids: list[list[int]]
+    scores: list[float]
+    no_speech_prob: float
+    logits: list = field(default_factory=list)
 
 
 def phrase_forms(phrase: str) -> list[str]:
@@ -157,6 +176,7 @@ class WhisperEngine:
             local_files_only=True,
         )
         self.model = self.whisper.model
+        ctranslate2.set_random_seed(0)  # the fallback's sampling repeats itself
         self.tokenizer = Tokenizer(
             self.whisper.hf_tokenizer, self.model.is_multilingual, task="transcribe", language="en"
         )
@@ -190,9 +210,8 @@ class WhisperEngine:
         for clip in clips:
             clip = clip[:window]
             feats = self.whisper.feature_extractor(clip)[:, : window // HOP]
-            # the rest of the window is silence: the log-mel floor, 8 (log10) below the clip's peak,
-            # i.e. 2 below it once normalized; the same as computing it over the zeros, for less
-            padded = np.full((feats.shape[0], window // HOP), feats.max() - 2.0, dtype=np.float32)
+            # the rest of the window padded as transcribe() pads it
+            padded = np.full((feats.shape[0], window // HOP), PAD_VALUE, dtype=np.float32)
             padded[:, : feats.shape[1]] = feats
             batch.append(padded)
             frames.append(min(len(clip) // HOP + 1, window // HOP))
@@ -244,7 +263,8 @@ class WhisperEngine:
         cands = []
         if not opts.closed:
             for k, raw in enumerate(result.sequences_ids):
-                steps = [np.asarray(x) for x in result.logits[k]] if opts.beam_size == 1 else []
+                greedy = opts.beam_size == 1 and len(result.logits)
+                steps = [np.asarray(x) for x in result.logits[k]] if greedy else []
                 looped = len(raw) >= self._max_length  # no end token: cut off (Whisper looping)
                 if steps:  # greedy: the exact sum, the end token included
                     pairs = zip(steps, [*raw, eot], strict=False)
@@ -349,8 +369,42 @@ class WhisperEngine:
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
+                    if free and n == 1:
+                        result = self._with_fallback(encoded[j : j + 1], result, prompt)
                     out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1])
         return out  # type: ignore[return-value]
+
+    def _quality(self, result) -> tuple[float, float]:
+        """Mean log-probability (per token, the end included) and compression ratio of a result's
+        first hypothesis, as faster-whisper's transcribe() measures them."""
+        tokens = result.sequences_ids[0]
+        avg = float(result.scores[0]) * len(tokens) / (len(tokens) + 1) if tokens else -math.inf
+        return avg, get_compression_ratio(self.tokenizer.decode(tokens).strip())
+
+    def _with_fallback(self, encoded: np.ndarray, result, prompt: list[int]):
+        """Whisper's temperature fallback (transcribe()'s rule): a transcript too unlikely (mean
+        log-probability under -1) or too repetitive (compression ratio over 2.4) is decoded again by
+        sampling at rising temperatures, best of 5, until one passes; else the likeliest of them all.
+        Likely silence (no-speech probability over the threshold) is left for `_finish` to drop."""
+        avg, ratio = self._quality(result)
+        silence = result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold
+        if silence or (avg >= self.logprob_threshold and ratio <= COMPRESSION_RATIO_THRESHOLD):
+            return result
+        tried = [(avg, ratio, result)]
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded))
+        for temperature in FALLBACK_TEMPERATURES:
+            [sampled] = self.model.generate(
+                view, [prompt], beam_size=1, num_hypotheses=FALLBACK_BEST_OF, sampling_topk=0,
+                sampling_temperature=temperature, return_scores=True, max_length=self._max_length,
+            )  # fmt: skip
+            avg, ratio = self._quality(sampled)
+            tried.append((avg, ratio, sampled))
+            if avg >= self.logprob_threshold and ratio <= COMPRESSION_RATIO_THRESHOLD:
+                break
+        else:
+            pool = [t for t in tried if t[1] <= COMPRESSION_RATIO_THRESHOLD] or tried
+            avg, ratio, sampled = max(pool, key=lambda t: t[0])
+        return _Decoded(sampled.sequences_ids[:1], sampled.scores[:1], result.no_speech_prob)
 
     def _finish(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> dict:
         cands = self._candidates(encoded, frames, result, opts)
