@@ -47,11 +47,16 @@ class TimerScheduler:
         self.ttl_s = ttl_s
         self._claim = redis.register_script(CLAIM)
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="dialog-timer-scheduler")
 
     async def stop(self) -> None:
+        # the flag as well as the cancel: a cancel that lands inside a Redis call can come out of
+        # redis-py as a connection error, which the loop below would treat as an outage and retry
+        self._stopping = True
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -86,7 +91,7 @@ class TimerScheduler:
         return fired
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.fire_due()
             except (RedisError, OSError) as exc:
