@@ -166,6 +166,14 @@ def _sample(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+async def _settled(condition, seconds: float = 5.0) -> None:
+    """Wait (at most `seconds`) until the server's side has caught up with what the client saw."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_metrics_count_requests_errors_latency_and_in_flight(hosted):
     host, service, channel = hosted
     stub = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(channel)
@@ -176,6 +184,8 @@ async def test_metrics_count_requests_errors_latency_and_in_flight(hosted):
     await stub.AnalyzeIntent(nlp.AnalyzeIntentRequest(query="a"))
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.AnalyzeIntent(nlp.AnalyzeIntentRequest(query="bad"))
+    # the client sees an error status before the server's interceptor has finished counting it
+    await _settled(lambda: _sample("rivulet_grpc_request_duration_seconds_count", **base) == hist0 + 2)
     assert _sample("rivulet_grpc_requests_total", **base, code="OK") == ok0 + 1
     assert _sample("rivulet_grpc_errors_total", **base, code="INVALID_ARGUMENT") == err0 + 1
     assert _sample("rivulet_grpc_request_duration_seconds_count", **base) == hist0 + 2
