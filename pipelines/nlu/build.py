@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from pipelines import build_cache
+from pipelines.build_steps import cpu_info, install_runtime_files, stage
 from pipelines.nlu import cache
 from pipelines.nlu.corpus import APOSTROPHES, DOMAINS, MODEL_NAMES, data_files, load_corpus
 from pipelines.nlu.encoder import encoder_files, load_encoder, load_fast_tokenizer
@@ -24,22 +23,6 @@ from pipelines.nlu.triton_config import config_pbtxt
 VERSION = "1"
 
 
-def stage(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-def cpu_info() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs"
-
-
 def write_model_files(model_dir: Path, dataset: str) -> None:
     """config.pbtxt and the runtime sources (skipped where they already are the canonical files)."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -47,14 +30,7 @@ def write_model_files(model_dir: Path, dataset: str) -> None:
     path = model_dir / "config.pbtxt"
     if not path.is_file() or path.read_text() != config:
         path.write_text(config)
-    version_dir = model_dir / VERSION
-    version_dir.mkdir(exist_ok=True)
-    for name in RUNTIME_FILES:
-        source, target = RUNTIME_DIR / name, version_dir / name
-        if target.exists() and os.path.samefile(source, target):
-            continue
-        target.unlink(missing_ok=True)
-        shutil.copy2(source, target)
+    install_runtime_files(RUNTIME_DIR, RUNTIME_FILES, model_dir / VERSION)
 
 
 def _key(dataset: str, profile: str, encoder_dir: Path) -> str:
@@ -69,10 +45,8 @@ def resolve_profile(
     else `quick` (minutes to train), so a first `make run` answers soon; the stack then trains the
     full model in the background (rivulet.stack_models.NluUpgrade)."""
     key = _key(dataset, "full", Path(encoder) if encoder else default_encoder_dir())
-    version_dir = repository / MODEL_NAMES[dataset] / VERSION
-    if cache.stamped_key(version_dir) == key or (cache_dir and cache.cached_build(cache_dir, key)):
-        return "full"
-    return "quick"
+    built = build_cache.is_built(repository / MODEL_NAMES[dataset] / VERSION, cache_dir, key)
+    return "full" if built else "quick"
 
 
 def build(
@@ -97,23 +71,15 @@ def build(
     stage(f"{model_name}: dataset {dataset}, profile {profile}, encoder {encoder_dir}, build key {key}")
     write_report = profile == "full" if write_report is None else write_report
 
-    if cache.stamped_key(version_dir) == key:
-        write_model_files(model_dir, dataset)
-        stage(f"{version_dir} already holds build {key}: nothing to do")
-        return json.loads((version_dir / cache.STAMP).read_text())
-
-    entry = cache.cached_build(cache_dir, key) if cache_dir else None
-    if entry:
-        stage(f"restoring build {key} from the cache {entry}")
-        _clear_artifacts(version_dir)
-        cache.restore(entry, version_dir)
-        write_model_files(model_dir, dataset)
-        info = json.loads((version_dir / cache.STAMP).read_text())
-    else:
-        info = _train_and_export(dataset, profile, encoder_dir, model_dir, key)
-        if cache_dir:
-            stage(f"storing build {key} in the cache {cache_dir}")
-            cache.store(version_dir, cache_dir, key)
+    info, source = build_cache.reuse_or_build(
+        version_dir,
+        cache_dir,
+        key,
+        lambda: write_model_files(model_dir, dataset),
+        lambda: _train_and_export(dataset, profile, encoder_dir, model_dir, key),
+    )
+    if source == "present":
+        return info
     if write_report:
         from pipelines.nlu.report import write_report as write
 
@@ -122,12 +88,6 @@ def build(
         stage(f"report written: {path}")
     stage(f"{model_name} ready in {model_dir} ({time.perf_counter() - started:.0f} s)")
     return info
-
-
-def _clear_artifacts(version_dir: Path) -> None:
-    # Unlink rather than overwrite: artifacts may be hard links into the cache.
-    for name in cache.ARTIFACTS:
-        (version_dir / name).unlink(missing_ok=True)
 
 
 def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: Path, key: str) -> dict:
@@ -171,7 +131,7 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
 
     stage(f"exporting ONNX to {version_dir}")
     t = time.perf_counter()
-    _clear_artifacts(version_dir)
+    build_cache.clear_artifacts(version_dir)
     version_dir.mkdir(parents=True, exist_ok=True)
     write_model_files(model_dir, dataset)
     export_onnx(model, version_dir / "model.onnx")
@@ -251,5 +211,5 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
     }
     timings["total_s"] = round(sum(timings.values()), 1)
     info["latency"] = measure_latency(version_dir)
-    (version_dir / cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
+    (version_dir / build_cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
     return info

@@ -1,23 +1,23 @@
-"""`build`: train -> export ONNX -> Triton model directory -> evaluate, with the NLU pipeline's cache.
+"""`build`: train -> export ONNX -> Triton model directory -> evaluate, with a build cache.
 
-The encoder, tokenizer, build cache (`pipelines.nlu.cache`: artifacts model.onnx, tokenizer.json,
-labels.json, build.json) and batching helpers are the intent pipeline's; what differs is the data
-(`corpus.py`), the two token heads (`network.py`) and the runtime (`punct_capit.py`).
+The encoder, tokenizer and batching helpers are the intent pipeline's, and so is the build cache
+(`pipelines.build_cache`: artifacts model.onnx, tokenizer.json, labels.json, build.json); what
+differs is the data (`corpus.py`), the two token heads (`network.py`) and the runtime
+(`punct_capit.py`).
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from pipelines.nlu import cache
-from pipelines.nlu.build import cpu_info, stage
+from pipelines import build_cache
+from pipelines.build_cache import file_identity
+from pipelines.build_steps import cpu_info, install_runtime_files, stage
 from pipelines.nlu.encoder import encoder_files, load_encoder, load_fast_tokenizer
 from pipelines.nlu.paths import default_encoder_dir
 from pipelines.punct import corpus as corpus_module
@@ -40,14 +40,12 @@ def build_key(profile: str, encoder_dir: Path) -> str:
     parts = {
         "profile": profile,
         "recipe": recipe_for(profile).as_dict(),
-        "sources": {name: cache.file_identity(here / name) for name in KEY_SOURCES},
-        "runtime": {
-            name: cache.file_identity(RUNTIME_DIR / name) for name in ("punct_capit.py", "intent_slot.py")
-        },
-        "encoder": {p.name: cache.file_identity(p) for p in encoder_files(encoder_dir)},
-        "data": {p.name: cache.file_identity(p) for p in corpus_module.source_files()},
+        "sources": {name: file_identity(here / name) for name in KEY_SOURCES},
+        "runtime": {name: file_identity(RUNTIME_DIR / name) for name in ("punct_capit.py", "intent_slot.py")},
+        "encoder": {p.name: file_identity(p) for p in encoder_files(encoder_dir)},
+        "data": {p.name: file_identity(p) for p in corpus_module.source_files()},
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+    return build_cache.fingerprint(parts)
 
 
 def write_model_files(model_dir: Path) -> None:
@@ -57,20 +55,13 @@ def write_model_files(model_dir: Path) -> None:
     config = model_dir / "config.pbtxt"
     if not config.is_file() or config.read_text() != config_pbtxt(model_dir.name):
         config.write_text(config_pbtxt(model_dir.name))
-    for name in RUNTIME_FILES:
-        source, target = RUNTIME_DIR / name, version_dir / name
-        if target.exists() and os.path.samefile(source, target):
-            continue
-        target.unlink(missing_ok=True)
-        shutil.copy2(source, target)
+    install_runtime_files(RUNTIME_DIR, RUNTIME_FILES, version_dir)
 
 
 def resolve_profile(repository: Path, cache_dir: Path | None, encoder_dir: Path) -> str:
     """`auto`: `full` when it is built in the repository or cached (seconds), else `quick` (minutes)."""
     key = build_key("full", encoder_dir)
-    if cache.stamped_key(repository / MODEL_NAME / VERSION) == key:
-        return "full"
-    return "full" if cache_dir and cache.cached_build(cache_dir, key) else "quick"
+    return "full" if build_cache.is_built(repository / MODEL_NAME / VERSION, cache_dir, key) else "quick"
 
 
 def build(profile: str, repository: Path, cache_dir: Path | None, encoder: Path | None = None) -> dict:
@@ -83,29 +74,17 @@ def build(profile: str, repository: Path, cache_dir: Path | None, encoder: Path 
     version_dir = model_dir / VERSION
     key = build_key(profile, encoder_dir)
     stage(f"{MODEL_NAME}: profile {profile}, encoder {encoder_dir}, build key {key}")
-    if cache.stamped_key(version_dir) == key:
-        write_model_files(model_dir)
-        stage(f"{version_dir} already holds build {key}: nothing to do")
-        return json.loads((version_dir / cache.STAMP).read_text())
-    entry = cache.cached_build(cache_dir, key) if cache_dir else None
-    if entry:
-        stage(f"restoring build {key} from the cache {entry}")
-        _clear_artifacts(version_dir)
-        cache.restore(entry, version_dir)
-        write_model_files(model_dir)
-        info = json.loads((version_dir / cache.STAMP).read_text())
-    else:
-        info = _train_and_export(profile, encoder_dir, model_dir, key)
-        if cache_dir:
-            stage(f"storing build {key} in the cache {cache_dir}")
-            cache.store(version_dir, cache_dir, key)
+    info, source = build_cache.reuse_or_build(
+        version_dir,
+        cache_dir,
+        key,
+        lambda: write_model_files(model_dir),
+        lambda: _train_and_export(profile, encoder_dir, model_dir, key),
+    )
+    if source == "present":
+        return info
     stage(f"{MODEL_NAME} ready in {model_dir} ({time.perf_counter() - started:.0f} s)")
     return info
-
-
-def _clear_artifacts(version_dir: Path) -> None:
-    for name in cache.ARTIFACTS:  # unlink, never overwrite: artifacts may be hard links into the cache
-        (version_dir / name).unlink(missing_ok=True)
 
 
 def _train_and_export(profile: str, encoder_dir: Path, model_dir: Path, key: str) -> dict:
@@ -142,7 +121,7 @@ def _train_and_export(profile: str, encoder_dir: Path, model_dir: Path, key: str
 
     stage(f"exporting ONNX to {version_dir}")
     t = time.perf_counter()
-    _clear_artifacts(version_dir)
+    build_cache.clear_artifacts(version_dir)
     write_model_files(model_dir)
     export_onnx(model, version_dir / "model.onnx")
     tokenizer.save(str(version_dir / "tokenizer.json"))
@@ -187,5 +166,5 @@ def _train_and_export(profile: str, encoder_dir: Path, model_dir: Path, key: str
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": f"python -m pipelines.punct build --profile {profile} --repository DIR",
     }
-    (version_dir / cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
+    (version_dir / build_cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
     return info
