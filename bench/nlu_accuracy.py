@@ -29,13 +29,13 @@ from riva.client.proto import riva_nlp_pb2 as rnlp
 from tqdm import tqdm
 
 from bench.local_stack import nlu_stack
+from bench.report_files import write_report_files
 from pipelines.nlu.corpus import DOMAINS, MODEL_NAMES, load_corpus
 from pipelines.nlu.datasets import Example
 from pipelines.nlu.metrics import out_of_scope_scores, score
 from pipelines.nlu.slurp import load_mapping, load_sentences
 from rivulet.dialog.settings import DialogSettings
 
-REPORTS = Path(__file__).parent / "reports"
 # Goals of issue 17 on held-out real phrasings (%): in-scope accuracy ≥, rejected ≥, wrongly rejected ≤.
 REAL_PHRASING_GOALS = {
     "in_scope_accuracy": 95.0,
@@ -115,7 +115,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def write_report(results: dict[str, dict], out: Path, name: str = "nlu_accuracy") -> None:
+def report_lines(results: dict[str, dict], report: str = "nlu_accuracy") -> list[str]:
     lines = [
         "# NLU accuracy through the running service",
         "",
@@ -161,7 +161,7 @@ def write_report(results: dict[str, dict], out: Path, name: str = "nlu_accuracy"
             f"| out-of-scope the dialog would act on (in-scope intent, score ≥ {DIALOG_THRESHOLD}) | "
             f"{_pct(o['out_of_scope_acted_on'])} | – |",
         ]
-    lines += ["", f"![per-intent accuracy]({name}.png)", ""]
+    lines += ["", f"![per-intent accuracy]({report}.png)", ""]
     for name, r in results.items():
         lines += [
             f"## {name}: per-intent accuracy",
@@ -178,7 +178,7 @@ def write_report(results: dict[str, dict], out: Path, name: str = "nlu_accuracy"
             f"Wall time through the service: {r['seconds']:.1f} s for {r['metrics']['count']} calls.",
             "",
         ]
-    out.write_text("\n".join(lines))
+    return lines
 
 
 def plot(results: dict[str, dict], out: Path) -> None:
@@ -225,11 +225,9 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 if "out_of_scope" in metrics:
                     print("           real phrasings: " + json.dumps(metrics["out_of_scope"]))
-    REPORTS.mkdir(exist_ok=True)
-    write_report(results, REPORTS / f"{args.report}.md", args.report)
-    plot(results, REPORTS / f"{args.report}.png")
-    (REPORTS / f"{args.report}.json").write_text(json.dumps(results, indent=1))
-    print(f"report: {REPORTS / args.report}.md")
+    write_report_files(
+        args.report, report_lines(results, args.report), results, lambda path: plot(results, path)
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import re
@@ -30,9 +29,9 @@ from riva.client.proto import riva_nlp_pb2 as rnlp
 from riva.client.proto import riva_nlp_pb2_grpc
 
 from bench.local_stack import nlu_stack, repository_copy
+from bench.report_files import write_report_files
 from pipelines.nlu.corpus import load_corpus
 
-REPORTS = Path(__file__).parent / "reports"
 MODEL = "intent_assistant"
 # One request per query, per RPC measured (bench.punct_latency measures PunctuateText with this loop).
 REQUESTS = {
@@ -167,7 +166,7 @@ def latency_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(rows: list[dict], args, out: Path) -> None:
+def report_lines(rows: list[dict], args) -> list[str]:
     on = {r["concurrency"]: r for r in rows if r["batching"] == "on"}
     lines = [
         "# NLU AnalyzeIntent latency and throughput",
@@ -184,7 +183,7 @@ def write_report(rows: list[dict], args, out: Path) -> None:
         verdict = "meets" if on[1]["p95_ms"] <= 15 else "misses"
         lines += ["", f"Goal p95 ≤ 15 ms at concurrency 1: {on[1]['p95_ms']:.2f} ms ({verdict} it)."]
     lines += ["", f"![latency and throughput]({args.report}.png)", ""]
-    out.write_text("\n".join(lines))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,11 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     with repository_copy(repository, (MODEL,)) as copy:
         without_dynamic_batching(copy)
         rows += run_all(copy, queries, args.concurrency, args.seconds, args.warmup, args.log_dir, "off")
-    REPORTS.mkdir(exist_ok=True)
-    write_report(rows, args, REPORTS / f"{args.report}.md")
-    plot(rows, REPORTS / f"{args.report}.png")
-    (REPORTS / f"{args.report}.json").write_text(json.dumps(rows, indent=1))
-    print(f"report: {REPORTS / args.report}.md")
+    write_report_files(args.report, report_lines(rows, args), rows, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 the punctuation model's held-out accuracy (per-mark and per-case F1 from its build).
 
     python -m bench.punct_latency [--repository models] [--seconds 10] [--concurrency 1 4 16]
+        [--report punct_latency]
 
 Closed-loop load (bench.nlu_latency's loop): N concurrent callers each send the next held-out
 fortune text of the model's test split, lower-cased and without punctuation (as an ASR writes it),
 as soon as their previous answer arrives. `--repository` must hold built `intent_assistant` (the
 NLU service's readiness needs its default model) and `punct_capit_en`; only those two are served.
 Client, service and Triton share this machine's cores: quote medians and ratios. Writes
-bench/reports/punct_latency.{md,png,json}.
+bench/reports/punct_latency.{md,png,json} (`--report NAME`: NAME.{md,png,json}).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from pathlib import Path
 
 from bench.local_stack import repository_copy
 from bench.nlu_latency import latency_lines, plot, run_all, without_dynamic_batching
+from bench.report_files import write_report_files
 from pipelines.nlu.latency import time_calls
 from pipelines.punct.corpus import load_corpus
 from pipelines.punct.runtime import punct_capit
 from pipelines.punct.triton_config import MODEL_NAME
 
-REPORTS = Path(__file__).parent / "reports"
 MODELS = ("intent_assistant", MODEL_NAME)
 ASR_LIKE = "i think so but i am not sure where we parked the car last night"  # 14 words
 
@@ -64,7 +65,7 @@ def runtime_latency(version_dir: Path) -> dict:
     return {"text": ASR_LIKE, **time_calls(lambda: runtime.punctuate([ASR_LIKE]))}
 
 
-def write_report(rows: list[dict], build: dict, alone: dict, args, out: Path) -> None:
+def report_lines(rows: list[dict], build: dict, alone: dict, args) -> list[str]:
     lines = [
         "# Punctuation and capitalization: accuracy and PunctuateText latency",
         "",
@@ -76,7 +77,7 @@ def write_report(rows: list[dict], build: dict, alone: dict, args, out: Path) ->
         "client, NLU service and tritonserver on the same machine. Closed-loop callers send one held-out "
         f"text per PunctuateText request (lower-cased, no punctuation); {args.seconds:.0f} s measured per "
         f"level after {args.warmup:.0f} s warm-up. Reproduce: `python -m bench.punct_latency --repository "
-        f"DIR --seconds {args.seconds:.0f}`.",
+        f"DIR --seconds {args.seconds:.0f} --report {args.report}`.",
         "",
         *latency_lines(rows),
         "",
@@ -84,8 +85,8 @@ def write_report(rows: list[dict], build: dict, alone: dict, args, out: Path) ->
         f'{alone["runs"]} calls on "{alone["text"]}": median {alone["median_ms"]:.2f} ms, '
         f"p95 {alone['p95_ms']:.2f} ms.",
     ]
-    lines += ["", "![latency and throughput](punct_latency.png)", ""]
-    out.write_text("\n".join(lines))
+    lines += ["", f"![latency and throughput]({args.report}.png)", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench"))
+    parser.add_argument("--report", default="punct_latency", help="report file name in bench/reports")
     args = parser.parse_args(argv)
     repository = args.repository.resolve()
     version_dir = repository / MODEL_NAME / "1"
@@ -110,14 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         without_dynamic_batching(served, MODEL_NAME)
         rows += run_all(served, texts, args.concurrency, args.seconds, args.warmup, args.log_dir / "punct",
                         "off", "PunctuateText", MODELS)  # fmt: skip
-    REPORTS.mkdir(exist_ok=True)
-    write_report(rows, build, alone, args, REPORTS / "punct_latency.md")
     title = "Rivulet PunctuateText through gRPC + Triton (shared 2-core CPU)"
-    plot(rows, REPORTS / "punct_latency.png", "PunctuateText", title, goal_ms=None)
-    (REPORTS / "punct_latency.json").write_text(
-        json.dumps({"build": build["key"], "alone": alone, "rows": rows}, indent=1)
+    write_report_files(
+        args.report,
+        report_lines(rows, build, alone, args),
+        {"build": build["key"], "alone": alone, "rows": rows},
+        lambda path: plot(rows, path, "PunctuateText", title, goal_ms=None),
     )
-    print(f"report: {REPORTS / 'punct_latency.md'}")
 
 
 if __name__ == "__main__":
