@@ -66,4 +66,6 @@ def recipe_for(dataset: str, profile: str) -> Recipe:
     try:
         return RECIPES[(dataset, profile)]
     except KeyError:
-        raise ValueError(f"no recipe for dataset {dataset!r} and profile {profile!r}") from None
+        raise ValueError(
+            f"no recipe for dataset {dataset!r} and profile {profile!r}; choose from {sorted(RECIPES)}"
+        ) from None

@@ -1,4 +1,4 @@
-"""Training recipes per profile (`full`: the served model; `quick`: the test suite's, a minute or two)."""
+"""Training recipes per profile (`full`: the production model; `quick`: the test suite's, a minute or two)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,4 @@ def recipe_for(profile: str) -> Recipe:
     try:
         return RECIPES[profile]
     except KeyError:
-        raise ValueError(
-            f"no punctuation recipe for profile {profile!r}; choose from {sorted(RECIPES)}"
-        ) from None
+        raise ValueError(f"no recipe for profile {profile!r}; choose from {sorted(RECIPES)}") from None
