@@ -43,13 +43,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.local_stack import service_stack
+from bench.report_files import write_report_files
 from pipelines.asr import data
 from pipelines.asr.export import load_runtime
 from pipelines.asr.paths import cache_dir
 from pipelines.asr.text import normalize, wer
 from rivulet.core import audio
 
-REPORTS = Path(__file__).parent / "reports"
 MODEL = "asr_streaming"
 SETS = {
     "digits_real": ("eval_digits_real", "FSDD digits, 2 held-out real speakers"),
@@ -186,9 +186,6 @@ def plot(results: dict, path: Path) -> None:
 
 
 def write_report(results: dict) -> Path:
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "asr_accuracy.json").write_text(json.dumps(results, indent=1))
-    plot(results, REPORTS / "asr_accuracy.png")
     lines = [
         "# ASR accuracy: held-out speakers and voices, beside pocketsphinx",
         "",
@@ -242,9 +239,7 @@ def write_report(results: dict) -> Path:
         "![WER and RTF](asr_accuracy.png)",
         "",
     ]
-    path = REPORTS / "asr_accuracy.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_report_files("asr_accuracy", lines, results, lambda path: plot(results, path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import random
@@ -45,6 +44,7 @@ from riva.client.proto import riva_asr_pb2 as rasr
 from riva.client.proto import riva_asr_pb2_grpc
 
 from bench.local_stack import repository_copy, service_stack
+from bench.report_files import write_report_files
 from rivulet.core import audio
 from rivulet.voices import Voice, synthesize
 
@@ -292,7 +292,7 @@ def plot(rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
-def write_report(rows: list[dict], args, out: Path) -> None:
+def report_lines(rows: list[dict], args) -> list[str]:
     on, off = held(rows, "on"), held(rows, "off")
     lines = [
         "# Streaming ASR latency and capacity",
@@ -351,7 +351,7 @@ def write_report(rows: list[dict], args, out: Path) -> None:
         + f"; goal ≥ 64: {'met' if on >= 64 else 'missed'}."
     )
     lines += ["", "![latency](asr_latency.png)", ""]
-    out.write_text("\n".join(lines))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -402,11 +402,9 @@ def main(argv: list[str] | None = None) -> None:
             show(label, row)
             rows.append(row)
         rows += interleaved(addresses, pcm_clips, args.levels, args.capacity, args.seconds)
-    args.reports.mkdir(parents=True, exist_ok=True)
-    (args.reports / "asr_latency.json").write_text(json.dumps(rows, indent=1))
-    write_report(rows, args, args.reports / "asr_latency.md")
-    plot(rows, args.reports / "asr_latency.png")
-    print(f"report: {args.reports / 'asr_latency.md'}")
+    lines = report_lines(rows, args)
+    path = write_report_files("asr_latency", lines, rows, lambda path: plot(rows, path), args.reports)
+    print(f"report: {path}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 import uuid
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ from bench.dialog_support import (
     user_speech,
 )
 from bench.dialog_task_success import nlu_source
+from bench.report_files import write_report_files
 from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 
@@ -278,9 +279,6 @@ def plot(results: dict, typical: dict, mode: str, path: Path) -> None:
 
 
 def write_report(out: Path, data: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dialog_latency.json").write_text(json.dumps(data, indent=1))
-    plot(data["levels"], data["typical_turn"], data["mode"], out / "dialog_latency.png")
     mode = data["mode"]
     what = (
         "end of user speech → first reply audio" if mode == "voice" else "typed text sent → first reply audio"
@@ -344,7 +342,8 @@ def write_report(out: Path, data: dict) -> None:
             f"{sum(x['audio_chunks_after_barge_in'] for x in b)}.",
         ]
     lines += ["", "![latency](dialog_latency.png)", ""]
-    (out / "dialog_latency.md").write_text("\n".join(lines))
+    figure = partial(plot, data["levels"], data["typical_turn"], data["mode"])
+    write_report_files("dialog_latency", lines, data, figure, out)
 
 
 def main(argv: list[str] | None = None) -> int:

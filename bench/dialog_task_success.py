@@ -36,6 +36,7 @@ from bench.dialog_support import (
     open_meteo_server,
     user_speech,
 )
+from bench.report_files import write_report_files
 from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
@@ -225,11 +226,6 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def write_reports(out: Path, summary: dict, results: dict, meta: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dialog_task_success.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "dialogs": results}, indent=1)
-    )
-    plot(summary, out / "dialog_task_success.png")
     lines = [
         "# Dialog task success",
         "",
@@ -267,7 +263,8 @@ def write_reports(out: Path, summary: dict, results: dict, meta: dict) -> None:
                 )
                 lines.append(f"- {mode} `{r['name']}` ({r['voice']}): {r['failure']} {heard}".rstrip())
     lines += ["", "![task success](dialog_task_success.png)", ""]
-    (out / "dialog_task_success.md").write_text("\n".join(lines))
+    data = {"meta": meta, "summary": summary, "dialogs": results}
+    write_report_files("dialog_task_success", lines, data, lambda path: plot(summary, path), out)
 
 
 def main(argv: list[str] | None = None) -> int:

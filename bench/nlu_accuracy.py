@@ -225,9 +225,9 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 if "out_of_scope" in metrics:
                     print("           real phrasings: " + json.dumps(metrics["out_of_scope"]))
-    write_report_files(
-        args.report, report_lines(results, args.report), results, lambda path: plot(results, path)
-    )
+    lines = report_lines(results, args.report)
+    path = write_report_files(args.report, lines, results, lambda path: plot(results, path))
+    print(f"report: {path}")
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     with repository_copy(repository, (MODEL,)) as copy:
         without_dynamic_batching(copy)
         rows += run_all(copy, queries, args.concurrency, args.seconds, args.warmup, args.log_dir, "off")
-    write_report_files(args.report, report_lines(rows, args), rows, lambda path: plot(rows, path))
+    path = write_report_files(args.report, report_lines(rows, args), rows, lambda path: plot(rows, path))
+    print(f"report: {path}")
 
 
 if __name__ == "__main__":

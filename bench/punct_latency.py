@@ -113,12 +113,13 @@ def main(argv: list[str] | None = None) -> None:
         rows += run_all(served, texts, args.concurrency, args.seconds, args.warmup, args.log_dir / "punct",
                         "off", "PunctuateText", MODELS)  # fmt: skip
     title = "Rivulet PunctuateText through gRPC + Triton (shared 2-core CPU)"
-    write_report_files(
+    path = write_report_files(
         args.report,
         report_lines(rows, build, alone, args),
         {"build": build["key"], "alone": alone, "rows": rows},
         lambda path: plot(rows, path, "PunctuateText", title, goal_ms=None),
     )
+    print(f"report: {path}")
 
 
 if __name__ == "__main__":

@@ -23,5 +23,4 @@ def write_report_files(
     markdown.write_text("\n".join(lines))
     plot(reports / f"{name}.png")
     (reports / f"{name}.json").write_text(json.dumps(data, indent=1))
-    print(f"report: {markdown}")
     return markdown
