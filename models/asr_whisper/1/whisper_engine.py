@@ -16,12 +16,17 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   phrases' forced scores are one measure.
 - A batch is encoded once; every item is padded to the longest window in the batch.
 - `phrases` (Riva speech_contexts: text + boost) bias the choice. Each phrase's written forms
-  ("five", "Five.", "5") are ranked by the first decoding step's distribution (plus their bonus); the
-  best `max_phrase_candidates` are scored exactly by forced decoding (one batched decoder step per
-  prefix gives every token's log-probability and the end token's), beside the beam's n-best. A
-  candidate holding a boosted phrase gains `boost * boost_scale` nats. `closed=True` allows only the
+  ("five", "Five", "Five.", "5") are ranked by the first decoding step's distribution (plus their
+  bonus); the best `max_phrase_candidates` are scored exactly by forced decoding (one batched
+  decoder call per form length gives every forced token's log-probability and the end token's),
+  beside the beam's n-best. Unless the set is closed, each forced form is also continued by
+  Whisper's greedy decoding, so that an answer that goes on after the phrase ("four people") can be
+  heard whole. A candidate holding a boosted phrase gains `boost * boost_scale` nats times the share
+  of its words the phrase is ("Four people." half, "Four." all). `closed=True` allows only the
   phrases (the answer is one of them). All candidates are compared by one measure: the sum of token
   log-probabilities, the end token included.
+- CTranslate2's `generate` returns at most `max_length // 2` tokens: every budget here is counted in
+  tokens and doubled for it (`_max_length`).
 - A transcript whose end repeats a unit of 1-6 tokens 4 times or more (3 when cut off by
   `max_length`) is Whisper looping ("five six five six five six five six"): one copy is kept.
 - A free transcript that is too unlikely or too repetitive is decoded again with Whisper's
@@ -54,6 +59,9 @@ FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own fallback, as 
 FALLBACK_BEST_OF = 5
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOOP_REPEATS = 4  # a unit of 1-6 tokens said this many times in a row is Whisper looping, not speech
+# CTranslate2's Whisper.generate returns at most max_length // 2 tokens (measured with 4.8.5: 4 → 2,
+# 16 → 8, 30 → 15, with or without a forced prefix; Whisper's own sample_len is n_text_ctx // 2)
+TOKENS_PER_MAX_LENGTH = 2
 _ONES = "zero one two three four five six seven eight nine".split()
 
 
@@ -93,6 +101,16 @@ class Candidate:
 
 
 @dataclass
+class Forced:
+    """A token list forced as the transcript's start: its score as the whole transcript, and as
+    the start of Whisper's own continuation (`continued`, empty when it ends there)."""
+
+    whole: float
+    continued: list[int] = field(default_factory=list)
+    continued_logprob: float = -math.inf
+
+
+@dataclass
 class _Decoded:
     """A decoding result in CTranslate2's shape (sequences, scores; no logits) with the no-speech
     probability of the first decoding."""
@@ -104,12 +122,13 @@ class _Decoded:
 
 
 def phrase_forms(phrase: str) -> list[str]:
-    """Written forms Whisper may use for a spoken phrase: as given, capitalised with a full stop,
-    and with number words as digits ("five" → "5")."""
+    """Written forms Whisper may use for a spoken phrase: as given, capitalised (with and without a
+    full stop: the answer may go on, "Four people."), and with number words as digits ("5")."""
     words = phrase.strip().split()
     if not words:
         return []
-    forms = {" " + " ".join(words), " " + " ".join(words).capitalize() + "."}
+    capitalised = " " + " ".join(words).capitalize()
+    forms = {" " + " ".join(words), capitalised, capitalised + "."}
     digits = [str(_ONES.index(w.lower())) if w.lower() in _ONES else w for w in words]
     if digits != words:
         forms.add(" " + " ".join(digits))
@@ -130,6 +149,11 @@ def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
             if all(tokens[start + i] == unit[i % size] for i in range(rest)):
                 return tokens[: start + size]
     return tokens
+
+
+def _max_length(tokens: int) -> int:
+    """CTranslate2's `max_length` that lets `generate` return up to `tokens` tokens."""
+    return tokens * TOKENS_PER_MAX_LENGTH
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -223,11 +247,13 @@ class WhisperEngine:
         return bool(get_speech_timestamps(clip, self.vad_options))
 
     # -- decoding --------------------------------------------------------------------------------
-    def _forced_logprobs(self, encoded: np.ndarray, forms: list[list[int]]) -> list[float]:
-        """Sum of log P(token | what precedes) over each token list and the end token, given one
-        clip's encoding: the tokens are forced as a prefix (CTranslate2 returns the distribution at
-        every prefix position), one batched call per prefix length."""
-        scores = [0.0] * len(forms)
+    def _forced(self, encoded: np.ndarray, forms: list[list[int]], budget: int = 0) -> list[Forced]:
+        """Each token list forced as the transcript's start, given one clip's encoding (CTranslate2
+        returns the distribution at every forced position): the sum of log P(token | what precedes)
+        over the list and the end token; with a `budget` of tokens, also Whisper's greedy
+        continuation after the list and the sum over the list, the continuation and its end.
+        One batched call per list length."""
+        out = [Forced(-math.inf)] * len(forms)
         by_length: dict[int, list[int]] = {}
         for i, tokens in enumerate(forms):
             by_length.setdefault(len(tokens), []).append(i)
@@ -236,25 +262,29 @@ class WhisperEngine:
             batch = np.ascontiguousarray(np.repeat(encoded, len(members), 0))
             results = self.model.generate(
                 ctranslate2.StorageView.from_array(batch), [[*self.prompt, *forms[i]] for i in members],
-                beam_size=1, max_length=len(self.prompt) + length + 2, return_logits_vocab=True,
+                beam_size=1, max_length=_max_length(max(length + 2, budget)), return_logits_vocab=True,
                 suppress_blank=False, suppress_tokens=[],
             )  # fmt: skip
             for i, result in zip(members, results, strict=True):
-                steps = result.logits[0]
-                targets = [*forms[i], eot]
-                if len(steps) < len(targets):
-                    scores[i] = -math.inf
+                steps = [_log_softmax(np.asarray(st)) for st in result.logits[0]]
+                if len(steps) <= length:
                     continue
-                scores[i] = sum(
-                    float(_log_softmax(np.asarray(st))[t]) for st, t in zip(steps, targets, strict=False)
-                )
-        return scores
+                forced = sum(float(st[t]) for st, t in zip(steps, forms[i], strict=False))
+                said = list(result.sequences_ids[0])
+                ended = len(steps) > len(said)  # the end token's step came back: not cut off
+                continued = said[length:] if budget and ended and len(said) > length else []
+                rest = sum(float(st[t]) for st, t in zip(steps[length:], continued, strict=False))
+                out[i] = Forced(
+                    forced + float(steps[length][eot]), continued,
+                    forced + rest + float(steps[len(said)][eot]) if continued else -math.inf,
+                )  # fmt: skip
+        return out
 
     def _first_step(self, encoded: np.ndarray) -> np.ndarray:
         """log P(first token | prompt) (beam search returns no logits)."""
         [result] = self.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)), [self.prompt], beam_size=1,
-            max_length=len(self.prompt) + 1, return_logits_vocab=True,
+            max_length=_max_length(1), return_logits_vocab=True,
         )  # fmt: skip
         return _log_softmax(np.asarray(result.logits[0][0]))
 
@@ -306,8 +336,15 @@ class WhisperEngine:
         return tokens
 
     def _bonus(self, text: str, boosts: dict[str, float]) -> float:
-        spoken = f" {_spoken_canon(text)} "
-        return sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
+        """The boost of the phrases a transcript holds, in proportion to the share of its words they
+        are: "Four people." gains half of "four"'s, "On them." half of "on"'s, "On." all of it."""
+        words = _spoken_canon(text).split()
+        spoken = f" {' '.join(words)} "
+        return sum(
+            b * self.boost_scale * min(1.0, len(p.split()) / max(len(words), 1))
+            for p, b in boosts.items()
+            if f" {p} " in spoken
+        )
 
     def _phrase_candidates(self, encoded, result, boosts, opts, seen, bound: float) -> list[Candidate]:
         """The phrases' written forms most likely to start the transcript (by the first step's
@@ -327,12 +364,22 @@ class WhisperEngine:
         forms = sorted(forms, reverse=True)[: self.max_phrase_candidates * (2 if opts.closed else 1)]
         cands: list[Candidate] = []
         best = bound
+        # an answer may go on after the phrase ("four people"): unless the set is closed, each form
+        # is also scored as the start of Whisper's own continuation
+        budget = 0 if opts.closed else self._max_length
         while forms and forms[0][0] > best:  # two at a time, until none left can beat the best
             batch, forms = forms[:2], forms[2:]
-            scores = self._forced_logprobs(encoded, [tokens for _, _, tokens in batch])
-            for (upper, form, tokens), score in zip(batch, scores, strict=True):
-                cands.append(Candidate(tokens, form, score, source="phrase"))
-                best = max(best, score + upper - float(first[tokens[0]]))
+            scored = self._forced(encoded, [tokens for _, _, tokens in batch], budget)
+            for (upper, form, tokens), forced in zip(batch, scored, strict=True):
+                bonus = upper - float(first[tokens[0]])
+                cands.append(Candidate(tokens, form, forced.whole, source="phrase"))
+                best = max(best, forced.whole + bonus)
+                longer = [*tokens, *forced.continued]
+                if forced.continued and tuple(longer) not in seen:
+                    seen.add(tuple(longer))
+                    text = self.tokenizer.decode(longer)
+                    cands.append(Candidate(longer, text, forced.continued_logprob, source="phrase"))
+                    best = max(best, forced.continued_logprob + bonus)
         return cands
 
     def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
@@ -365,7 +412,7 @@ class WhisperEngine:
                 results = self.model.generate(
                     view, [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
                     return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
-                    max_length=self._max_length,
+                    max_length=_max_length(self._max_length),
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
@@ -395,7 +442,8 @@ class WhisperEngine:
         for temperature in FALLBACK_TEMPERATURES:
             [sampled] = self.model.generate(
                 view, [prompt], beam_size=1, num_hypotheses=FALLBACK_BEST_OF, sampling_topk=0,
-                sampling_temperature=temperature, return_scores=True, max_length=self._max_length,
+                sampling_temperature=temperature, return_scores=True,
+                max_length=_max_length(self._max_length),
             )  # fmt: skip
             avg, ratio = self._quality(sampled)
             tried.append((avg, ratio, sampled))
