@@ -12,7 +12,8 @@ from riva.proto import riva_audio_pb2 as ra
 
 from rivulet.core.errors import RivuletError, invalid_argument, not_found, resource_exhausted
 from rivulet.dialog.clients import AsrClient, DependencyError, TtsClient, Voice
-from rivulet.dialog.converse import ConverseSession, parse_config
+from rivulet.dialog.converse import ConverseSession
+from rivulet.dialog.converse_config import parse_config
 from rivulet.dialog.engine import DialogEngine
 from rivulet.dialog.metrics import TURNS, observe_latency
 from rivulet.dialog.policy import PolicyReply
