@@ -7,8 +7,13 @@ import time
 
 from riva.proto import riva_asr_pb2 as asr
 
-from rivulet.dialog.converse import AsrCall, ConverseSession, Speaking, Speculation, StreamConfig, UserTurn
+from rivulet.dialog.asr_listening import AsrCall
+from rivulet.dialog.converse import ConverseSession
+from rivulet.dialog.converse_config import StreamConfig
+from rivulet.dialog.converse_turns import UserTurn
+from rivulet.dialog.playback import Speaking
 from rivulet.dialog.settings import DialogSettings
+from rivulet.dialog.speculation import Speculation
 from rivulet.dialog.v1 import dialog_pb2 as pb
 
 

@@ -8,14 +8,14 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis.asyncio as aioredis
 
 from rivulet.core.errors import invalid_argument
 from rivulet.dialog.clients import NluClient
-from rivulet.dialog.policy import NluResult, Policy, PolicyReply
+from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import SkillRegistry, TurnContext
 from rivulet.dialog.state import HistoryEntry, check_session_id
@@ -32,6 +32,25 @@ class TurnResult:
     policy_ms: float
     announcements: list[dict] = field(default_factory=list)
     hints: tuple[str, ...] = ()  # what the user is likely to say next (for the ASR)
+    replayed: bool = False  # a retry of a committed turn, answered from its stored outcome
+
+    def outcome(self) -> dict:
+        """What a retry of this turn is answered with (stored beside the commit)."""
+        return {"text": self.text, "nlu": asdict(self.nlu), "reply": asdict(self.reply)}
+
+    @classmethod
+    def replay(cls, turn_id: str, outcome: dict) -> TurnResult:
+        nlu = outcome["nlu"]
+        slots = [NluSlot(**slot) for slot in nlu["slots"]]
+        return cls(
+            turn_id,
+            outcome["text"],
+            NluResult(nlu["intent"], nlu["score"], slots),
+            PolicyReply(**outcome["reply"]),
+            nlu_ms=0.0,
+            policy_ms=0.0,
+            replayed=True,
+        )
 
 
 def new_turn_id() -> str:
@@ -90,15 +109,26 @@ class DialogEngine:
         language_code: str = "en-US",
         nlu: tuple[NluResult, float] | None = None,
         before_commit: Callable[[PolicyReply], Awaitable[None]] | None = None,
+        idempotent: bool = False,
     ) -> TurnResult:
         """Run one turn. Raises DependencyError (NLU down, or `before_commit` failing) or RivuletError
-        (Redis down → UNAVAILABLE); in every such case nothing of the turn was written."""
+        (Redis down → UNAVAILABLE); in every such case nothing of the turn was written.
+
+        `idempotent` (a client-chosen `turn_id`): the turn's outcome is committed with it, and a turn
+        whose id was already committed is answered from that outcome (`replayed`), changing nothing
+        and calling neither NLU, the policy nor `before_commit`."""
         check_session_id(session_id)
         text = self.check_text(text)
         turn_id = turn_id or new_turn_id()
+        if idempotent and (stored := await self.store.outcome(session_id, turn_id)):
+            return TurnResult.replay(turn_id, stored)
         result, nlu_ms = nlu or await self.understand(text, language_code)
         start = time.perf_counter()
         async with self.store.turn(session_id) as txn:
+            # a duplicate that raced this one in: it held the lock first and committed
+            if idempotent and (stored := await self.store.outcome(session_id, turn_id)):
+                txn.discard = True
+                return TurnResult.replay(turn_id, stored)
             state = txn.state
             state.turns += 1
             ctx = TurnContext(
@@ -153,8 +183,11 @@ class DialogEngine:
                     turn_id,
                 )
             )
-        policy_ms = (time.perf_counter() - start) * 1000
-        return TurnResult(turn_id, text, result, reply, nlu_ms, policy_ms, hints=hints)
+            turn = TurnResult(turn_id, text, result, reply, nlu_ms, 0.0, hints=hints)
+            if idempotent:
+                txn.outcome = (turn_id, turn.outcome())
+        turn.policy_ms = (time.perf_counter() - start) * 1000
+        return turn
 
     async def record_playback(self, session_id: str, turn_id: str, played_ms: int, interrupted: bool) -> None:
         """Store how much of a reply the user heard (and whether they cut it off)."""

@@ -12,12 +12,13 @@ from riva.proto import riva_audio_pb2 as ra
 
 from rivulet.core.errors import RivuletError, invalid_argument, not_found, resource_exhausted
 from rivulet.dialog.clients import AsrClient, DependencyError, TtsClient, Voice
-from rivulet.dialog.converse import ConverseSession, parse_config
+from rivulet.dialog.converse import ConverseSession
+from rivulet.dialog.converse_config import parse_config
 from rivulet.dialog.engine import DialogEngine
 from rivulet.dialog.metrics import TURNS, observe_latency
 from rivulet.dialog.policy import PolicyReply
 from rivulet.dialog.settings import DialogSettings
-from rivulet.dialog.state import Frame, check_session_id
+from rivulet.dialog.state import Frame, check_session_id, check_turn_id
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
 
@@ -92,6 +93,8 @@ class DialogServicer(dialog_pb2_grpc.DialogServicer):
     ) -> pb.TextTurnResponse:
         started = time.perf_counter()
         check_session_id(request.session_id)
+        if request.turn_id:
+            check_turn_id(request.turn_id)
         zone = self.engine.zone(request.time_zone)
         text = self.engine.check_text(request.text)
         voice = None
@@ -128,16 +131,21 @@ class DialogServicer(dialog_pb2_grpc.DialogServicer):
                 text,
                 zone=zone,
                 typed=True,
+                turn_id=request.turn_id,
                 language_code=request.language_code or "en-US",
                 before_commit=synthesize if voice else None,
+                idempotent=bool(request.turn_id),
             )
+            if result.replayed and voice:  # a retry of a committed turn: speak its stored reply
+                await synthesize(result.reply)
         except DependencyError as exc:
             raise dependency_status(exc) from exc
         announcements = await self.engine.store.take_announcements(request.session_id)
         total_ms = (time.perf_counter() - started) * 1000
         stages = {"nlu": result.nlu_ms, "policy": result.policy_ms, "tts_first_audio": tts_ms}
-        observe_latency(stages)
-        TURNS.labels("text", result.reply.action).inc()
+        if not result.replayed:
+            observe_latency(stages)
+            TURNS.labels("text", result.reply.action).inc()
         low = result.nlu.score < self.settings.dialog_nlu_threshold
         return pb.TextTurnResponse(
             turn_id=result.turn_id,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from rivulet.core.errors import invalid_argument
 
 SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+TURN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def check_session_id(session_id: str) -> str:
@@ -17,6 +18,16 @@ def check_session_id(session_id: str) -> str:
             f"session_id {session_id!r} is invalid: use 1-128 characters of letters, digits and . _ : -"
         )
     return session_id
+
+
+def check_turn_id(turn_id: str) -> str:
+    """A client-chosen turn id (the key a retried turn is recognised by)."""
+    if not TURN_ID.fullmatch(turn_id):
+        raise invalid_argument(
+            f"turn_id {turn_id!r} is invalid: use 1-64 characters of letters, digits and . _ : - "
+            "(or leave it empty and the server picks one)"
+        )
+    return turn_id
 
 
 class Frame(BaseModel):
@@ -68,6 +79,11 @@ class Keys:
         self.timers = f"{base}:timers"  # hash: timer id -> JSON (this session's pending timers)
         self.announcements = f"{base}:announcements"  # list: announcements not yet delivered
         self.channel = f"rivulet:dialog:announce:{session_id}"  # pub/sub: "announcement waiting"
+        self._base = base
+
+    def outcome(self, turn_id: str) -> str:
+        """string: the JSON outcome of a committed turn with a client-chosen id (for its retries)"""
+        return f"{self._base}:turn:{turn_id}"
 
     def all(self) -> list[str]:
         return [self.session, self.log, self.data, self.timers, self.announcements]

@@ -3,8 +3,10 @@
 One turn = lock the session (a Redis lock with a random token and a short expiry, renewed while the
 turn runs, so a crashed holder, e.g. a replica killed mid-turn, frees it within one expiry), WATCH the
 session key, read the state, let the policy and skills queue their writes on a MULTI pipeline, then
-EXEC the state, the skills' writes and the turn's log entries together. Either all of it lands or
-none of it does: a Redis failure (or a killed replica) mid-turn leaves the session as it was. The
+EXEC the state, the skills' writes and the turn's log entries together (for a turn with a
+client-chosen id also its outcome, so that a retry of the turn is answered from it, not applied
+again). Either all of it lands or none of it does: a Redis failure (or a killed replica) mid-turn
+leaves the session as it was. The
 WATCH is a second guard: should the lock be lost under a very slow turn and another request commit
 first, EXEC fails instead of overwriting that turn.
 """
@@ -63,6 +65,8 @@ class Transaction:
     events: list[Event] = field(default_factory=list)
     existed: bool = False
     discard: bool = False  # set by the body: commit nothing (e.g. the session did not exist)
+    # set by the body: (turn id, outcome) kept with the commit, for retries of that turn
+    outcome: tuple[str, dict[str, Any]] | None = None
 
 
 class SessionStore:
@@ -111,6 +115,14 @@ class SessionStore:
         except RedisError as exc:
             raise redis_unavailable(exc) from exc
         return [decode_event(entry_id, fields) for entry_id, fields in entries]
+
+    async def outcome(self, session_id: str, turn_id: str) -> dict[str, Any] | None:
+        """The stored outcome of a committed turn with a client-chosen id, or None."""
+        try:
+            raw = await self.redis.get(Keys(session_id).outcome(turn_id))
+        except RedisError as exc:
+            raise redis_unavailable(exc) from exc
+        return json.loads(raw) if raw else None
 
     # -- writing -------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -181,6 +193,9 @@ class SessionStore:
             pipe.xadd(keys.log, event.fields(), maxlen=self.log_maxlen, approximate=True)
         for key in (keys.session, keys.log, keys.data, keys.timers):
             pipe.expire(key, self.ttl_s)
+        if txn.outcome is not None:
+            turn_id, outcome = txn.outcome
+            pipe.set(keys.outcome(turn_id), json.dumps(outcome, ensure_ascii=False), ex=self.ttl_s)
 
     async def log_events(self, session_id: str, events: list[Event]) -> None:
         """Append events that change no state (transcripts, errors, playback progress)."""

@@ -112,16 +112,11 @@ async def test_conversation_continues_on_the_other_replica_when_its_replica_dies
     )
 
 
-@pytest.mark.xfail(
-    reason="issue 18: when the kill lands just after the commit, the client's retry of the same "
-    "turn_id is applied a second time (TextTurn is not yet idempotent by turn_id); seen once in a "
-    "clean-clone run",
-    strict=False,
-)
 def test_turn_cut_off_while_committing_is_retried_on_the_other_replica(replicas, tts_stack):
     """Killed while it holds the session lock (synthesizing a typed turn's spoken reply, before the
-    commit): nothing of that turn is written, the lock it left frees itself (its renewal stopped),
-    and the client's retry of the same turn at the same address succeeds on the survivor."""
+    commit, or, rarely, just after it): the lock it left frees itself (its renewal stopped), and the
+    client's retry of the same turn (same turn_id) at the same address succeeds on the survivor,
+    applied once either way: when the kill came after the commit, the retry gets the stored outcome."""
     session_id = sid()
     store = redis.Redis.from_url(tts_stack.redis_url)
     with grpc.insecure_channel(one_address(replicas), options=list(ROUND_ROBIN)) as channel:
@@ -129,7 +124,9 @@ def test_turn_cut_off_while_committing_is_retried_on_the_other_replica(replicas,
         convo = Conversation(stub, session_id)
         assert convo.say("add milk to my shopping list").reply.action == "list.add"
         assert convo.say("set a timer").reply.expecting_slot == "duration"
-        request = pb.TextTurnRequest(session_id=session_id, text="five minutes", synthesize_audio=True)
+        request = pb.TextTurnRequest(
+            session_id=session_id, text="five minutes", synthesize_audio=True, turn_id="five-minutes-1"
+        )
         outcome: dict = {}
 
         def cut_turn() -> None:
@@ -151,11 +148,13 @@ def test_turn_cut_off_while_committing_is_retried_on_the_other_replica(replicas,
 
         retried = stub.TextTurn(request, timeout=30)  # what a client does with UNAVAILABLE
         answered_at = time.monotonic()
+        assert retried.turn_id == "five-minutes-1"
         assert retried.reply.action == "timer.set", retried.reply
         assert retried.reply.action_slots["duration_s"] == "300"
         assert len(retried.audio) > 0
         session = convo.session()
     assert session.turns == 3 and [h.action for h in session.history][-1] == "timer.set"
+    assert session.history[-1].turn_id == "five-minutes-1"
     assert len(session.history) == 3, [h.user_text for h in session.history]  # the cut turn: once
     data = json.loads(session.data_json)
     assert data["lists"] == {"shopping": ["milk"]} and len(data["timers"]) == 1, data

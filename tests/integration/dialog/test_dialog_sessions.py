@@ -59,6 +59,29 @@ def test_concurrent_turns_on_one_session_are_serialized(dialog):
     assert sorted(json.loads(session.data_json)["lists"]["shopping"]) == sorted(items)
 
 
+def test_a_turn_retried_with_its_turn_id_is_applied_once(dialog, second_replica):
+    """A retry with the same turn_id (here on the other replica) is answered with the first attempt's
+    outcome and changes nothing; duplicates sent at once are applied once too; a new id is a new turn."""
+    convo = Conversation(dialog, sid())
+    first = convo.say("add milk to my shopping list", turn_id="t-1")
+    assert first.turn_id == "t-1" and first.reply.action == "list.add"
+    channel, other = stub_for(second_replica.address)
+    with channel:
+        retried = Conversation(other, convo.session_id).say("add milk to my shopping list", turn_id="t-1")
+    assert retried.turn_id == "t-1"
+    assert retried.reply == first.reply and retried.understanding == first.understanding
+    with ThreadPoolExecutor(4) as pool:
+        racing = list(pool.map(lambda _: convo.say("add eggs to my shopping list", turn_id="t:2"), range(4)))
+    assert {a.reply.SerializeToString(deterministic=True) for a in racing} == {
+        racing[0].reply.SerializeToString(deterministic=True)
+    }
+    assert racing[0].reply.action == "list.add" and racing[0].turn_id == "t:2"
+    assert convo.say("add bread to my shopping list", turn_id="t-3").reply.action == "list.add"
+    session = convo.session()
+    assert session.turns == 3 and [h.turn_id for h in session.history] == ["t-1", "t:2", "t-3"]
+    assert json.loads(session.data_json)["lists"] == {"shopping": ["milk", "eggs", "bread"]}
+
+
 def test_sessions_never_mix_across_replicas(dialog, second_replica):
     channel, other = stub_for(second_replica.address)
     with channel:
@@ -273,6 +296,8 @@ def test_reset_and_inspect(dialog, redis_url):
         (pb.TextTurnRequest(session_id="ok", text="   "), "empty"),
         (pb.TextTurnRequest(session_id="ok", text="a" * 513), "limit is 512"),
         (pb.TextTurnRequest(session_id="ok", text="hello", time_zone="Mars/Olympus"), "time zone"),
+        (pb.TextTurnRequest(session_id="ok", text="hello", turn_id="turn 1"), "turn_id"),
+        (pb.TextTurnRequest(session_id="ok", text="hello", turn_id="t" * 65), "1-64 characters"),
     ],
 )
 def test_text_turn_validation(dialog, request_, needle):
