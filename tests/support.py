@@ -21,7 +21,6 @@ from rivulet.core.processes import (
 __all__ = [
     "ASR_ACCURACY_XFAIL",
     "ROOT",
-    "WHISPER_HINTS_XFAIL",
     "ServiceProcess",
     "fault_figures",
     "free_port",
@@ -40,17 +39,6 @@ __all__ = [
 ASR_ACCURACY_XFAIL = pytest.mark.xfail(
     reason="needs an ASR model that transcribes held-out voices' sentences correctly; the embedded "
     "asr_streaming gets 21 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
-    strict=False,
-)
-
-
-# Issue 21: since the Whisper pass decodes as transcribe() does (30 s window), hinted answers of
-# several words from synthetic voices are not always heard: the hints re-rank Whisper's untimed
-# n-best and score single phrases, and "four people" came out "for our people", "the bedroom"
-# "battery" in the clean-clone run. Expected to fail until hints score whole answers.
-WHISPER_HINTS_XFAIL = pytest.mark.xfail(
-    reason="issue 21: Whisper's hinted decoding misses some multi-word spoken answers from "
-    "synthetic voices ('four people' → 'for our people')",
     strict=False,
 )
 

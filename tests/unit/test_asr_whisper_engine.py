@@ -67,3 +67,4 @@ def test_whisper_continues_after_a_forced_start(engine, spoken):
 
 def test_phrase_forms_allow_an_answer_to_go_on(module):
     assert module.phrase_forms("four") == [" 4", " 4.", " Four", " Four.", " four"]
+    assert " The bedroom" in module.lead_in_forms("bedroom")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import ctranslate2
@@ -134,6 +135,22 @@ def phrase_forms(phrase: str) -> list[str]:
         forms.add(" " + " ".join(digits))
         forms.add(" " + " ".join(digits) + ".")
     return sorted(forms)
+
+
+LEAD_INS = tuple(
+    line.strip()
+    for line in (Path(__file__).with_name("answer_lead_ins.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+def lead_in_forms(phrase: str) -> list[str]:
+    """The phrase after each lead-in people say before an answer ("the", "in the": "The bedroom"),
+    capitalised as Whisper starts a sentence and not; Whisper's continuation adds the full stop."""
+    words = " ".join(phrase.strip().split())
+    if not words:
+        return []
+    return [f" {lead.capitalize()} {words}" for lead in LEAD_INS] + [f" {lead} {words}" for lead in LEAD_INS]
 
 
 def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
@@ -315,7 +332,8 @@ class WhisperEngine:
             # best free transcript's whole score: the others are not worth scoring
             bound = max((c.score for c in cands), default=-math.inf)
             seen = {tuple(c.tokens) for c in cands}
-            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound):
+            heard = max(cands, key=lambda c: c.logprob).text if cands else ""
+            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound, heard):
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
@@ -336,32 +354,44 @@ class WhisperEngine:
         return tokens
 
     def _bonus(self, text: str, boosts: dict[str, float]) -> float:
-        """The boost of the phrases a transcript holds, in proportion to the share of its words they
-        are: "Four people." gains half of "four"'s, "On them." half of "on"'s, "On." all of it."""
-        words = _spoken_canon(text).split()
-        spoken = f" {' '.join(words)} "
-        return sum(
-            b * self.boost_scale * min(1.0, len(p.split()) / max(len(words), 1))
-            for p, b in boosts.items()
-            if f" {p} " in spoken
-        )
+        """The boosts of the phrases a transcript holds: every expected word heard earns its boost."""
+        spoken = f" {_spoken_canon(text)} "
+        return sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
 
-    def _phrase_candidates(self, encoded, result, boosts, opts, seen, bound: float) -> list[Candidate]:
+    def _ranked_forms(self, make_forms, boosts, first, bound: float, seen: set, heard: str) -> list:
+        """(upper bound, form, tokens) of every phrase's forms that could beat `bound`, likeliest first
+        (the first token's log-probability plus the bonus; forms whose first token is the same are
+        ranked by how near they are to what Whisper heard on its own)."""
+        ranked = []
+        for phrase, boost in boosts.items():
+            for form in make_forms(phrase):
+                tokens = self.tokenizer.encode(form)
+                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
+                if upper > bound and tuple(tokens) not in seen:
+                    seen.add(tuple(tokens))
+                    near = SequenceMatcher(None, _canon(form), _canon(heard)).ratio()
+                    ranked.append((upper, near, form, tokens))
+        return [(upper, form, tokens) for upper, _, form, tokens in sorted(ranked, reverse=True)]
+
+    def _phrase_candidates(
+        self, encoded, result, boosts, opts, seen, bound: float, heard: str
+    ) -> list[Candidate]:
         """The phrases' written forms most likely to start the transcript (by the first step's
         distribution, bonus included), scored exactly: every token's log-probability and the end's."""
         if opts.beam_size == 1:
             first = _log_softmax(np.asarray(result.logits[0][0]))
         else:  # beam search returns no logits: one decoder step for the first token's distribution
             first = self._first_step(encoded)
-        forms = []
-        for phrase, boost in boosts.items():
-            for form in phrase_forms(phrase):
-                tokens = self.tokenizer.encode(form)
-                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
-                if upper > bound and tuple(tokens) not in seen:
-                    seen.add(tuple(tokens))
-                    forms.append((upper, form, tokens))
-        forms = sorted(forms, reverse=True)[: self.max_phrase_candidates * (2 if opts.closed else 1)]
+        limit = self.max_phrase_candidates * (2 if opts.closed else 1)
+        plain = self._ranked_forms(phrase_forms, boosts, first, bound, seen, heard)[:limit]
+        # unless the set is closed, the answer may also begin with a lead-in ("the bedroom"): those
+        # forms compete among themselves for as many places as the phrases alone
+        led = (
+            []
+            if opts.closed
+            else self._ranked_forms(lead_in_forms, boosts, first, bound, seen, heard)[:limit]
+        )
+        forms = sorted(plain + led, key=lambda f: f[0], reverse=True)
         cands: list[Candidate] = []
         best = bound
         # an answer may go on after the phrase ("four people"): unless the set is closed, each form

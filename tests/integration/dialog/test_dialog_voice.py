@@ -17,7 +17,7 @@ import pytest
 from bench.dialog_support import HELD_OUT_VOICES, Turn, VoiceClient, user_speech
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
-from tests.support import ASR_ACCURACY_XFAIL, WHISPER_HINTS_XFAIL, metric
+from tests.support import ASR_ACCURACY_XFAIL, metric
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +180,6 @@ async def test_voice_restaurant_booking_with_confirmation(voice_stack):
         assert "boston" in booked.reply.action_slots["place"]
 
 
-@WHISPER_HINTS_XFAIL
 async def test_voice_booking_by_answers_then_yes_books_and_no_declines(voice_stack):
     """Slot filling and confirmation, all spoken: every value comes as the answer to a question
     (so the ASR call hearing it carries the slot's hints), then "yes please" books it; a second
@@ -247,7 +246,6 @@ async def test_two_voice_sessions_at_once_never_mix(voice_stack):
     assert list(a_data) == ["devices"] and list(b_data) == ["lists"]
 
 
-@WHISPER_HINTS_XFAIL
 async def test_voice_conversation_continues_after_the_dialog_service_is_killed(voice_stack):
     session_id = sid()
     async with VoiceClient(voice_stack.dialogs[0].address, session_id) as client:
