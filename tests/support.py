@@ -6,7 +6,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rivulet.core.processes import (
@@ -19,7 +18,6 @@ from rivulet.core.processes import (
 )
 
 __all__ = [
-    "ASR_ACCURACY_XFAIL",
     "ROOT",
     "ServiceProcess",
     "fault_figures",
@@ -30,17 +28,6 @@ __all__ = [
     "wait_for_health",
     "wait_for_metric",
 ]
-
-# Tests whose assertions need correct transcripts of sentences by held-out voices. The embedded
-# ASR model (1.2 M params, 85 min of CPU training) with its domain LM gets digits right (6.7 % WER
-# on real held-out speakers) but a fifth of the words of commands wrong (21.4 %,
-# bench/reports/asr_accuracy.md), so these are expected to fail until a better model is
-# committed; they are reported as xfailed/xpassed, never counted as passing.
-ASR_ACCURACY_XFAIL = pytest.mark.xfail(
-    reason="needs an ASR model that transcribes held-out voices' sentences correctly; the embedded "
-    "asr_streaming gets 21 % of the words of held-out commands wrong (bench/reports/asr_accuracy.md)",
-    strict=False,
-)
 
 
 def metric(service: ServiceProcess, name: str, **labels: str) -> float:

@@ -17,7 +17,7 @@ import pytest
 from bench.dialog_support import HELD_OUT_VOICES, Turn, VoiceClient, user_speech
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
-from tests.support import ASR_ACCURACY_XFAIL, metric
+from tests.support import metric
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +164,6 @@ async def test_voice_slot_filling_and_a_timer_that_fires(voice_stack):
         assert client.received[spoken].message.turn_id.startswith("announce-")
 
 
-@ASR_ACCURACY_XFAIL
 async def test_voice_restaurant_booking_with_confirmation(voice_stack):
     async with VoiceClient(voice_stack.dialogs[0].address, sid()) as client:
         turn = await say(client, "book a table for four people in boston")

@@ -70,6 +70,12 @@ def test_spoken_turn_in_firefox(voice_gateway, firefox, tmp_path):
     assert max(levels) > 0.01
 
 
+@pytest.mark.xfail(
+    reason="issue 16: while the reply plays, Firefox's capture from the PulseAudio microphone reads "
+    "silence (frame levels 0.0 through the interrupting speech; with Firefox's AEC/NS/AGC prefs off "
+    "too), so no barge-in is heard; Chromium's barge-in test passes. Not yet explained",
+    strict=False,
+)
 def test_barge_in_stops_playback_in_firefox(voice_gateway, firefox, tmp_path):
     browser, pulse = firefox
     # a question with a long answer; the new speech starts once the answer is playing (however long
