@@ -111,3 +111,5 @@ def test_whisper_looping_keeps_one_copy_of_the_repeated_unit():
     assert trim([5, 6, 5, 6, 5, 6], 4) == [5, 6, 5, 6, 5, 6]  # three times may be speech
     assert trim([5, 6, 5, 6, 5, 6], 3) == [5, 6]  # but not when the length limit cut it off
     assert trim([1, 2, 3, 4], 4) == [1, 2, 3, 4]
+    # "see you in the next video, see you in the next video, see you in" (7 tokens, cut off)
+    assert trim([*range(1, 8)] * 3 + [1, 2], 3) == [*range(1, 8)]

@@ -27,7 +27,7 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   log-probabilities, the end token included.
 - CTranslate2's `generate` returns at most `max_length // 2` tokens: every budget here is counted in
   tokens and doubled for it (`_max_length`).
-- A transcript whose end repeats a unit of 1-6 tokens 4 times or more (3 when cut off by
+- A transcript whose end repeats a unit of 1-12 tokens 4 times or more (twice when cut off by
   `max_length`) is Whisper looping ("five six five six five six five six"): one copy is kept.
 - A free transcript that is too unlikely or too repetitive is decoded again with Whisper's
   temperature fallback (as `transcribe()` does).
@@ -59,7 +59,8 @@ LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own fallback, as transcribe() runs it
 FALLBACK_BEST_OF = 5
 COMPRESSION_RATIO_THRESHOLD = 2.4
-LOOP_REPEATS = 4  # a unit of 1-6 tokens said this many times in a row is Whisper looping, not speech
+LOOP_UNIT_MAX = 12  # tokens: "see you in the next video," is 7
+LOOP_REPEATS = 4  # a unit of 1-12 tokens said this many times in a row is Whisper looping, not speech
 # CTranslate2's Whisper.generate returns at most max_length // 2 tokens (measured with 4.8.5: 4 → 2,
 # 16 → 8, 30 → 15, with or without a forced prefix; Whisper's own sample_len is n_text_ctx // 2)
 TOKENS_PER_MAX_LENGTH = 2
@@ -154,11 +155,11 @@ def lead_in_forms(phrase: str) -> list[str]:
 
 
 def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
-    """A transcript whose tail is a unit of 1-6 tokens said `min_repeats` times or more (possibly
+    """A transcript whose tail is a unit of 1-12 tokens said `min_repeats` times or more (possibly
     cut inside the last one): Whisper looping, "five six five six five six five". One copy stays."""
     n = len(tokens)
     for start in range(n):
-        for size in range(1, 7):
+        for size in range(1, LOOP_UNIT_MAX + 1):
             rest = n - start
             if rest < size * min_repeats:
                 break
@@ -318,7 +319,7 @@ class WhisperEngine:
                     logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
                 else:  # beam search returns no logits: its score is the mean log-probability
                     logprob = float(result.scores[k]) * (len(raw) + 1)
-                tokens = _trim_loop(self._spoken_tokens(list(raw), frames), 3 if looped else LOOP_REPEATS)
+                tokens = _trim_loop(self._spoken_tokens(list(raw), frames), 2 if looped else LOOP_REPEATS)
                 cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob, scored=len(raw) + 1))
         boosts: dict[str, float] = {}
         for phrase, boost in opts.phrases:
@@ -437,7 +438,9 @@ class WhisperEngine:
             for (beam, n, free), members in groups.items():
                 view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[members]))
                 longest = max(len(requests[live[j]][0]) for j in members) / SAMPLE_RATE
-                self._max_length = int(16 + 8 * longest) + (8 if free else 0)  # room for timestamps
+                # tokens: about 4 a second of speech (spelled letters are 2 each: "U-M"), and room
+                # for the timestamps; more only lets Whisper loop or invent on short clips
+                self._max_length = int(12 + 4 * longest) + (4 if free else 0)
                 prompt = self.free_prompt if free else self.prompt
                 results = self.model.generate(
                     view, [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
