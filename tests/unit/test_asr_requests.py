@@ -10,7 +10,7 @@ import pytest
 from riva.proto import riva_asr_pb2 as asr
 
 from rivulet.asr.catalog import ModelCatalog
-from rivulet.asr.options import recognition_options
+from rivulet.asr.options import pass_options, recognition_options
 from rivulet.asr.servicer import AsrServicer, decode_whole
 from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
@@ -162,6 +162,21 @@ def test_bad_configs_say_what_to_fix(catalog, fields, code, needle):
     err = error(lambda: options(config(**fields), catalog))
     assert err.code == code
     assert needle in err.message
+
+
+def test_custom_configuration_sets_the_whisper_window():
+    assert pass_options(config(), SETTINGS, 1).window_s == 0.0  # the model's own setting
+    fast = config(custom_configuration={"second_pass_window_s": "10"})
+    assert pass_options(fast, SETTINGS, 1).window_s == 10.0
+    assert json.loads(pass_options(fast, SETTINGS, 1).as_json())["window_s"] == 10.0
+    for bad in ("5", "31", "fast", "nan"):
+        err = error(
+            lambda bad=bad: pass_options(
+                config(custom_configuration={"second_pass_window_s": bad}), SETTINGS, 1
+            )
+        )
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"second_pass_window_s={bad!r}: use a number of seconds from 10" in err.message
 
 
 def test_custom_configuration_picks_the_lm_search_and_ignores_other_keys(catalog):

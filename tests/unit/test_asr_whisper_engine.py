@@ -68,3 +68,13 @@ def test_whisper_continues_after_a_forced_start(engine, spoken):
 def test_phrase_forms_allow_an_answer_to_go_on(module):
     assert module.phrase_forms("four") == [" 4", " 4.", " Four", " Four.", " four"]
     assert " The bedroom" in module.lead_in_forms("bedroom")
+
+
+def test_a_request_may_ask_for_a_smaller_window(module, engine):
+    """A 2 s clip is encoded in Whisper's whole 30 s window by default, in 10 s when its request asks
+    (`window_s`); a batch takes the largest window any of its clips needs."""
+    clip = np.zeros(2 * 16000, dtype=np.float32)
+    assert module.DecodeOptions.from_dict({"window_s": 10}).window_s == 10.0
+    assert engine.features([clip])[0].shape[-1] == 3000
+    assert engine.features([clip], [10.0])[0].shape[-1] == 1000
+    assert engine.features([clip, clip], [10.0, 0.0])[0].shape[-1] == 3000

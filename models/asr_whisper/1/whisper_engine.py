@@ -6,7 +6,9 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
 - The encoder window is max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at 30 s (Whisper's
   window). Whisper was trained on 30 s windows: cut shorter it is faster (the encoder's cost grows
   with the window) but writes worse transcripts, and below about 10 s it loops; the default keeps
-  the whole window (the measured trade-off is in the ASR README). The window after the clip is padded
+  the whole window (the measured trade-off is in the ASR README). A request may ask for a smaller
+  least window (`window_s`, Riva custom_configuration `second_pass_window_s`): a batch is encoded
+  with the largest window any of its clips needs. The window after the clip is padded
   in the normalised log-mel domain with 0.0, as faster-whisper's `transcribe()` pads it (padding with
   the log-mel of silence instead made Whisper write "Thank you for watching." on isolated digits).
 - Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
@@ -74,14 +76,21 @@ class DecodeOptions:
     word_timestamps: bool = False
     phrases: list[tuple[str, float]] = field(default_factory=list)
     closed: bool = False
+    window_s: float = 0.0  # the least encoder window for this clip (s); 0: the engine's min_window_s
 
     @classmethod
     def from_dict(cls, raw: dict) -> DecodeOptions:
         phrases = [(str(p), float(b)) for p, b in raw.get("phrases", [])]
         beam = max(1, min(int(raw.get("beam_size", 1)), 10))
         hyps = max(1, min(int(raw.get("num_hypotheses", 1)), beam))
+        window = max(0.0, min(float(raw.get("window_s", 0.0)), MAX_WINDOW_S))
         return cls(
-            beam, hyps, bool(raw.get("word_timestamps", False)), phrases, bool(raw.get("closed", False))
+            beam,
+            hyps,
+            bool(raw.get("word_timestamps", False)),
+            phrases,
+            bool(raw.get("closed", False)),
+            window,
         )
 
 
@@ -241,13 +250,19 @@ class WhisperEngine:
         self.model.generate(ctranslate2.StorageView.from_array(feats), [self.prompt], max_length=8)
 
     # -- features --------------------------------------------------------------------------------
-    def window_samples(self, n_samples: int) -> int:
-        seconds = min(max(n_samples / SAMPLE_RATE + self.tail_pad_s, self.min_window_s), MAX_WINDOW_S)
+    def window_samples(self, n_samples: int, min_window_s: float = 0.0) -> int:
+        least = min_window_s or self.min_window_s
+        seconds = min(max(n_samples / SAMPLE_RATE + self.tail_pad_s, least), MAX_WINDOW_S)
         return int(seconds * SAMPLE_RATE) // HOP * HOP
 
-    def features(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-        """[B, n_mels, frames] for clips padded to one window; the frames each clip really has."""
-        window = max(self.window_samples(len(c)) for c in clips)
+    def features(
+        self, clips: list[np.ndarray], windows: list[float] | None = None
+    ) -> tuple[np.ndarray, list[int]]:
+        """[B, n_mels, frames] for clips padded to one window (the largest any of them needs, each with
+        its least window from `windows`, 0 for the engine's); the frames each clip really has."""
+        window = max(
+            self.window_samples(len(c), w) for c, w in zip(clips, windows or [0.0] * len(clips), strict=True)
+        )
         batch, frames = [], []
         for clip in clips:
             clip = clip[:window]
@@ -422,7 +437,9 @@ class WhisperEngine:
             else:
                 out[i] = {"hypotheses": [], "no_speech_prob": 1.0, "words": [], "reason": "vad"}
         if live:
-            feats, frames = self.features([requests[i][0] for i in live])
+            feats, frames = self.features(
+                [requests[i][0] for i in live], [requests[i][1].window_s for i in live]
+            )
             encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
             groups: dict[tuple[int, int, bool], list[int]] = {}
             for j, i in enumerate(live):

@@ -7,7 +7,8 @@ both are accepted and ignored (lower-case words). `profanity_filter` is accepted
 `custom_configuration` keys Rivulet reads: `lm_search` (`lexicon` or `open`: which LM search
 decodes the streaming model's finals, instead of `RIVULET_ASR_LM_SEARCH`) and
 `speech_contexts_mode` (`boost`, the default, or `closed`: the final is one of the
-speech_contexts phrases) and `second_pass` (`false`: the streaming model's finals); other keys
+speech_contexts phrases), `second_pass` (`false`: the streaming model's finals) and
+`second_pass_window_s` (10-30: the least Whisper encoder window, faster when smaller); other keys
 are ignored, as Riva ignores keys its pipeline does not use.
 """
 
@@ -79,7 +80,26 @@ def pass_options(config: asr.RecognitionConfig, settings: AsrSettings, alternati
         word_timestamps=config.enable_word_time_offsets,
         phrases=phrases,
         closed=mode == CLOSED_SET,
+        window_s=_second_pass_window_s(config),
     )
+
+
+def _second_pass_window_s(config: asr.RecognitionConfig) -> float:
+    """custom_configuration second_pass_window_s: the least Whisper encoder window, 10-30 s (a
+    shorter window is faster and less accurate; below 10 s Whisper loops)."""
+    value = config.custom_configuration.get("second_pass_window_s")
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 10.0 <= seconds <= 30.0:
+        raise invalid_argument(
+            f"custom_configuration second_pass_window_s={value!r}: use a number of seconds from 10 (fast) "
+            "to 30 (Whisper's whole window, the most accurate), or leave it out (the model's setting)"
+        )
+    return seconds
 
 
 LM_SEARCHES = typing.get_args(AsrSettings.model_fields["asr_lm_search"].annotation)

@@ -78,11 +78,13 @@ class PassOptions:
     word_timestamps: bool = False
     phrases: tuple[tuple[str, float], ...] = ()
     closed: bool = False
+    window_s: float = 0.0  # the least Whisper encoder window (s); 0: the model's min_window_s
 
     def as_json(self) -> bytes:
         return json.dumps(
             {"beam_size": self.beam_size, "num_hypotheses": self.num_hypotheses,
-             "word_timestamps": self.word_timestamps, "phrases": list(self.phrases), "closed": self.closed}
+             "word_timestamps": self.word_timestamps, "phrases": list(self.phrases), "closed": self.closed,
+             "window_s": self.window_s}
         ).encode()  # fmt: skip
 
 

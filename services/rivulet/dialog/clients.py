@@ -205,9 +205,12 @@ class AsrStream:
 
 
 class AsrClient(_Channel):
-    def __init__(self, address: str, model: str, security: ChannelSecurity | None = None) -> None:
+    def __init__(
+        self, address: str, model: str, security: ChannelSecurity | None = None, window_s: float = 0.0
+    ) -> None:
         super().__init__(address, security)
         self.model = model
+        self.window_s = window_s  # the Whisper pass's least window (custom_configuration); 0: the ASR's
 
     def open(
         self,
@@ -239,6 +242,8 @@ class AsrClient(_Channel):
         )
         if hints and boost:
             config.config.speech_contexts.add(phrases=list(hints), boost=boost)
+        if self.window_s:
+            config.config.custom_configuration["second_pass_window_s"] = f"{self.window_s:g}"
         return AsrStream(riva_asr_pb2_grpc.RivaSpeechRecognitionStub(self.channel), config, self.address)
 
 

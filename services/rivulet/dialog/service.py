@@ -33,7 +33,12 @@ class DialogService:
         self.nlu = NluClient(
             settings.dialog_nlu_url, settings.dialog_nlu_domain, settings.dialog_rpc_timeout_s, security
         )
-        self.asr = AsrClient(settings.dialog_asr_url, settings.dialog_asr_model, security)
+        self.asr = AsrClient(
+            settings.dialog_asr_url,
+            settings.dialog_asr_model,
+            security,
+            window_s=settings.dialog_asr_second_pass_window_s,
+        )
         self.tts = TtsClient(settings.dialog_tts_url, settings.dialog_rpc_timeout_s, security)
         self.engine = DialogEngine(settings, self.redis, self.registry, self.nlu)
         self.scheduler = TimerScheduler(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rivulet.core.settings import ServiceSettings
 
@@ -64,6 +64,15 @@ class DialogSettings(ServiceSettings):
             "question, yes/no, follow-ups; rivulet.dialog.hints); 0 turns the hints off."
         ),
     )
+    dialog_asr_second_pass_window_s: float = Field(
+        10.0,
+        description=(
+            "The least encoder window (s) of the ASR's Whisper pass for spoken turns (custom_configuration "
+            "second_pass_window_s, 10-30): 10 answers a short turn in about a third of the time of "
+            "Whisper's whole 30 s window, with the turn's hints making up most of the accuracy; 0: the "
+            "ASR model's own setting."
+        ),
+    )
     dialog_backchannels: str = Field(
         DEFAULT_BACKCHANNELS, description="Space-separated words that never barge in over a reply."
     )
@@ -92,3 +101,10 @@ class DialogSettings(ServiceSettings):
     @property
     def backchannel_words(self) -> frozenset[str]:
         return frozenset(self.dialog_backchannels.lower().split())
+
+    @field_validator("dialog_asr_second_pass_window_s")
+    @classmethod
+    def _window_in_range(cls, seconds: float) -> float:
+        if seconds and not 10.0 <= seconds <= 30.0:
+            raise ValueError("RIVULET_DIALOG_ASR_SECOND_PASS_WINDOW_S must be 0 or 10-30 seconds")
+        return seconds
