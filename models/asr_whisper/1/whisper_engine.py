@@ -23,10 +23,9 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   decoder call per form length gives every forced token's log-probability and the end token's),
   beside the beam's n-best. Unless the set is closed, each forced form is also continued by
   Whisper's greedy decoding, so that an answer that goes on after the phrase ("four people") can be
-  heard whole. A candidate holding a boosted phrase gains `boost * boost_scale` nats times the share
-  of its words the phrase is ("Four people." half, "Four." all). `closed=True` allows only the
-  phrases (the answer is one of them). All candidates are compared by one measure: the sum of token
-  log-probabilities, the end token included.
+  heard whole. A candidate gains `boost * boost_scale` nats for each boosted phrase it holds.
+  `closed=True` allows only the phrases (the answer is one of them). All candidates are compared by
+  one measure: the sum of token log-probabilities, the end token included.
 - CTranslate2's `generate` returns at most `max_length // 2` tokens: every budget here is counted in
   tokens and doubled for it (`_max_length`).
 - A transcript whose end repeats a unit of 1-12 tokens 4 times or more (twice when cut off by
@@ -43,6 +42,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 
 import ctranslate2
@@ -232,6 +232,8 @@ class WhisperEngine:
             self.whisper.hf_tokenizer, self.model.is_multilingual, task="transcribe", language="en"
         )
         self.prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        # the hints' written forms (a few hundred with the lead-ins) recur request after request
+        self._form_tokens = lru_cache(maxsize=8192)(lambda form: tuple(self.tokenizer.encode(form)))
         # free transcription in Whisper's timestamped mode (how it was mostly trained): far more
         # accurate on spelled letters and digits with a beam; phrase scoring stays untimed
         self.free_prompt = list(self.tokenizer.sot_sequence) if timestamps else self.prompt
@@ -381,7 +383,7 @@ class WhisperEngine:
         ranked = []
         for phrase, boost in boosts.items():
             for form in make_forms(phrase):
-                tokens = self.tokenizer.encode(form)
+                tokens = list(self._form_tokens(form))
                 upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
                 if upper > bound and tuple(tokens) not in seen:
                     seen.add(tuple(tokens))
