@@ -78,3 +78,71 @@ def test_a_request_may_ask_for_a_smaller_window(module, engine):
     assert engine.features([clip])[0].shape[-1] == 3000
     assert engine.features([clip], [10.0])[0].shape[-1] == 1000
     assert engine.features([clip, clip], [10.0, 0.0])[0].shape[-1] == 3000
+
+
+def test_a_word_cut_off_by_the_clips_end_is_still_speech(module, engine):
+    """Held-out one-word clips whose word the VAD finds with silence after it, cut in the middle of
+    the word (it runs to the last sample, as when an utterance's audio ends mid-word): the VAD guard
+    hears every one of them as speech, so Whisper transcribes it instead of dropping it as silence."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    exact = VadOptions(threshold=engine.vad_options.threshold, speech_pad_ms=0, min_silence_duration_ms=100)
+    cut_clips = []
+    for clip in real_speech.sample(real_speech.clips("commands", "test"), 60):
+        samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
+        samples = audio.resample(samples[:, 0], rate, 16000)
+        speech = get_speech_timestamps(samples, exact)
+        if len(speech) == 1 and speech[0]["end"] < len(samples) - 1600:  # a word, then silence
+            cut_clips.append(samples[: (speech[0]["start"] + speech[0]["end"]) // 2])
+    assert len(cut_clips) >= 10
+    assert all(engine.has_speech(c) for c in cut_clips)
+    assert not engine.has_speech(np.zeros(16000, dtype=np.float32))
+
+
+def test_hints_work_with_the_multilingual_base_model(module):
+    """`base` (multilingual: a longer prompt, for which CTranslate2 counts max_length differently)
+    decodes a hinted request as tiny.en does: a held-out speaker's command, heard among its list."""
+    engine = module.WhisperEngine(prepare("base"), cpu_threads=2)
+    clip = real_speech.sample(real_speech.clips("commands", "test"), 40)[0]
+    samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
+    options = module.DecodeOptions(phrases=[(w, 30.0) for w in real_speech.COMMAND_WORDS])
+    [result] = engine.decode([(audio.resample(samples[:, 0], rate, 16000), options)])
+    assert result["hypotheses"][0]["text"].strip(" .").lower() == clip.text
+
+
+def _windows_used(engine) -> list[int]:
+    """Record the encoder window (feature frames) of every batch the engine encodes."""
+    widths, encode = [], engine.features
+
+    def recorded(clips, windows=None):
+        feats, frames = encode(clips, windows)
+        widths.append(feats.shape[-1])
+        return feats, frames
+
+    engine.features = recorded
+    return widths
+
+
+def _held_out(name: str, text: str | None = None) -> np.ndarray:
+    clips = real_speech.clips(name, "test")
+    clip = next(c for c in clips if c.text == text) if text else real_speech.sample(clips, 40)[5]
+    samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
+    return audio.resample(samples[:, 0], rate, 16000)
+
+
+def test_a_transcript_that_loops_in_the_cut_window_is_decoded_again_in_the_whole_window(module):
+    """With a 10 s window Whisper loops on a held-out speaker spelling a long name ("S-A-F-F-R-O-N-
+    R-O-B-L-E-S-S-R-O-N-R-O-B..."): the engine sees the transcript fail Whisper's checks and decodes
+    the clip again in the 30 s window, writing what the whole window writes. A clip that decodes
+    well in the cut window is decoded once."""
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    whole = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=30.0)
+    widths = _windows_used(engine)
+    options = module.DecodeOptions(beam_size=5)
+    spelled = _held_out("accented", "s a f f r o n r o b l e s")
+    [result] = engine.decode([(spelled, options)])
+    assert len(widths) == 2 and widths[0] < 3000 and widths[1] == 3000  # max(clip + 1 s, 10 s), then 30 s
+    assert result["hypotheses"][0]["text"] == whole.decode([(spelled, options)])[0]["hypotheses"][0]["text"]
+    widths.clear()
+    [result] = engine.decode([(_held_out("an4"), options)])
+    assert widths == [1000] and result["hypotheses"]

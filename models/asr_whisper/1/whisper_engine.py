@@ -5,12 +5,16 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
 
 - The encoder window is max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at 30 s (Whisper's
   window). Whisper was trained on 30 s windows: cut shorter it is faster (the encoder's cost grows
-  with the window) but writes worse transcripts, and below about 10 s it loops; the default keeps
-  the whole window (the measured trade-off is in the ASR README). A request may ask for a smaller
-  least window (`window_s`, Riva custom_configuration `second_pass_window_s`): a batch is encoded
-  with the largest window any of its clips needs. The window after the clip is padded
-  in the normalised log-mel domain with 0.0, as faster-whisper's `transcribe()` pads it (padding with
-  the log-mel of silence instead made Whisper write "Thank you for watching." on isolated digits).
+  with the window) but may write worse transcripts, and below about 10 s it loops. A transcript
+  decoded in a cut window that fails Whisper's own checks (cut off without its end token, compression
+  ratio over 2.4, mean log-probability under -1 on what is not silence) is decoded again in the
+  whole 30 s window (one short word said over and over, "1, 1, 1,", is kept as one copy instead):
+  the served model's 10 s floor costs speed only where the cut window works (the measured
+  trade-off is in the ASR README). A request may ask for another least window (`window_s`, Riva
+  custom_configuration `second_pass_window_s`): a batch is encoded with the largest window any of
+  its clips needs. The window after the clip is padded in the normalised log-mel domain with 0.0,
+  as faster-whisper's `transcribe()` pads it (padding with the log-mel of silence instead made
+  Whisper write "Thank you for watching." on isolated digits).
 - Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
   `transcribe()` does: with a beam it is far more accurate on spelled letters and digit strings
   than the untimed mode. Segments that start after the end of the audio (written over the silent
@@ -55,6 +59,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 SAMPLE_RATE = 16_000
 PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
 HOP = 160  # samples per feature frame (10 ms)
+VAD_EDGE_S = 0.3  # silence the VAD hears around a clip, so a word at its very edge is found
 MAX_WINDOW_S = 30.0
 HINTED_NBEST = 5  # free hypotheses the hints choose among
 LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio's end is invented
@@ -66,6 +71,9 @@ LOOP_REPEATS = 4  # a unit of 1-12 tokens said this many times in a row is Whisp
 # CTranslate2's Whisper.generate returns at most max_length // 2 tokens (measured with 4.8.5: 4 → 2,
 # 16 → 8, 30 → 15, with or without a forced prefix; Whisper's own sample_len is n_text_ctx // 2)
 TOKENS_PER_MAX_LENGTH = 2
+# ...except below 6 with a multilingual model's longer prompt (base: 3 → an error, 2 → no token at
+# all, 4 → 1): a one-token step asks for 4
+LEAST_MAX_LENGTH = 4
 _ONES = "zero one two three four five six seven eight nine".split()
 
 
@@ -180,7 +188,7 @@ def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
 
 def _max_length(tokens: int) -> int:
     """CTranslate2's `max_length` that lets `generate` return up to `tokens` tokens."""
-    return tokens * TOKENS_PER_MAX_LENGTH
+    return max(tokens * TOKENS_PER_MAX_LENGTH, LEAST_MAX_LENGTH)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -277,9 +285,13 @@ class WhisperEngine:
         return np.ascontiguousarray(np.stack(batch).astype(np.float32)), frames
 
     def has_speech(self, clip: np.ndarray) -> bool:
+        """Whether the VAD hears speech anywhere in the clip. The clip is heard between stretches of
+        silence: Silero misses a word cut off by the clip's edge (a one-second command clip whose
+        "right" runs to its last sample), which it finds once the word has silence around it."""
         if self.vad_options is None or len(clip) == 0:
             return len(clip) > 0
-        return bool(get_speech_timestamps(clip, self.vad_options))
+        edge = int(VAD_EDGE_S * SAMPLE_RATE)
+        return bool(get_speech_timestamps(np.pad(clip, (edge, edge)), self.vad_options))
 
     # -- decoding --------------------------------------------------------------------------------
     def _forced(self, encoded: np.ndarray, forms: list[list[int]], budget: int = 0) -> list[Forced]:
@@ -444,6 +456,7 @@ class WhisperEngine:
             )
             encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
             groups: dict[tuple[int, int, bool], list[int]] = {}
+            redo: list[int] = []
             for j, i in enumerate(live):
                 o = requests[i][1]
                 if o.phrases and not o.closed and o.num_hypotheses < HINTED_NBEST:
@@ -468,10 +481,41 @@ class WhisperEngine:
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
+                    if feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE and self._needs_whole_window(
+                        result, frames[j]
+                    ):
+                        redo.append(i)  # decoded again below, in the whole window
+                        continue
                     if free and n == 1:
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
                     out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1])
+            if redo:
+                again = [(requests[i][0], replace(requests[i][1], window_s=MAX_WINDOW_S)) for i in redo]
+                for i, decoded in zip(redo, self.decode(again), strict=True):
+                    out[i] = decoded
         return out  # type: ignore[return-value]
+
+    def _needs_whole_window(self, result, frames: int) -> bool:
+        """Whether a transcript decoded in a cut window fails Whisper's own checks (cut off without
+        its end token, compression ratio over 2.4, or mean log-probability under -1 on what is not
+        silence). Below its 30 s window Whisper starts looping ("S-A-F-F-R-O-N-R-O-B-L-E-S-S-R-O-N-
+        R-O-B...") and its temperature fallback samples nonsense ("4 3 4 3 4 2 4" for "four"): such a
+        clip is decoded again in the whole window, so the cut window costs speed only where it works.
+        One short word said over and over to the cut-off ("1, 1, 1, 1,") is that word: one copy is
+        kept (`_trim_loop`), without decoding again."""
+        if not result.sequences_ids or not result.sequences_ids[0]:
+            return False
+        raw = list(result.sequences_ids[0])
+        avg, ratio = self._quality(result)
+        if result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold:
+            return False  # likely silence: dropped as it is
+        if len(raw) >= self._max_length or ratio > COMPRESSION_RATIO_THRESHOLD:
+            spoken = self._spoken_tokens(raw, frames)
+            unit = _trim_loop(spoken, 2)
+            return not (
+                len(unit) < len(spoken) and all(t == unit[k % len(unit)] for k, t in enumerate(spoken))
+            )
+        return avg < self.logprob_threshold
 
     def _quality(self, result) -> tuple[float, float]:
         """Mean log-probability (per token, the end included) and compression ratio of a result's
