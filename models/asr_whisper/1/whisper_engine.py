@@ -555,11 +555,21 @@ class WhisperEngine:
         best = cands[0] if cands else None
         avg = best.logprob / best.scored if best else -math.inf
         nsp = float(result.no_speech_prob)
+        # what Whisper wrote freely may be an expected phrase too ("No." for "no"): that it won as
+        # the beam's rather than the forced phrase's is a hair's breadth of score, not evidence
+        expected = best is not None and _spoken_canon(best.text) in {
+            _spoken_canon(p) for p, _ in opts.phrases
+        }
         if (
             best is None
             or not best.text.strip()
             # Whisper's own rule, for what it wrote freely; an expected phrase passed the VAD already
-            or (best.source == "beam" and nsp > self.no_speech_threshold and avg < self.logprob_threshold)
+            or (
+                best.source == "beam"
+                and not expected
+                and nsp > self.no_speech_threshold
+                and avg < self.logprob_threshold
+            )
         ):
             return {"hypotheses": [], "no_speech_prob": nsp, "words": [], "reason": "no_speech"}
         hypotheses = [

@@ -160,3 +160,25 @@ def test_speech_at_the_very_edges_is_heard(client):
     hints = rasr.SpeechContext(phrases=real_speech.DIGIT_WORDS, boost=30.0)
     right = sum(offline(client, load(c), config(speech_contexts=[hints])) == c.text for c in clips)
     assert right >= 9, right
+
+
+def test_a_short_answer_after_a_pause_is_heard_however_long_the_pause(client):
+    """A dialog's ASR call opens at the end of the last turn, so a short answer ("no") comes after
+    however much silence the turn-taking left in the call. Whisper hears it from the VAD's onset
+    (less the context), not from the streaming model's 1 s pre-roll: inside a second of silence its
+    no-speech check dropped the answer or not by the audio's alignment (the dialog's flaky turn)."""
+    from bench.dialog_support import HELD_OUT_VOICES, user_speech
+
+    pcm, _ = user_speech("no", HELD_OUT_VOICES[0])
+    word = audio.decode(pcm, audio.LINEAR_PCM, RATE)
+    hints = rasr.SpeechContext(phrases=["yes", "no", "yes please", "no thanks", "sure", "okay"], boost=30.0)
+    cfg = config(
+        speech_contexts=[hints],
+        enable_word_time_offsets=True,
+        custom_configuration={"second_pass_window_s": "10"},
+    )
+    heard = {}
+    for pause_ms in (300, 560, 760, 960, 1160):
+        samples = np.concatenate([np.zeros(pause_ms * RATE // 1000, dtype=np.float32), word])
+        heard[pause_ms] = streaming(client, samples, cfg)
+    assert all(h == ("no", "whisper") for h in heard.values()), heard
