@@ -80,6 +80,16 @@ def test_a_request_may_ask_for_a_smaller_window(module, engine):
     assert engine.features([clip, clip], [10.0, 0.0])[0].shape[-1] == 3000
 
 
+def test_a_short_clip_gets_the_whole_window_unless_its_request_asks(module):
+    """With the served 10 s floor, a clip of 3 s is encoded in 10 s but a lone word (under 2 s, where
+    the cut window mishears) in Whisper's whole 30 s; a request's own window applies to both."""
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    word, phrase = np.zeros(16000, dtype=np.float32), np.zeros(3 * 16000, dtype=np.float32)
+    assert engine.features([phrase])[0].shape[-1] == 1000
+    assert engine.features([word])[0].shape[-1] == 3000
+    assert engine.features([word], [10.0])[0].shape[-1] == 1000
+
+
 def test_a_word_cut_off_by_the_clips_end_is_still_speech(module, engine):
     """Held-out one-word clips whose word the VAD finds with silence after it, cut in the middle of
     the word (it runs to the last sample, as when an utterance's audio ends mid-word): the VAD guard

@@ -50,7 +50,7 @@ class TritonPythonModel:
             device_index=int(args.get("model_instance_device_id", 0)) if gpu else 0,
             compute_type=params.get("compute_type", "float16" if gpu else "int8"),
             cpu_threads=int(params.get("cpu_threads", "2")),
-            min_window_s=float(params.get("min_window_s", "30")),
+            min_window_s=float(params.get("min_window_s", "10")),
             timestamps=params.get("timestamps", "true").lower() == "true",
             boost_scale=float(params.get("boost_scale", "0.2")),
         )

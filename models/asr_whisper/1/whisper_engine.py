@@ -8,13 +8,13 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   with the window) but may write worse transcripts, and below about 10 s it loops. A transcript
   decoded in a cut window that fails Whisper's own checks (cut off without its end token, compression
   ratio over 2.4, mean log-probability under -1 on what is not silence) is decoded again in the
-  whole 30 s window (one short word said over and over, "1, 1, 1,", is kept as one copy instead):
-  the served model's 10 s floor costs speed only where the cut window works (the measured
-  trade-off is in the ASR README). A request may ask for another least window (`window_s`, Riva
-  custom_configuration `second_pass_window_s`): a batch is encoded with the largest window any of
-  its clips needs. The window after the clip is padded in the normalised log-mel domain with 0.0,
-  as faster-whisper's `transcribe()` pads it (padding with the log-mel of silence instead made
-  Whisper write "Thank you for watching." on isolated digits).
+  whole 30 s window, and a clip under 2 s (a lone word, where the cut window mishears) gets the whole
+  window unless its request asks otherwise: the served model's 10 s floor costs speed only where
+  the cut window works (the measured trade-off is in the ASR README). A request may ask for
+  another least window (`window_s`, Riva custom_configuration `second_pass_window_s`): a batch is
+  encoded with the largest window any of its clips needs. The window after the clip is padded in
+  the normalised log-mel domain with 0.0, as faster-whisper's `transcribe()` pads it (padding with
+  the log-mel of silence instead made Whisper write "Thank you for watching." on isolated digits).
 - Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
   `transcribe()` does: with a beam it is far more accurate on spelled letters and digit strings
   than the untimed mode. Segments that start after the end of the audio (written over the silent
@@ -61,6 +61,10 @@ PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
 HOP = 160  # samples per feature frame (10 ms)
 VAD_EDGE_S = 0.3  # silence the VAD hears around a clip, so a word at its very edge is found
 MAX_WINDOW_S = 30.0
+# a clip shorter than this is encoded in the whole window unless its request asks otherwise: in a cut
+# window Whisper misplaces a lone word's timestamps, raises its no-speech probability and mishears it
+# ("Last." for "left", "Top" for "stop"; dev one-word commands, beam 5: 75 % right in 10 s, 85 % in 30 s)
+SHORT_CLIP_S = 2.0
 HINTED_NBEST = 5  # free hypotheses the hints choose among
 LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio's end is invented
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own fallback, as transcribe() runs it
@@ -261,7 +265,10 @@ class WhisperEngine:
 
     # -- features --------------------------------------------------------------------------------
     def window_samples(self, n_samples: int, min_window_s: float = 0.0) -> int:
-        least = min_window_s or self.min_window_s
+        """The encoder window for a clip: max(clip + tail, least), capped at 30 s. The least is the
+        request's `min_window_s`, else the engine's, which clips under `SHORT_CLIP_S` do not get."""
+        short = n_samples < SHORT_CLIP_S * SAMPLE_RATE
+        least = min_window_s or (MAX_WINDOW_S if short else self.min_window_s)
         seconds = min(max(n_samples / SAMPLE_RATE + self.tail_pad_s, least), MAX_WINDOW_S)
         return int(seconds * SAMPLE_RATE) // HOP * HOP
 
@@ -481,9 +488,8 @@ class WhisperEngine:
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
-                    if feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE and self._needs_whole_window(
-                        result, frames[j]
-                    ):
+                    cut = feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE
+                    if cut and self._needs_whole_window(result):
                         redo.append(i)  # decoded again below, in the whole window
                         continue
                     if free and n == 1:
@@ -495,27 +501,20 @@ class WhisperEngine:
                     out[i] = decoded
         return out  # type: ignore[return-value]
 
-    def _needs_whole_window(self, result, frames: int) -> bool:
+    def _needs_whole_window(self, result) -> bool:
         """Whether a transcript decoded in a cut window fails Whisper's own checks (cut off without
         its end token, compression ratio over 2.4, or mean log-probability under -1 on what is not
         silence). Below its 30 s window Whisper starts looping ("S-A-F-F-R-O-N-R-O-B-L-E-S-S-R-O-N-
-        R-O-B...") and its temperature fallback samples nonsense ("4 3 4 3 4 2 4" for "four"): such a
-        clip is decoded again in the whole window, so the cut window costs speed only where it works.
-        One short word said over and over to the cut-off ("1, 1, 1, 1,") is that word: one copy is
-        kept (`_trim_loop`), without decoding again."""
+        R-O-B...", "No. No. No. No.") and its temperature fallback samples nonsense ("4 3 4 3 4 2 4"
+        for "four"): such a clip is decoded again in the whole window, so the cut window costs speed
+        only where it works."""
         if not result.sequences_ids or not result.sequences_ids[0]:
             return False
-        raw = list(result.sequences_ids[0])
         avg, ratio = self._quality(result)
         if result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold:
             return False  # likely silence: dropped as it is
-        if len(raw) >= self._max_length or ratio > COMPRESSION_RATIO_THRESHOLD:
-            spoken = self._spoken_tokens(raw, frames)
-            unit = _trim_loop(spoken, 2)
-            return not (
-                len(unit) < len(spoken) and all(t == unit[k % len(unit)] for k, t in enumerate(spoken))
-            )
-        return avg < self.logprob_threshold
+        cut_off = len(result.sequences_ids[0]) >= self._max_length
+        return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or avg < self.logprob_threshold
 
     def _quality(self, result) -> tuple[float, float]:
         """Mean log-probability (per token, the end included) and compression ratio of a result's
