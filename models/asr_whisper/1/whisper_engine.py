@@ -489,7 +489,7 @@ class WhisperEngine:
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
                     cut = feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE
-                    if cut and self._needs_whole_window(result):
+                    if cut and self._needs_whole_window(result, unlikely_counts=free):
                         redo.append(i)  # decoded again below, in the whole window
                         continue
                     if free and n == 1:
@@ -501,20 +501,22 @@ class WhisperEngine:
                     out[i] = decoded
         return out  # type: ignore[return-value]
 
-    def _needs_whole_window(self, result) -> bool:
+    def _needs_whole_window(self, result, unlikely_counts: bool = True) -> bool:
         """Whether a transcript decoded in a cut window fails Whisper's own checks (cut off without
         its end token, compression ratio over 2.4, or mean log-probability under -1 on what is not
         silence). Below its 30 s window Whisper starts looping ("S-A-F-F-R-O-N-R-O-B-L-E-S-S-R-O-N-
         R-O-B...", "No. No. No. No.") and its temperature fallback samples nonsense ("4 3 4 3 4 2 4"
         for "four"): such a clip is decoded again in the whole window, so the cut window costs speed
-        only where it works."""
+        only where it works. A hinted request's n-best is only the phrases' competition: an unlikely
+        one (a short answer often is) is no reason to decode again, a looping one is."""
         if not result.sequences_ids or not result.sequences_ids[0]:
             return False
         avg, ratio = self._quality(result)
         if result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold:
             return False  # likely silence: dropped as it is
         cut_off = len(result.sequences_ids[0]) >= self._max_length
-        return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or avg < self.logprob_threshold
+        unlikely = unlikely_counts and avg < self.logprob_threshold
+        return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or unlikely
 
     def _quality(self, result) -> tuple[float, float]:
         """Mean log-probability (per token, the end included) and compression ratio of a result's
