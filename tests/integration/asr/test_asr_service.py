@@ -518,27 +518,20 @@ def test_a_stream_idle_past_the_sequence_timeout_goes_on(tmp_path):
     (repository / MODEL / "config.pbtxt").write_text(
         config.replace("max_sequence_idle_microseconds: 60000000", "max_sequence_idle_microseconds: 1000000")
     )
-    triton = explicit_asr_triton(repository, tmp_path)
-    triton.start()
-    service = None
-    try:
+    with explicit_asr_triton(repository, tmp_path) as triton:
         triton.wait_ready([MODEL], timeout_s=300)
         service = start_service(triton.grpc_url, tmp_path / "asr.log", repository)
-        client = riva.client.ASRService(riva.client.Auth(uri=service.address))
+        try:
+            client = riva.client.ASRService(riva.client.Auth(uri=service.address))
 
-        def paused():
-            yield from chunks(pcm16(speech("one")))
-            time.sleep(4.0)  # the user pauses: Triton drops the sequence
-            yield from chunks(pcm16(speech("seven")))
+            def paused():
+                yield from chunks(pcm16(speech("one")))
+                time.sleep(4.0)  # the user pauses: Triton drops the sequence
+                yield from chunks(pcm16(speech("seven")))
 
-        results = [
-            r
-            for response in client.streaming_response_generator(paused(), streaming_config())
-            for r in response.results
-        ]
-        assert finals(results).split()[-1] == "seven"
-        assert metric(service, "rivulet_asr_sequences_released_total", reason="expired") >= 1
-    finally:
-        if service:
+            responses = client.streaming_response_generator(paused(), streaming_config())
+            results = [r for response in responses for r in response.results]
+            assert finals(results).split()[-1] == "seven"
+            assert metric(service, "rivulet_asr_sequences_released_total", reason="expired") >= 1
+        finally:
             service.stop()
-        triton.stop()
