@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from rivulet.core.errors import RivuletError
+from rivulet.dialog.engine import DialogEngine
 from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills import build_registry
@@ -251,3 +252,19 @@ async def test_hints_name_what_is_on_the_list_being_removed_from(h):
         ctx = TurnContext(h.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events)
         known = await h.policy.hints_with_known(txn.state, ctx)
     assert {"milk", "oat flakes", "cancel"} <= set(known) and "nails" not in known
+
+
+async def test_a_spoken_turn_without_words_is_reprompted_with_the_open_question_and_stores_nothing(h):
+    engine = DialogEngine(DialogSettings(), h.redis, h.policy.registry, None)
+    fresh = await engine.reprompt(h.session_id, zone=ZONE)  # no session yet, no question open
+    assert (fresh.text, fresh.action) == ("Sorry, I didn't catch that. Could you say that again?", "no_input")
+    await h.turn("book a table", "BookRestaurant")
+    stored = await h.redis.hget(Keys(h.session_id).session, "state")
+    reply = await engine.reprompt(h.session_id, zone=ZONE)
+    assert reply.text == "Sorry, I didn't catch that. For how many people?"
+    assert reply.expecting_slot == "party_size" and reply.action == "no_input"
+    assert await h.redis.hget(Keys(h.session_id).session, "state") == stored  # asked-count included
+    await h.turn("four people", "BookRestaurant", party_size_number="4", timeRange="at 7 pm", city="boston")
+    confirming = await engine.reprompt(h.session_id, zone=ZONE)
+    assert confirming.expecting_confirmation
+    assert confirming.text == "Sorry, I didn't catch that. Book a table for 4 people 7 pm in boston?"

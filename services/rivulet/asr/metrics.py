@@ -30,7 +30,8 @@ SEQUENCES_RELEASED = Counter(
     "rivulet_asr_sequences_released_total",
     "Triton sequences ended, by why: 'end' (audio finished), 'cancelled' (client went away or the "
     "stream failed: an END with no audio, answered by the model, freed its state at once), "
-    "'release_failed' (that END failed, e.g. Triton down: Triton evicts the state after its idle timeout).",
+    "'release_failed' (that END failed, e.g. Triton down: Triton evicts the state after its idle timeout), "
+    "'expired' (Triton dropped it after its idle timeout; the stream went on as a fresh sequence).",
     ["reason"],
 )
 AUDIO_SECONDS = Counter("rivulet_asr_audio_seconds_total", "Seconds of audio recognized.", ["model"])

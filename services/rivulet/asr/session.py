@@ -233,7 +233,8 @@ class StreamSession:
             self.decoder = audio.PcmDecoder(options.encoding, rate, self.model.sample_rate_hz)
         except audio.AudioFormatError as exc:
             raise invalid_argument(str(exc)) from exc
-        self.sequence = TritonSequence(triton, self.model.name, request_id)
+        frame_samples = round(self.model.frame_shift_ms * self.model.sample_rate_hz / 1000)
+        self.sequence = TritonSequence(triton, self.model.name, request_id, frame_samples)
         self.triton, self.request_id = triton, request_id
         self.recognizer = make_recognizer(options, settings)
         self._buffer = np.zeros(0, dtype=np.float32)

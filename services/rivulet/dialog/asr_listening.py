@@ -14,7 +14,7 @@ from rivulet.core.errors import invalid_argument
 from rivulet.dialog import metrics
 from rivulet.dialog.clients import AsrStream, DependencyError
 from rivulet.dialog.converse_config import BYTES_PER_SAMPLE
-from rivulet.dialog.converse_turns import UserTurn, spoken_words
+from rivulet.dialog.converse_turns import NoInput, UserTurn, spoken_words
 from rivulet.dialog.engine import new_turn_id
 from rivulet.dialog.playback import PlaybackTracking
 from rivulet.dialog.speculation import Speculation, decide
@@ -44,6 +44,10 @@ class AsrCall:
     vad_end: tuple[float, float] | None = None
     # (stream time, audio) of what it was sent before any speech: replayed if it is replaced
     before_speech: deque = field(default_factory=lambda: deque(maxlen=REPLAY_CHUNKS))
+    # the turn this call's words started (SPEECH_STARTED sent) that no final has ended yet; "": none.
+    # Per call: the call ended at the end of turn is still transcribing it while the next one hears
+    # the audio that follows.
+    turn_id: str = ""
 
 
 class AsrListening(PlaybackTracking):
@@ -68,18 +72,21 @@ class AsrListening(PlaybackTracking):
             if now < self.asr_retry_at:
                 return
             self._open_asr()
-        self.asr.stream.send(chunk)
-        if not self.in_speech:
-            self.asr.before_speech.append((chunk_start_ms, chunk))
-        heard = self.in_speech or (self.silence and self.silence.speech_ms >= MIN_SPEECH_MS)
+        call = self.asr
+        call.stream.send(chunk)
+        if not call.turn_id:
+            call.before_speech.append((chunk_start_ms, chunk))
+        # speech this call heard (not the turn an earlier call is still transcribing: that one was
+        # ended already, and its silence must not end every call that follows it)
+        heard = call.turn_id or (self.silence and self.silence.speech_ms >= MIN_SPEECH_MS)
         if heard and silence_ms >= self.cfg.stop_ms:
             # end of turn by the audio's own silence: half-close the call, so the ASR flushes its
             # final at once; the next chunk opens a fresh call for the next turn. Also when the
             # VAD heard speech that the ASR has shown no words for yet: a short "yes" can be too
             # faint for its endpointer to start an utterance, and would never end otherwise.
             self.silence.mark()
-            self.asr.vad_end = (self.audio_ms, float(silence_ms))
-            self.asr.stream.close()
+            call.vad_end = (self.audio_ms, float(silence_ms))
+            call.stream.close()
             self.asr = None
 
     def _open_asr(self, offset_ms: float | None = None, how: str = "opened") -> None:
@@ -112,7 +119,7 @@ class AsrListening(PlaybackTracking):
         yet (it opened at the end of the last turn, or goes on after its final): replace it by one
         with the new hints, replaying the audio the old one got since (so nothing said is lost)."""
         call = self.asr
-        if call is None or call.hints == self.hints or self.in_speech:
+        if call is None or call.hints == self.hints or call.turn_id:
             return
         call.stream.cancel()
         self.asr = None
@@ -135,6 +142,7 @@ class AsrListening(PlaybackTracking):
     async def _read_asr(self, call: AsrCall) -> None:
         try:
             async for response in call.stream.responses():
+                self.asr_rejected = False
                 for result in response.results:
                     self._on_asr_result(result, call)
                     if (
@@ -145,52 +153,83 @@ class AsrListening(PlaybackTracking):
                         call.stream.close()  # the next audio chunk opens a fresh stream
                         self.asr = None
         except DependencyError as exc:
-            if exc.code == "INVALID_ARGUMENT":
-                self._fail(invalid_argument(f"the audio was rejected by ASR: {exc.message}"))
-            else:
-                self.error(self.pending_turn_id, "asr", exc.code, exc.message)
-            self.asr_retry_at = time.perf_counter() + 1.0
+            self._asr_failed(call, exc)
+        else:
+            self.asr_rejected = False
+            if call.turn_id:  # words were shown (SPEECH_STARTED), and the call ended with no final
+                self._no_input(call)
         finally:
             if self.asr is call:
                 self.asr = None
-            if self.asr is None:  # (a newer call may already be hearing the next turn)
-                self.in_speech = False
+
+    def _asr_failed(self, call: AsrCall, exc: DependencyError) -> None:
+        """An ASR call failed: the turn it was hearing gets an error, and the next audio chunk opens
+        a new call (after a second when the ASR is down). A call the ASR rejected (INVALID_ARGUMENT,
+        e.g. its Triton sequence expired in a long pause) is replaced at once; only when the call
+        replacing it is rejected too, with no result between, is the audio itself bad: the stream
+        ends with INVALID_ARGUMENT."""
+        turn_id, call.turn_id = call.turn_id, ""
+        self._drop_speculation(turn_id)
+        if exc.code == "INVALID_ARGUMENT" and self.asr_rejected:
+            self._fail(invalid_argument(f"the audio was rejected by ASR: {exc.message}"))
+            return
+        self.asr_rejected = exc.code == "INVALID_ARGUMENT"
+        self.error(turn_id, "asr", exc.code, exc.message)
+        if not self.asr_rejected:
+            self.asr_retry_at = time.perf_counter() + 1.0
+
+    def _no_input(self, call: AsrCall) -> None:
+        """The turn `call`'s words started ended with no words (Whisper heard no speech in it, or no
+        final came): tell the client (NO_INPUT) and have the worker reprompt. Sound that never
+        showed a word (a cough, noise the ASR ignored) started no turn, and gets neither."""
+        turn_id, call.turn_id = call.turn_id, ""
+        self._drop_speculation(turn_id)
+        self.event(turn_id, pb.TurnEvent.NO_INPUT)
+        self.work.put_nowait(NoInput(turn_id))
+
+    def _take_speculation(self, turn_id: str) -> Speculation | None:
+        """The speculation on `turn_id`'s words, if there is one, no longer pending."""
+        spec = self.speculation
+        if spec is None or spec.turn_id != turn_id:
+            return None
+        self.speculation = None
+        return spec
+
+    def _drop_speculation(self, turn_id: str) -> None:
+        """Settle the speculation on `turn_id`'s words, if there is one, unconfirmed."""
+        decide(self._take_speculation(turn_id), None)
 
     def _on_asr_result(self, result, call: AsrCall) -> None:
         text = result.alternatives[0].transcript.strip() if result.alternatives else ""
         if not result.is_final:
             if not text:
                 return
-            if not self.in_speech:
-                self.in_speech = True
-                self.pending_turn_id = new_turn_id()
-                self.event(self.pending_turn_id, pb.TurnEvent.SPEECH_STARTED)
+            if not call.turn_id:
+                call.turn_id = new_turn_id()
+                self.event(call.turn_id, pb.TurnEvent.SPEECH_STARTED)
             if self.cfg.interim_results:
-                self.send(
-                    self.pending_turn_id, transcript=pb.Transcript(text=text, confidence=result.stability)
-                )
+                self.send(call.turn_id, transcript=pb.Transcript(text=text, confidence=result.stability))
             self._barge_in(text)
             if result.stability < 0.999 or self._is_backchannel(text):
                 return
-            if self.speculation and spoken_words(self.speculation.text) != spoken_words(text):
-                decide(self.speculation, None)  # the words changed: that answer is moot
-                self.speculation = None
+            spec = self.speculation
+            if spec and spec.turn_id == call.turn_id and spoken_words(spec.text) != spoken_words(text):
+                self._drop_speculation(call.turn_id)  # the words changed: that answer is moot
             if self.speculation is None:
                 loop = asyncio.get_running_loop()
-                self.speculation = Speculation(text, self.pending_turn_id, loop.create_future())
+                self.speculation = Speculation(text, call.turn_id, loop.create_future())
                 self.work.put_nowait(self.speculation)
             return
         final_wall = time.perf_counter()
-        turn_id = self.pending_turn_id or new_turn_id()
-        self.in_speech, self.pending_turn_id = False, ""
         call.before_speech.clear()  # a call that goes on after its final replays only what follows
         if self.silence:
             self.silence.mark()
-        spec, self.speculation = self.speculation, None
         if not text:
-            decide(spec, None)
-            self.event(turn_id, pb.TurnEvent.NO_INPUT)
+            if call.turn_id:
+                self._no_input(call)
             return
+        turn_id, call.turn_id = call.turn_id or new_turn_id(), ""
+        spec = self._take_speculation(turn_id)
         sp = self.speaking
         if sp and sp.playing(final_wall) and self._is_backchannel(text):
             decide(spec, None)

@@ -27,7 +27,7 @@ from rivulet.dialog import metrics
 from rivulet.dialog.announcements import Announcements
 from rivulet.dialog.asr_listening import AsrListening
 from rivulet.dialog.clients import DependencyError
-from rivulet.dialog.converse_turns import ANNOUNCE, EOF, UserTurn
+from rivulet.dialog.converse_turns import ANNOUNCE, EOF, NoInput, UserTurn
 from rivulet.dialog.engine import new_turn_id
 from rivulet.dialog.policy import PolicyReply
 from rivulet.dialog.speculation import Abandoned, Prefetch, Speculation, decision
@@ -118,6 +118,9 @@ class ConverseSession(AsrListening, Announcements):
                 if item is ANNOUNCE:
                     await self._announce()
                     continue
+                if isinstance(item, NoInput):
+                    await self._reprompt(item.turn_id)
+                    continue
                 if isinstance(item, UserTurn) and not item.typed:
                     item = self._merge_fragments(item, pending)
                 await self._turn(item)
@@ -144,6 +147,27 @@ class ConverseSession(AsrListening, Announcements):
         if merged:
             self.send(turn.turn_id, transcript=pb.Transcript(text=turn.text, is_final=True, confidence=1.0))
         return turn
+
+    async def _reprompt(self, turn_id: str) -> None:
+        """A spoken turn that gave no words (NO_INPUT): say so and ask the open question again,
+        storing nothing; the stream goes on listening."""
+        try:
+            reply = await self.engine.reprompt(self.sid, zone=self.cfg.zone, turn_id=turn_id)
+        except RivuletError as exc:
+            self.error(turn_id, "session", exc.code.name, exc.message)
+            return
+        self.send(
+            turn_id,
+            reply=pb.Reply(
+                text=reply.text,
+                action=reply.action,
+                expecting_slot=reply.expecting_slot,
+                expecting_confirmation=reply.expecting_confirmation,
+            ),
+        )
+        metrics.TURNS.labels("voice", reply.action).inc()
+        if self.cfg.voice:
+            await self._speak(turn_id, reply.text)
 
     async def _turn(self, item: UserTurn | Speculation) -> None:
         spec = item if isinstance(item, Speculation) else None

@@ -57,12 +57,12 @@ class ConverseStream:
             else None
         )
         self.asr_retry_at = 0.0
+        # the last ASR call failed with INVALID_ARGUMENT and none has answered since
+        self.asr_rejected = False
         self.audio_ms = 0.0
         self.first_audio_wall = 0.0
         self.arrival_ms: list[float] = []
         self.arrival_wall: list[float] = []
-        self.in_speech = False
-        self.pending_turn_id = ""
         self.speaking: Speaking | None = None
         self.speculation: Speculation | None = None
         self.cancelled_turns: set[str] = set()

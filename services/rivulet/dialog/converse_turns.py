@@ -19,6 +19,13 @@ class UserTurn:
     asr_final_ms: float = 0.0
 
 
+@dataclass
+class NoInput:
+    """A spoken turn (SPEECH_STARTED sent) that ended with no words: reprompt."""
+
+    turn_id: str
+
+
 def spoken_words(text: str) -> list[str]:
     """Lower-case words, as transcripts are compared and backchannels recognised."""
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))

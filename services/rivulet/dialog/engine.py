@@ -18,7 +18,7 @@ from rivulet.dialog.clients import NluClient
 from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import SkillRegistry, TurnContext
-from rivulet.dialog.state import HistoryEntry, check_session_id
+from rivulet.dialog.state import HistoryEntry, Keys, check_session_id
 from rivulet.dialog.store import Event, SessionStore
 
 
@@ -188,6 +188,23 @@ class DialogEngine:
                 txn.outcome = (turn_id, turn.outcome())
         turn.policy_ms = (time.perf_counter() - start) * 1000
         return turn
+
+    async def reprompt(self, session_id: str, *, zone: ZoneInfo, turn_id: str = "") -> PolicyReply:
+        """The reply to a spoken turn that gave no words (the open question asked again). It reads
+        the session and writes nothing: the state stays as the last turn left it. Raises
+        RivuletError (Redis down → UNAVAILABLE)."""
+        state = await self.store.load(session_id)
+        ctx = TurnContext(
+            session_id=session_id,
+            keys=Keys(session_id),
+            redis=self.redis,
+            tx=None,  # nothing is written
+            tz=zone,
+            now=dt.datetime.now(zone),
+            events=[],
+            turn_id=turn_id,
+        )
+        return self.policy.reprompt(state, ctx)
 
     async def record_playback(self, session_id: str, turn_id: str, played_ms: int, interrupted: bool) -> None:
         """Store how much of a reply the user heard (and whether they cut it off)."""

@@ -28,6 +28,7 @@ SOCIAL = {
 _REPLIES = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/replies.toml").read_text())
 HELP = _REPLIES["help"].format(capabilities=_REPLIES["capabilities"])
 OUT_OF_SCOPE = _REPLIES["out_of_scope"].format(capabilities=_REPLIES["capabilities"])
+NO_INPUT = _REPLIES["no_input"]
 FALLBACK = "Sorry, I didn't understand that. You can say help to hear what I can do."
 CARRY = re.compile(
     r"^(?:(?:and\s+)?(?:what|how)\s+about|and(?:\s+for|\s+in)?|what if|same (?:for|in))\b\s*", re.I
@@ -137,6 +138,13 @@ class Policy:
         return (*fixed, *(k for k in known if k not in fixed))
 
     # -- conversational moves ----------------------------------------------------------------------
+    def reprompt(self, state: SessionState | None, ctx: TurnContext) -> PolicyReply:
+        """The reply to a spoken turn that gave no words: that it was not caught, and the open
+        question again. It reads the state and changes nothing (the turn is not one)."""
+        frame = state.frame if state else None
+        question = self._question(frame, ctx) or _REPLIES["no_input_open"]
+        return PolicyReply(f"{NO_INPUT} {question}", "no_input", **self._expecting(frame))
+
     def _help(self, frame: Frame | None) -> PolicyReply:
         if not frame:
             return PolicyReply(HELP, "help")
@@ -231,9 +239,7 @@ class Policy:
                 "abandoned",
                 {"intent": frame.intent},
             )
-        return PolicyReply(
-            f"Sorry, I didn't catch that. {awaited.prompt}", "ask_slot", expecting_slot=awaited.name
-        )
+        return PolicyReply(f"{NO_INPUT} {awaited.prompt}", "ask_slot", expecting_slot=awaited.name)
 
     def _is_follow_up(self, text: str, state: SessionState) -> bool:
         """An explicit follow-up ("what about …", "and in …") on an answered task."""

@@ -10,6 +10,7 @@ import concurrent.futures
 import io
 import itertools
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -33,6 +34,7 @@ from tests.integration.asr.conftest import (
     speech,
     start_service,
 )
+from tests.models_asr import committed_model
 from tests.support import (
     free_port,
     health_status,
@@ -496,3 +498,40 @@ def test_triton_outage_is_unavailable_and_recovers(asr_repository, tmp_path):
         if service:
             service.stop()
         triton.stop()
+
+
+def test_a_stream_idle_past_the_sequence_timeout_goes_on(tmp_path):
+    """Triton drops a sequence idle for longer than the model's max_sequence_idle_microseconds (60 s;
+    1 s here): the stream's next audio starts a fresh sequence instead of failing with
+    INVALID_ARGUMENT ("must specify the START flag"), and is transcribed."""
+    source = committed_model()
+    if source is None:
+        pytest.skip("the trained models/asr_streaming is not in this checkout")
+    repository = tmp_path / "repository"
+    for path in source.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts and path.name != "config.pbtxt":
+            target = repository / MODEL / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path.resolve())
+    config = (source / "config.pbtxt").read_text()
+    assert "max_sequence_idle_microseconds: 60000000" in config
+    (repository / MODEL / "config.pbtxt").write_text(
+        config.replace("max_sequence_idle_microseconds: 60000000", "max_sequence_idle_microseconds: 1000000")
+    )
+    with explicit_asr_triton(repository, tmp_path) as triton:
+        triton.wait_ready([MODEL], timeout_s=300)
+        service = start_service(triton.grpc_url, tmp_path / "asr.log", repository)
+        try:
+            client = riva.client.ASRService(riva.client.Auth(uri=service.address))
+
+            def paused():
+                yield from chunks(pcm16(speech("one")))
+                time.sleep(4.0)  # the user pauses: Triton drops the sequence
+                yield from chunks(pcm16(speech("seven")))
+
+            responses = client.streaming_response_generator(paused(), streaming_config())
+            results = [r for response in responses for r in response.results]
+            assert finals(results).split()[-1] == "seven"
+            assert metric(service, "rivulet_asr_sequences_released_total", reason="expired") >= 1
+        finally:
+            service.stop()
