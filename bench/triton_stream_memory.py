@@ -7,6 +7,8 @@ Modes (each on a fresh tritonserver serving only `tts_embedded`):
 - `cancel-after-final`: what the service did before issue #18: read to the FINAL piece, then cancel
   the gRPC stream.
 - `barge-in`: stop after the first piece of a long reply (the stream is cancelled mid-reply).
+  Back-to-back mid-reply cancels can crash or stall tritonserver 2.51 (gRPC cancellation races,
+  README "Soak"); the run then fails with DEADLINE_EXCEEDED or UNAVAILABLE.
 
 Each reply speaks "Sure. what time is it." (barge-in: a 14-piece text) with `English-US.Male-2`;
 `--concurrency` replies are in flight at once. tritonserver's VmRSS is sampled every 0.25 s and the
