@@ -24,6 +24,7 @@ __all__ = [
     "free_port",
     "health_status",
     "metric",
+    "rss_mib",
     "service_env",
     "wait_for_health",
     "wait_for_metric",
@@ -38,6 +39,14 @@ def metric(service: ServiceProcess, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def wait_for_metric(service: ServiceProcess, name: str, want, timeout_s: float = 15.0, **labels) -> float:

@@ -1,9 +1,15 @@
 """Streams one script through a decoupled synthesizer model on Triton.
 
 ``TritonSynthesizer.stream(voice, script)`` opens a gRPC ``ModelStreamInfer`` stream, sends one
-request and yields each audio piece as Triton returns it, until the response flagged ``FINAL``.
-If the consumer stops early (the client cancelled, barge-in), the ``finally`` cancels the gRPC
-stream; Triton then marks the request cancelled and the model drops its remaining pieces.
+request (and half-closes) and yields each audio piece as Triton returns it, until the response
+flagged ``FINAL``; then it waits for Triton to end the stream itself (status OK), which takes no
+more than a round trip. Only a consumer that stops early (the client cancelled, barge-in) cancels
+the gRPC stream; Triton then marks the request cancelled and the model drops its remaining pieces.
+
+Why a finished stream is not cancelled: tritonserver 2.51 keeps memory for every
+``ModelStreamInfer`` stream that the client cancels once its responses are complete (about 5-9
+KiB each; a stream per reply grew the server's RSS without bound, issue #18). A stream that ends
+normally leaves nothing behind (``bench/triton_stream_memory.py`` measures both).
 
 Error mapping: Triton unreachable → UNAVAILABLE; the model rejecting the request → INVALID_ARGUMENT;
 no piece within ``timeout_s`` → DEADLINE_EXCEEDED; a synthesis failure → INTERNAL with its message.
@@ -89,6 +95,7 @@ class TritonSynthesizer:
             responses = self._client.stream_infer(requests())
         except InferenceServerException as exc:
             raise unavailable(f"Triton at {self.url} is unreachable: {exc.message()}") from exc
+        ended = False
         try:
             while True:
                 try:
@@ -117,6 +124,19 @@ class TritonSynthesizer:
                 start = time.perf_counter()
                 yield (audio.reshape(-1) if audio is not None else np.zeros(0, np.float32)), rate
                 if final:
+                    ended = await self._await_end(responses)
                     return
         finally:
-            responses.cancel()
+            if not ended:  # stopped early (barge-in, client gone, an error): Triton drops the rest
+                responses.cancel()
+
+    async def _await_end(self, responses: AsyncIterator) -> bool:
+        """After the FINAL piece: True once Triton has closed the stream with status OK (nothing
+        more may come); False if it did not within the deadline (the caller then cancels it)."""
+        try:
+            await asyncio.wait_for(anext(responses), min(self.timeout_s, 5.0))
+        except StopAsyncIteration:
+            return True
+        except (TimeoutError, grpc.aio.AioRpcError, InferenceServerException):
+            return False
+        return False  # a response after FINAL: not a stream that ended cleanly

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from pathlib import Path
 
 import grpc
 import pytest
@@ -14,18 +13,11 @@ from riva.proto import riva_tts_pb2 as rtts
 from riva.proto import riva_tts_pb2_grpc
 
 from tests.integration.security.conftest import TTS
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, rss_mib
 
 pytestmark = pytest.mark.integration
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the riverbank at seven thirty. "
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def streams_in_flight(process: ServiceProcess) -> float:
