@@ -156,3 +156,23 @@ def test_a_transcript_that_loops_in_the_cut_window_is_decoded_again_in_the_whole
     widths.clear()
     [result] = engine.decode([(_held_out("an4"), options)])
     assert widths == [1000] and result["hypotheses"]
+
+
+def test_a_repeated_phrase_longer_than_the_audio_could_hold_is_one_copy(module, engine):
+    """Whisper writing "see you next time" three times over a 0.2 s clip is looping (more tokens than
+    0.2 s can hold): one copy is kept; the same three copies over 5 s of audio may be speech."""
+    from types import SimpleNamespace
+
+    tokens = engine.tokenizer.encode(" see you next time see you next time see you next time")
+    result = SimpleNamespace(sequences_ids=[tokens], scores=[-0.5], logits=[], no_speech_prob=0.1)
+    options = module.DecodeOptions(beam_size=5)
+    engine._max_length = 64
+    [short] = engine._candidates(None, 21, result, options)
+    [long] = engine._candidates(None, 500, result, options)
+    assert short.text.strip() == "see you next time"
+    assert long.text.strip() == "see you next time see you next time see you next time"
+    # as Whisper wrote it over a held-out speaker's 0.21 s "two": the copies differ in case and commas
+    written = " See you next time, see you next time, see you next time."
+    result.sequences_ids = [engine.tokenizer.encode(written)]
+    [short] = engine._candidates(None, 21, result, options)
+    assert short.text.strip() == "See you next time,"

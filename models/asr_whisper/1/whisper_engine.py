@@ -33,7 +33,8 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
 - CTranslate2's `generate` returns at most `max_length // 2` tokens: every budget here is counted in
   tokens and doubled for it (`_max_length`).
 - A transcript whose end repeats a unit of 1-12 tokens 4 times or more (twice when cut off by
-  `max_length`) is Whisper looping ("five six five six five six five six"): one copy is kept.
+  `max_length` or when it has more tokens than the audio could hold) is Whisper looping ("five six
+  five six five six five six"): one copy is kept.
 - A free transcript that is too unlikely or too repetitive is decoded again with Whisper's
   temperature fallback (as `transcribe()` does).
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
@@ -72,6 +73,7 @@ FALLBACK_BEST_OF = 5
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOOP_UNIT_MAX = 12  # tokens: "see you in the next video," is 7
 LOOP_REPEATS = 4  # a unit of 1-12 tokens said this many times in a row is Whisper looping, not speech
+TOKENS_A_SECOND_AT_MOST = 8  # fast spelling: 4 letters a second, 2 tokens each ("S-A")
 # CTranslate2's Whisper.generate returns at most max_length // 2 tokens (measured with 4.8.5: 4 → 2,
 # 16 → 8, 30 → 15, with or without a forced prefix; Whisper's own sample_len is n_text_ctx // 2)
 TOKENS_PER_MAX_LENGTH = 2
@@ -355,7 +357,11 @@ class WhisperEngine:
                     logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
                 else:  # beam search returns no logits: its score is the mean log-probability
                     logprob = float(result.scores[k]) * (len(raw) + 1)
-                tokens = _trim_loop(self._spoken_tokens(list(raw), frames), 2 if looped else LOOP_REPEATS)
+                tokens = self._spoken_tokens(list(raw), frames)
+                # more tokens than the audio could hold ("see you next time" three times over a
+                # 0.2 s "two") is Whisper looping too, though it ended
+                crowded = len(tokens) > TOKENS_A_SECOND_AT_MOST * frames * HOP / SAMPLE_RATE + 3
+                tokens = self._trim_spoken_loop(tokens, 2 if looped or crowded else LOOP_REPEATS)
                 cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob, scored=len(raw) + 1))
         boosts: dict[str, float] = {}
         for phrase, boost in opts.phrases:
@@ -374,6 +380,13 @@ class WhisperEngine:
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
+
+    def _trim_spoken_loop(self, tokens: list[int], min_repeats: int) -> list[int]:
+        """`_trim_loop` over the words the tokens spell, whatever their case and punctuation ("See
+        you next time, see you next time, see you next time."): the tokens up to the second copy."""
+        words = [(i, w) for i, t in enumerate(tokens) if (w := _canon(self.tokenizer.decode([t])))]
+        kept = _trim_loop([w for _, w in words], min_repeats)
+        return tokens if len(kept) == len(words) else tokens[: words[len(kept)][0]]
 
     def _spoken_tokens(self, raw: list[int], frames: int) -> list[int]:
         """The text tokens of a (timestamped) transcript, without the segments Whisper placed after
