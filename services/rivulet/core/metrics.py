@@ -27,6 +27,14 @@ TRITON_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 TRITON_ERRORS = Counter("rivulet_triton_errors_total", "Failed Triton calls, by reason.", ["model", "reason"])
+TTS_STREAM_ENDINGS = Counter(
+    "rivulet_tts_triton_streams_total",
+    "Synthesis streams to Triton, by how they ended: finished (Triton ended it with every piece "
+    "sent), drained (the reply was stopped early, the rest read and dropped, Triton ended it), "
+    "cancelled (the client cancelled it: no end within the deadline, too many draining, or "
+    "shutdown), failed (an error).",
+    ["model", "ending"],
+)
 DEPENDENCY_READY = Gauge("rivulet_dependency_ready", "1 when a dependency is ready, else 0.", ["dependency"])
 
 

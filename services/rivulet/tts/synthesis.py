@@ -2,14 +2,23 @@
 
 ``TritonSynthesizer.stream(voice, script)`` opens a gRPC ``ModelStreamInfer`` stream, sends one
 request (and half-closes) and yields each audio piece as Triton returns it, until the response
-flagged ``FINAL``; then it waits for Triton to end the stream itself (status OK), which takes no
-more than a round trip. Only a consumer that stops early (the client cancelled, barge-in) cancels
-the gRPC stream; Triton then marks the request cancelled and the model drops its remaining pieces.
+flagged ``FINAL``. One task per stream (its reader) reads every response into a queue until Triton
+ends the stream itself (status OK); the generator only takes pieces from that queue.
 
-Why a finished stream is not cancelled: tritonserver 2.51 keeps memory for every
-``ModelStreamInfer`` stream that the client cancels once its responses are complete (about 5-9
-KiB each; a stream per reply grew the server's RSS without bound, issue #18). A stream that ends
-normally leaves nothing behind (``bench/triton_stream_memory.py`` measures both).
+The client never cancels a stream in the normal course, not even mid-reply. A consumer that stops
+early (barge-in, a client gone, an error) gets nothing more at once; the reader goes on reading the
+rest of the reply and drops it (draining: the rest of one reply is at most a few hundred ms of
+synthesis) until Triton ends the stream. Only a stream not ended within ``drain_s`` (after a
+FINAL piece: 5 s), a stopped reply beyond ``max_draining`` draining at once, or a reader cancelled
+(the event loop closing) cancels the gRPC call, with a warning. ``close()`` waits for the readers.
+``rivulet_tts_triton_streams_total{ending}`` counts how streams ended.
+
+Why: tritonserver 2.51 keeps memory for every stream the client cancels once its responses are
+complete (about 5-9 KiB each, issue #18), and client cancels mid-reply trip its gRPC cancellation
+races: back-to-back barge-ins aborted it (heap corruption), stalled it, or segfaulted it
+(triton-inference-server/server#7840, #8078; ``bench/triton_stream_memory.py`` measures both).
+A consumer's own cancellation must not reach the call either: a cancelled pending read makes
+grpc.aio cancel the call, which is why only the reader reads.
 
 Error mapping: Triton unreachable → UNAVAILABLE; the model rejecting the request → INVALID_ARGUMENT;
 no piece within ``timeout_s`` → DEADLINE_EXCEEDED; a synthesis failure → INTERNAL with its message.
@@ -18,8 +27,10 @@ no piece within ``timeout_s`` → DEADLINE_EXCEEDED; a synthesis failure → INT
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -28,10 +39,12 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from rivulet.core.errors import RivuletError, invalid_argument, unavailable
-from rivulet.core.metrics import TRITON_ERRORS, TRITON_LATENCY
+from rivulet.core.metrics import TRITON_ERRORS, TRITON_LATENCY, TTS_STREAM_ENDINGS
 from rivulet.tts.catalog import TtsVoice
 
 OUTPUTS = ("AUDIO", "SAMPLE_RATE", "FINAL")
+_END = object()  # the reader's mark: Triton ended the stream
+log = logging.getLogger(__name__)
 
 
 def _string_input(name: str, value: str) -> InferInput:
@@ -43,11 +56,21 @@ def _string_input(name: str, value: str) -> InferInput:
 class TritonSynthesizer:
     """One gRPC channel to Triton for streaming synthesis (made lazily inside the event loop)."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0, tls_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 10.0,
+        tls_options: dict | None = None,
+        drain_s: float = 10.0,
+        max_draining: int = 64,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.tls_options = tls_options or {}  # rivulet.core.tls.triton_tls_options
+        self.drain_s = drain_s  # a stopped reply's stream is cancelled if not ended by then
+        self.max_draining = max_draining  # beyond this many stopped replies at once: cancel
         self._aio: triton_aio.InferenceServerClient | None = None
+        self._streams: set[_Stream] = set()  # open streams (their readers remove them)
 
     @property
     def _client(self) -> triton_aio.InferenceServerClient:
@@ -64,9 +87,25 @@ class TritonSynthesizer:
         return self._aio
 
     async def close(self) -> None:
+        """Let every open stream end (each within its deadline), then close the channel."""
+        for stream in list(self._streams):
+            self._let_go(stream, finished=stream.finished)
+        readers = [s.reader for s in self._streams if s.reader is not None]
+        await asyncio.gather(*readers, return_exceptions=True)
         if self._aio is not None:
             await self._aio.close()
             self._aio = None
+
+    @property
+    def open_streams(self) -> int:
+        """Streams not yet ended by Triton, draining ones included."""
+        return len(self._streams)
+
+    async def wait_open_below(self, count: int = 1) -> None:
+        """Return once fewer than `count` streams are open (draining ones included)."""
+        while len(self._streams) >= max(1, count):
+            readers = [s.reader for s in self._streams if s.reader is not None]
+            await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
 
     def _error(self, voice: TtsVoice, message: str) -> RivuletError:
         TRITON_ERRORS.labels(voice.model, "stream").inc()
@@ -95,26 +134,30 @@ class TritonSynthesizer:
             responses = self._client.stream_infer(requests())
         except InferenceServerException as exc:
             raise unavailable(f"Triton at {self.url} is unreachable: {exc.message()}") from exc
-        ended = False
+        stream = _Stream(voice.model, responses)
+        stream.reader = asyncio.create_task(
+            self._read(stream), name=f"tts-stream-{request_id or voice.model}"
+        )
+        self._streams.add(stream)
+        final = False
         try:
             while True:
                 try:
-                    result, error = await asyncio.wait_for(anext(responses), self.timeout_s)
-                except StopAsyncIteration:
-                    raise unavailable(
-                        f"Triton at {self.url} closed the stream before {voice.model} finished"
-                    ) from None
+                    item = await asyncio.wait_for(stream.queue.get(), self.timeout_s)
                 except TimeoutError:
                     raise RivuletError(
                         grpc.StatusCode.DEADLINE_EXCEEDED,
                         f"{voice.model} produced no audio for {self.timeout_s}s",
                     ) from None
-                except grpc.aio.AioRpcError as exc:
+                if item is _END:
+                    raise unavailable(f"Triton at {self.url} closed the stream before {voice.model} finished")
+                if isinstance(item, grpc.aio.AioRpcError):
                     raise unavailable(
-                        f"Triton at {self.url} is unavailable ({exc.code().name}: {exc.details()})"
-                    ) from exc
-                except InferenceServerException as exc:
-                    raise self._error(voice, exc.message() or str(exc)) from exc
+                        f"Triton at {self.url} is unavailable ({item.code().name}: {item.details()})"
+                    ) from item
+                if isinstance(item, InferenceServerException):
+                    raise self._error(voice, item.message() or str(item)) from item
+                result, error = item
                 if error is not None:
                     raise self._error(voice, error.message() or str(error))
                 audio = result.as_numpy("AUDIO")
@@ -124,19 +167,67 @@ class TritonSynthesizer:
                 start = time.perf_counter()
                 yield (audio.reshape(-1) if audio is not None else np.zeros(0, np.float32)), rate
                 if final:
-                    ended = await self._await_end(responses)
                     return
         finally:
-            if not ended:  # stopped early (barge-in, client gone, an error): Triton drops the rest
-                responses.cancel()
+            # From here on nothing reaches the consumer. The reader goes on to the end of the stream.
+            self._let_go(stream, finished=final)
 
-    async def _await_end(self, responses: AsyncIterator) -> bool:
-        """After the FINAL piece: True once Triton has closed the stream with status OK (nothing
-        more may come); False if it did not within the deadline (the caller then cancels it)."""
+    async def _read(self, stream: _Stream) -> None:
+        """Read every response of one stream until Triton ends it (status OK) or it fails; the
+        only task that reads it, so a consumer that stops or is cancelled never cancels the call."""
         try:
-            await asyncio.wait_for(anext(responses), min(self.timeout_s, 5.0))
-        except StopAsyncIteration:
-            return True
-        except (TimeoutError, grpc.aio.AioRpcError, InferenceServerException):
-            return False
-        return False  # a response after FINAL: not a stream that ended cleanly
+            async for item in stream.responses:
+                if not stream.released:  # after that, drained: dropped
+                    stream.queue.put_nowait(item)
+            stream.queue.put_nowait(_END)
+            stream.ended = "drained" if stream.released and not stream.finished else "finished"
+        except asyncio.CancelledError:
+            if stream.ended != "cancelled":  # not our own fallback cancel: the task itself
+                stream.responses.cancel()
+                stream.ended = "cancelled"
+                raise
+        except (grpc.aio.AioRpcError, InferenceServerException) as exc:
+            stream.queue.put_nowait(exc)
+            stream.ended = "failed"
+        finally:
+            if stream.deadline is not None:
+                stream.deadline.cancel()
+            self._streams.discard(stream)
+            TTS_STREAM_ENDINGS.labels(stream.model, stream.ended or "failed").inc()
+
+    def _let_go(self, stream: _Stream, finished: bool) -> None:
+        """The consumer is done with `stream`: let Triton end it; cancel it only if it has not
+        ended within the drain deadline, or if too many streams are draining already."""
+        if stream.released or stream.reader is None or stream.reader.done():
+            return
+        stream.released, stream.finished = True, finished
+        if not finished:
+            draining = sum(1 for s in self._streams if s.released and not s.finished)
+            if draining > self.max_draining:
+                self._cancel(stream, f"{draining} streams already draining (at most {self.max_draining})")
+                return
+        limit = min(self.timeout_s, 5.0) if finished else self.drain_s
+        stream.deadline = asyncio.get_running_loop().call_later(
+            limit, self._cancel, stream, f"Triton did not end it within {limit:g}s"
+        )
+
+    def _cancel(self, stream: _Stream, why: str) -> None:
+        if stream.reader is None or stream.reader.done():
+            return
+        log.warning("cancelling a %s stream to Triton: %s", stream.model, why)
+        stream.ended = "cancelled"
+        stream.responses.cancel()
+
+
+class _Stream:
+    """One ``ModelStreamInfer`` stream: its responses, the task that reads them, how it ended."""
+
+    def __init__(self, model: str, responses: Any) -> None:
+        self.model = model
+        self.responses = responses
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.reader: asyncio.Task | None = None
+        self.released = False  # the consumer is done with it
+        self.finished = False  # ... after the FINAL piece
+        self.deadline: asyncio.TimerHandle | None = None
+        self.ended = ""  # finished | drained | cancelled | failed
