@@ -5,10 +5,14 @@ asr_streaming and asr_whisper; CONC clients run N calls back to back (StreamingR
 results and the Whisper final; every 5th a Recognize; every 7th a stream the client cancels after its
 first response). At each of CHECK calls done: gc.collect(), then this process's RSS, the number of
 live Python objects, asyncio tasks, the SequenceReleaser's tasks and the live instances of the
-session classes. TRACE=1 adds a tracemalloc diff against the first checkpoint (slow: about 2x).
-Env: N (calls), CONC (concurrent clients), CHECK (comma-separated call counts), TRACE.
+session classes. --trace adds a tracemalloc diff against the first checkpoint (slow: about 2x).
+
+    python -m bench.asr_memory [--calls 1200] [--clients 16] [--check 100 300 600 900 1200] [--trace]
+
+Prints a JSON row per checkpoint and writes bench/reports/asr_memory.{md,json}.
 """
 
+import argparse
 import asyncio
 import collections
 import gc
@@ -27,10 +31,7 @@ from bench.dialog_support import compose_repository, default_sources, user_speec
 from rivulet.core.tritonserver import TritonServer
 from tests.support import free_port
 
-N = int(os.environ.get("N", "1200"))
-CONC = int(os.environ.get("CONC", "16"))
-CHECK = [int(x) for x in os.environ.get("CHECK", "100,300,600,900,1200").split(",")]
-TRACE = os.environ.get("TRACE") == "1"
+REPORTS = Path(__file__).parent / "reports"
 UTT = ("seven three nine", "set a timer for ten minutes", "turn on the kitchen lights")
 WATCH = (
     "StreamSession",
@@ -67,7 +68,7 @@ def counts():
     return {k: c.get(k, 0) for k in WATCH}, len(gc.get_objects())
 
 
-async def main():
+async def run(N: int, CONC: int, CHECK: list[int], TRACE: bool) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="asrmem-"))
     src = {k: v for k, v in default_sources().items() if k in ("asr_streaming", "asr_whisper")}
     repo = compose_repository(tmp / "repo", src)
@@ -197,6 +198,50 @@ async def main():
     await ch.close()
     await host.stop() if hasattr(host, "stop") else None
     tri.stop()
+    return {
+        "checkpoints": report,
+        "errors": dict(errors),
+        "idle": {"rss": round(rss(), 1), "objs": total, **cnt},
+    }
 
 
-asyncio.run(main())
+def write_report(result: dict, args: argparse.Namespace) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "asr_memory.json").write_text(json.dumps(result, indent=1))
+    rows = result["checkpoints"]
+    lines = [
+        "# ASR service memory per stream",
+        "",
+        f"`python -m bench.asr_memory --calls {args.calls} --clients {args.clients}`: live objects of the "
+        "session classes and RSS after gc at each checkpoint (the calls in flight are still alive).",
+        "",
+        "| calls | RSS MiB | Python objects | StreamSession | TritonSequence | asyncio tasks |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r['streams']} | {r['rss']} | {r['objs']} | {r['StreamSession']} | {r['TritonSequence']} | "
+            f"{r['tasks']} |"
+            for r in rows
+        ),
+        "",
+        f"Idle after the last call: {result['idle']}. Errors: {result['errors'] or 'none'}.",
+    ]
+    (REPORTS / "asr_memory.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=1200)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--check", type=int, nargs="+", default=[100, 300, 600, 900, 1200])
+    parser.add_argument("--trace", action="store_true", help="tracemalloc diff at each checkpoint")
+    args = parser.parse_args(argv)
+    check = [c for c in args.check if c <= args.calls] or [args.calls]
+    result = asyncio.run(run(args.calls, args.clients, check, args.trace))
+    write_report(result, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
