@@ -476,7 +476,8 @@ class WhisperEngine:
             )
             encoded = np.array(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
             groups: dict[tuple[int, int, bool], list[int]] = {}
-            redo: list[int] = []
+            redo: list[int] = []  # decoded in a cut window that failed: decoded again in the whole one
+            cut = feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE
             for j, i in enumerate(live):
                 o = requests[i][1]
                 if o.phrases and not o.closed and o.num_hypotheses < HINTED_NBEST:
@@ -501,7 +502,6 @@ class WhisperEngine:
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
-                    cut = feats.shape[-1] * HOP < MAX_WINDOW_S * SAMPLE_RATE
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
                         redo.append(i)  # decoded again below, in the whole window
                         continue
@@ -525,11 +525,16 @@ class WhisperEngine:
         if not result.sequences_ids or not result.sequences_ids[0]:
             return False
         avg, ratio = self._quality(result)
-        if result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold:
+        if self._silent(result.no_speech_prob, avg):
             return False  # likely silence: dropped as it is
         cut_off = len(result.sequences_ids[0]) >= self._max_length
         unlikely = unlikely_counts and avg < self.logprob_threshold
         return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or unlikely
+
+    def _silent(self, no_speech_prob: float, avg_logprob: float) -> bool:
+        """Whisper's own no-speech rule: likely silence when the no-speech probability is over its
+        threshold while the transcript is unlikely (mean log-probability under the threshold)."""
+        return no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold
 
     def _quality(self, result) -> tuple[float, float]:
         """Mean log-probability (per token, the end included) and compression ratio of a result's
@@ -544,7 +549,7 @@ class WhisperEngine:
         sampling at rising temperatures, best of 5, until one passes; else the likeliest of them all.
         Likely silence (no-speech probability over the threshold) is left for `_finish` to drop."""
         avg, ratio = self._quality(result)
-        silence = result.no_speech_prob > self.no_speech_threshold and avg < self.logprob_threshold
+        silence = self._silent(result.no_speech_prob, avg)
         if silence or (avg >= self.logprob_threshold and ratio <= COMPRESSION_RATIO_THRESHOLD):
             return result
         tried = [(avg, ratio, result)]
@@ -578,12 +583,7 @@ class WhisperEngine:
             best is None
             or not best.text.strip()
             # Whisper's own rule, for what it wrote freely; an expected phrase passed the VAD already
-            or (
-                best.source == "beam"
-                and not expected
-                and nsp > self.no_speech_threshold
-                and avg < self.logprob_threshold
-            )
+            or (best.source == "beam" and not expected and self._silent(nsp, avg))
         ):
             return {"hypotheses": [], "no_speech_prob": nsp, "words": [], "reason": "no_speech"}
         hypotheses = [
