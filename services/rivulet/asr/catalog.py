@@ -68,6 +68,11 @@ class AsrModel:
     def chunk_samples(self) -> int:
         return self.sample_rate_hz * self.chunk_ms // 1000
 
+    @property
+    def frame_samples(self) -> int:
+        """Samples per output frame (the frame shift)."""
+        return round(self.frame_shift_ms * self.sample_rate_hz / 1000)
+
     def speaks(self, language_code: str) -> bool:
         return language_matches(self.language_code, language_code)
 

@@ -233,8 +233,7 @@ class StreamSession:
             self.decoder = audio.PcmDecoder(options.encoding, rate, self.model.sample_rate_hz)
         except audio.AudioFormatError as exc:
             raise invalid_argument(str(exc)) from exc
-        frame_samples = round(self.model.frame_shift_ms * self.model.sample_rate_hz / 1000)
-        self.sequence = TritonSequence(triton, self.model.name, request_id, frame_samples)
+        self.sequence = TritonSequence(triton, self.model.name, request_id, self.model.frame_samples)
         self.triton, self.request_id = triton, request_id
         self.recognizer = make_recognizer(options, settings)
         self._buffer = np.zeros(0, dtype=np.float32)
@@ -304,7 +303,7 @@ class StreamSession:
             self.model.sample_rate_hz,
             self.settings.asr_second_pass_context_ms * self.model.sample_rate_hz // 1000,
         )
-        frame = round(self.model.frame_shift_ms * rate / 1000)
+        frame = self.model.frame_samples
         # the end of the speech the VAD heard plus the speculation's silence: the same audio whether
         # the pass started at the first silence or at the endpoint (the transcript does not depend
         # on when it ran)
@@ -416,7 +415,7 @@ class StreamSession:
         if not heard and not streaming and self._voiced_end <= self._consumed:
             return []
         if span is None:
-            frame = round(self.model.frame_shift_ms * self.model.sample_rate_hz / 1000)
+            frame = self.model.frame_samples
             span = streaming[0].span if streaming else (self._consumed // frame, self._received // frame)
         return await self._punctuated(
             self._final_from(streaming[0] if streaming else None, await self._transcribe(span))
