@@ -27,6 +27,7 @@ from rivulet.dialog import metrics
 from rivulet.dialog.announcements import Announcements
 from rivulet.dialog.asr_listening import AsrListening
 from rivulet.dialog.clients import DependencyError
+from rivulet.dialog.converse_stream import reply_pb
 from rivulet.dialog.converse_turns import ANNOUNCE, EOF, NoInput, UserTurn
 from rivulet.dialog.engine import new_turn_id
 from rivulet.dialog.policy import PolicyReply
@@ -156,15 +157,7 @@ class ConverseSession(AsrListening, Announcements):
         except RivuletError as exc:
             self.error(turn_id, "session", exc.code.name, exc.message)
             return
-        self.send(
-            turn_id,
-            reply=pb.Reply(
-                text=reply.text,
-                action=reply.action,
-                expecting_slot=reply.expecting_slot,
-                expecting_confirmation=reply.expecting_confirmation,
-            ),
-        )
+        self.send(turn_id, reply=reply_pb(reply))
         metrics.TURNS.labels("voice", reply.action).inc()
         if self.cfg.voice:
             await self._speak(turn_id, reply.text)
@@ -235,16 +228,7 @@ class ConverseSession(AsrListening, Announcements):
         reply_wall = time.perf_counter()
         self.hints = result.hints
         self._retune_asr()
-        self.send(
-            turn.turn_id,
-            reply=pb.Reply(
-                text=reply.text,
-                action=reply.action,
-                action_slots=reply.action_slots,
-                expecting_slot=reply.expecting_slot,
-                expecting_confirmation=reply.expecting_confirmation,
-            ),
-        )
+        self.send(turn.turn_id, reply=reply_pb(reply))
         metrics.TURNS.labels("text" if turn.typed else "voice", reply.action).inc()
         if self.cfg.voice:
             first_audio = await self._speak(turn.turn_id, reply.text, prefetch)

@@ -22,9 +22,21 @@ from rivulet.dialog.v1 import dialog_pb2 as pb
 if TYPE_CHECKING:
     from rivulet.dialog.asr_listening import AsrCall
     from rivulet.dialog.playback import Speaking
+    from rivulet.dialog.policy import PolicyReply
     from rivulet.dialog.speculation import Speculation
 
 log = logging.getLogger(__name__)
+
+
+def reply_pb(reply: PolicyReply) -> pb.Reply:
+    """The Dialog API's Reply for a policy reply (Converse and TextTurn send the same)."""
+    return pb.Reply(
+        text=reply.text,
+        action=reply.action,
+        action_slots=reply.action_slots,
+        expecting_slot=reply.expecting_slot,
+        expecting_confirmation=reply.expecting_confirmation,
+    )
 
 
 class ConverseStream:

@@ -14,6 +14,7 @@ from rivulet.core.errors import RivuletError, invalid_argument, not_found, resou
 from rivulet.dialog.clients import AsrClient, DependencyError, TtsClient, Voice
 from rivulet.dialog.converse import ConverseSession
 from rivulet.dialog.converse_config import parse_config
+from rivulet.dialog.converse_stream import reply_pb
 from rivulet.dialog.engine import DialogEngine
 from rivulet.dialog.metrics import TURNS, observe_latency
 from rivulet.dialog.policy import PolicyReply
@@ -37,16 +38,6 @@ def frame_pb(frame: Frame | None) -> pb.Frame | None:
         slots={k: v for k, v in frame.slots.items() if not k.startswith("_")},
         awaiting_slot=frame.awaiting_slot,
         awaiting_confirmation=frame.awaiting_confirmation,
-    )
-
-
-def reply_pb(reply: PolicyReply) -> pb.Reply:
-    return pb.Reply(
-        text=reply.text,
-        action=reply.action,
-        action_slots=reply.action_slots,
-        expecting_slot=reply.expecting_slot,
-        expecting_confirmation=reply.expecting_confirmation,
     )
 
 
