@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -95,11 +96,6 @@ class TritonSynthesizer:
         if self._aio is not None:
             await self._aio.close()
             self._aio = None
-
-    @property
-    def open_streams(self) -> int:
-        """Streams not yet ended by Triton, draining ones included."""
-        return len(self._streams)
 
     async def wait_open_below(self, count: int = 1) -> None:
         """Return once fewer than `count` streams are open (draining ones included)."""
@@ -219,15 +215,15 @@ class TritonSynthesizer:
         stream.responses.cancel()
 
 
+@dataclass(eq=False)  # kept in a set by identity
 class _Stream:
     """One ``ModelStreamInfer`` stream: its responses, the task that reads them, how it ended."""
 
-    def __init__(self, model: str, responses: Any) -> None:
-        self.model = model
-        self.responses = responses
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.reader: asyncio.Task | None = None
-        self.released = False  # the consumer is done with it
-        self.finished = False  # ... after the FINAL piece
-        self.deadline: asyncio.TimerHandle | None = None
-        self.ended = ""  # finished | drained | cancelled | failed
+    model: str
+    responses: Any
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    reader: asyncio.Task | None = None
+    released: bool = False  # the consumer is done with it
+    finished: bool = False  # ... after the FINAL piece
+    deadline: asyncio.TimerHandle | None = None
+    ended: str = ""  # finished | drained | cancelled | failed
