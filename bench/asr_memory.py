@@ -28,8 +28,8 @@ from riva.proto import riva_asr_pb2 as rasr
 from riva.proto import riva_asr_pb2_grpc
 
 from bench.dialog_support import compose_repository, default_sources, user_speech
+from bench.local_stack import serving_triton
 from rivulet.core.tritonserver import TritonServer
-from tests.support import free_port
 
 REPORTS = Path(__file__).parent / "reports"
 UTT = ("seven three nine", "set a timer for ten minutes", "turn on the kitchen lights")
@@ -72,16 +72,11 @@ async def run(N: int, CONC: int, CHECK: list[int], TRACE: bool) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="asrmem-"))
     src = {k: v for k, v in default_sources().items() if k in ("asr_streaming", "asr_whisper")}
     repo = compose_repository(tmp / "repo", src)
-    tri = TritonServer(
-        repo,
-        grpc_port=free_port(),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        log_file=tmp / "triton.log",
-        extra_args=["--model-control-mode=explicit", *(f"--load-model={m}" for m in src)],
-    )
-    tri.start()
-    tri.wait_ready(list(src), 600)
+    with serving_triton(repo, tmp, tuple(src), only_these_models=True, timeout_s=600) as tri:
+        return await measure(tri, repo, N, CONC, CHECK, TRACE)
+
+
+async def measure(tri: TritonServer, repo: Path, N: int, CONC: int, CHECK: list[int], TRACE: bool) -> dict:
     os.environ.update(
         RIVULET_TRITON_URL=tri.grpc_url,
         RIVULET_GRPC_PORT="0",
@@ -197,7 +192,6 @@ async def run(N: int, CONC: int, CHECK: list[int], TRACE: bool) -> dict:
     print("errors", dict(errors))
     await ch.close()
     await host.stop() if hasattr(host, "stop") else None
-    tri.stop()
     return {
         "checkpoints": report,
         "errors": dict(errors),

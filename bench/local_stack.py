@@ -27,6 +27,31 @@ def service_stack(
 
     `only_these_models` loads just `models` (Triton's explicit model control) so a benchmark of one
     service does not share the CPU with the other models of the repository."""
+    service = None
+    with serving_triton(repository, log_dir, models, only_these_models=only_these_models) as triton:
+        try:
+            env = {"triton_url": triton.grpc_url, "log_level": "WARNING", **(settings or {})}
+            if module == "rivulet.asr":  # language models are read from the repository Triton serves
+                env.setdefault("asr_model_repository", str(repository))
+            service = ServiceProcess(module, log_dir / f"{module.rsplit('.', 1)[-1]}.log", env).start()
+            wait_for_health(service.address, service=grpc_service, timeout_s=60)
+            yield service.address
+        finally:
+            if service:
+                service.stop()
+
+
+@contextlib.contextmanager
+def serving_triton(
+    repository: Path,
+    log_dir: Path,
+    models: tuple[str, ...],
+    *,
+    only_these_models: bool = False,
+    timeout_s: float = 300,
+) -> Iterator[TritonServer]:
+    """tritonserver on free ports serving `repository` (only `models` with `only_these_models`),
+    ready for `models`; stopped on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     extra_args = ["--model-control-mode=explicit", *(f"--load-model={m}" for m in models)]
     triton = TritonServer(
@@ -38,18 +63,10 @@ def service_stack(
         extra_args=extra_args if only_these_models else (),
     )
     triton.start()
-    service = None
     try:
-        triton.wait_ready(models, timeout_s=300)
-        env = {"triton_url": triton.grpc_url, "log_level": "WARNING", **(settings or {})}
-        if module == "rivulet.asr":  # language models are read from the repository Triton serves
-            env.setdefault("asr_model_repository", str(repository))
-        service = ServiceProcess(module, log_dir / f"{module.rsplit('.', 1)[-1]}.log", env).start()
-        wait_for_health(service.address, service=grpc_service, timeout_s=60)
-        yield service.address
+        triton.wait_ready(models, timeout_s=timeout_s)
+        yield triton
     finally:
-        if service:
-            service.stop()
         triton.stop()
 
 
