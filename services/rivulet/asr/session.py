@@ -286,7 +286,8 @@ class StreamSession:
                 self.history.append(samples)
                 silence_ms = self.silence.feed_samples(samples)
                 if self.silence.speech_ms:  # where the last speech ended, however the audio was cut
-                    self._voiced_end = self._received - silence_ms * self.model.sample_rate_hz // 1000
+                    examined = self._received - self.silence.pending_samples
+                    self._voiced_end = examined - silence_ms * self.model.sample_rate_hz // 1000
 
     async def _send(self, samples: np.ndarray, end: bool) -> list[Result | SecondPassFinal]:
         logprobs, frame_start = await self.sequence.send(samples, end=end)

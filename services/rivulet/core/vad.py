@@ -66,6 +66,12 @@ class SilenceTracker:
         extended = min(self.energy_silence_ms, self.vad_silence_ms + HANGOVER_MS)
         return max(self.vad_silence_ms, extended)
 
+    @property
+    def pending_samples(self) -> int:
+        """Samples fed but not yet examined (under one 20 ms frame): `silence_ms` counts back from the
+        end of the examined audio, which is this much before the end of the audio fed."""
+        return len(self._pending)
+
     def mark(self) -> None:
         """Start counting `speech_ms` afresh (a new ASR call, or a turn just ended)."""
         self.speech_ms = 0

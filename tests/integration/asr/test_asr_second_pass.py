@@ -182,3 +182,22 @@ def test_a_short_answer_after_a_pause_is_heard_however_long_the_pause(client):
         samples = np.concatenate([np.zeros(pause_ms * RATE // 1000, dtype=np.float32), word])
         heard[pause_ms] = streaming(client, samples, cfg)
     assert all(h == ("no", "whisper") for h in heard.values()), heard
+
+
+@pytest.mark.parametrize("message_bytes", [320, 8192])
+def test_the_speculative_pass_survives_messages_of_any_size(client, asr, message_bytes):
+    """The second pass starts at the first silence and the endpoint uses it, whatever size the
+    client's messages are: 10 ms (LiveKit's frames) or 4096 samples, not whole 20 ms VAD frames,
+    where the end of the speech once moved with the VAD's unexamined remainder and every message
+    dropped and restarted the pass."""
+    used = metric(asr, "rivulet_asr_speculative_passes_total", outcome="used")
+    dropped = metric(asr, "rivulet_asr_speculative_passes_total", outcome="dropped")
+    samples = np.concatenate([speech("set a timer for ten minutes"), np.zeros(RATE, np.float32)])
+    request = riva.client.StreamingRecognitionConfig(config=config(), interim_results=False)
+    call = client.stub.StreamingRecognize(
+        riva.client.asr.streaming_request_generator(chunks(pcm16(samples), message_bytes), request)
+    )
+    finals = [r.alternatives[0].transcript for response in call for r in response.results if r.is_final]
+    assert "timer" in " ".join(finals), finals
+    assert metric(asr, "rivulet_asr_speculative_passes_total", outcome="used") == used + 1
+    assert metric(asr, "rivulet_asr_speculative_passes_total", outcome="dropped") == dropped
