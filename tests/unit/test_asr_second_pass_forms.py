@@ -46,6 +46,26 @@ def test_written_form_and_punctuation():
 
 
 @pytest.mark.parametrize(
+    ("written", "punctuated"),
+    [
+        ("turn on the lights.", "Turn on the lights."),  # Whisper's lower-case start, cut 15 ms shorter
+        ("turn on the lights", "Turn on the lights."),
+        ("is it raining", "Is it raining."),
+        ("What time is it?", "What time is it?"),
+        ("371", "371."),
+    ],
+)
+def test_punctuated_written_transcripts_are_sentences(written, punctuated):
+    assert format_transcript(written, verbatim=False, punctuation=True) == punctuated
+
+
+def test_word_pieces_are_not_sentences():
+    assert format_transcript("lights.", verbatim=False, punctuation=True, sentence=False) == "lights."
+    assert format_transcript("nine", verbatim=True, punctuation=True, sentence=False) == "nine"
+    assert format_transcript("nine", verbatim=True, punctuation=True) == "Nine."
+
+
+@pytest.mark.parametrize(
     ("a", "b"),
     [
         ("two forty", "240"),

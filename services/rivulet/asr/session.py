@@ -127,7 +127,7 @@ def whisper_alternatives(
         if with_words and not alternatives:
             for word in result.words:  # a written word may be several spoken ones ("371"): share its time
                 pieces = format_transcript(
-                    word.word, verbatim=options.verbatim, punctuation=options.punctuation
+                    word.word, verbatim=options.verbatim, punctuation=options.punctuation, sentence=False
                 )
                 pieces = pieces.split()
                 step = (word.end_s - word.start_s) / max(len(pieces), 1)

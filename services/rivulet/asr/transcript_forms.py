@@ -120,11 +120,24 @@ def written_form(text: str, punctuation: bool) -> str:
     return " ".join(_PUNCT.sub(" ", text).lower().split())
 
 
-def format_transcript(text: str, *, verbatim: bool, punctuation: bool) -> str:
+def format_transcript(text: str, *, verbatim: bool, punctuation: bool, sentence: bool = True) -> str:
+    """`text` (as Whisper wrote it) in the form asked for. With punctuation, a whole transcript
+    (`sentence`) is a sentence, capitalised and closed, whichever form and however Whisper wrote it
+    ("turn on the lights." → "Turn on the lights."); a single word of it (`sentence=False`, for
+    word times) is left as it is."""
     if verbatim:
         spoken = " ".join(spoken_words(text))
-        if punctuation and spoken:  # punctuation asked for: a sentence, capitalised and closed
-            end = text.rstrip()[-1:] if text.rstrip()[-1:] in ".?!" else "."
-            return spoken[0].upper() + spoken[1:] + end
-        return spoken
-    return written_form(text, punctuation)
+        return as_sentence(spoken, text) if punctuation and sentence else spoken
+    written = written_form(text, punctuation)
+    return as_sentence(written, written) if punctuation and sentence else written
+
+
+def as_sentence(words: str, written: str) -> str:
+    """`words` with a capital first letter and the closing mark of `written` (else a full stop)."""
+    if not words:
+        return words
+    words = words[0].upper() + words[1:]
+    if words[-1] in ".?!":
+        return words
+    end = written.rstrip()[-1:]
+    return words + (end if end in ("?", "!") else ".")

@@ -79,7 +79,7 @@ def test_spoken_and_written_forms(client):
     punctuated = offline(
         client, sentence, config(verbatim_transcripts=False, enable_automatic_punctuation=True)
     )
-    assert punctuated.startswith("Turn on the lights")  # Whisper's capitals (and marks) kept
+    assert punctuated.startswith("Turn on the lights")  # a sentence: Whisper's marks, a capital start
 
 
 def test_the_streaming_models_finals_are_punctuated_by_the_punctuation_model(client):
