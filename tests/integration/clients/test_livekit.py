@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 def test_livekit_stt_default_model_transcribes(run_client):
     stt = run_client("livekit")["stt"]
     assert stt["model"] == "parakeet-1.1b-en-US-asr-streaming-silero-vad-sortformer"  # left at its default
-    # LiveKit leaves verbatim_transcripts off: Riva's written form, as Riva itself answers it
-    assert stt["finals"] == ["371"], SPOKEN
+    # LiveKit leaves verbatim_transcripts off and asks for punctuation: Riva's written form, a
+    # closed sentence, as Riva itself answers it
+    assert stt["finals"] == ["371."], SPOKEN
     assert {"START_OF_SPEECH", "INTERIM_TRANSCRIPT", "FINAL_TRANSCRIPT", "END_OF_SPEECH"} <= set(
         stt["events"]
     )
