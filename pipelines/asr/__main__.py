@@ -1,4 +1,7 @@
-"""The streaming ASR model pipeline: `python -m pipelines.asr build|data|import-nemo|lm|tune-lm|report`."""
+"""The streaming ASR model pipeline.
+
+`python -m pipelines.asr build|data|finetune|import-nemo|lm|tune-lm|report`.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tune.add_argument("--repository", type=Path, required=True)
     tune.add_argument("--model-name", default="asr_streaming")
     tune.add_argument("--cache-dir", type=Path, default=cache_dir())
+    tune_real = commands.add_parser(
+        "finetune", help="a built model further trained on real voices (dev speakers) mixed with synthetic"
+    )
+    tune_real.add_argument("--source", type=Path, default=Path("models"), help="repository holding the model")
+    tune_real.add_argument("--repository", type=Path, required=True, help="where the result goes")
+    tune_real.add_argument("--model-name", default="asr_streaming")
+    tune_real.add_argument("--cache-dir", type=Path, default=cache_dir())
+    tune_real.add_argument("--workers", type=int, default=2)
     report = commands.add_parser("report", help="write bench/reports/asr_train.md from a built model")
     report.add_argument("--repository", type=Path, required=True)
     return parser.parse_args(argv)
@@ -67,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
 
         context = json.loads(args.att_context_size) if args.att_context_size else None
         print(import_nemo(args.checkpoint, args.repository, args.model_name, context))
+        return 0
+    if args.command == "finetune":
+        from pipelines.asr.domain_lm import build as build_lm
+        from pipelines.asr.finetune import finetune
+        from pipelines.asr.tune_lm import tune
+
+        model_dir = finetune(args.source / args.model_name, args.repository, args.cache_dir, args.workers)
+        print(json.dumps(build_lm(model_dir)))
+        print(json.dumps(tune(model_dir, args.cache_dir), indent=1))
+        print(model_dir)
         return 0
     if args.command == "lm":
         from pipelines.asr.domain_lm import build as build_lm

@@ -89,7 +89,7 @@ class Job:
 
     path: str
     text: str
-    source: str  # "voice:<id>" or "fsdd:<wav path>"
+    source: str  # "voice:<id>", or a recording: "fsdd:<wav path>", "file:<audio path>"
     rate: float
     pitch: float
     seed: int
@@ -97,7 +97,7 @@ class Job:
     category: str
 
 
-def _load_fsdd(path: str) -> np.ndarray:
+def _load_recording(path: str) -> np.ndarray:
     audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     return soxr.resample(audio[:, 0], rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
 
@@ -106,8 +106,8 @@ def render(job: Job) -> dict:
     """Make one utterance (in a worker process) and return its manifest row."""
     target = Path(job.path)
     if not target.exists():
-        if job.source.startswith("fsdd:"):
-            audio = _load_fsdd(job.source[5:])
+        if job.source.startswith(("fsdd:", "file:")):  # a real recording (any rate, WAV or FLAC)
+            audio = _load_recording(job.source[5:])
         else:
             samples, rate = synthesize(Voice.parse(job.source[6:]), job.text, job.rate, job.pitch)
             audio = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)

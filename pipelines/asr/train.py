@@ -58,6 +58,17 @@ RECIPES = {
         val_every=600,
         dev_size=200,
     ),
+    # the built full model further on real voices mixed with synthetic (pipelines.asr.finetune)
+    "finetune": TrainRecipe(
+        "full",
+        batch_size=16,
+        lr=1e-3,
+        warmup_steps=200,
+        max_steps=20000,
+        max_minutes=35,
+        val_every=600,
+        dev_size=200,
+    ),
     "quick": TrainRecipe(
         "quick",
         batch_size=8,

@@ -99,3 +99,25 @@ def test_augment_keeps_level_in_range():
     for _ in range(20):
         out = augment.augment(speech, rng, augment.AugmentPolicy())
         assert out.dtype == np.float32 and np.all(np.isfinite(out)) and np.abs(out).max() <= 0.951
+
+
+def test_fine_tuning_hears_only_dev_speakers_of_the_real_sets(tmp_path):
+    """pipelines.asr.finetune: real recordings of dev speakers (with augmented copies) and wake words;
+    no test-split speaker, accented speaker or held-out FSDD speaker is ever trained on."""
+    from pipelines.asr import finetune, real_speech
+
+    jobs = finetune.real_jobs(tmp_path)
+    sources = {job.source[5:] for job in jobs}
+    for name in real_speech.SETS:
+        assert not sources & {str(c.path) for c in real_speech.clips(name, "test")}, name
+    dev = {str(c.path) for name in finetune.REAL_COPIES for c in real_speech.clips(name, "dev")}
+    assert dev and dev <= sources
+    wake = [job for job in jobs if job.category == "real_wake_words"]
+    assert len(wake) == finetune.WAKE_WORD_CLIPS and not any(job.augment for job in wake)
+    for name, copies in finetune.REAL_COPIES.items():
+        of_set = [job for job in jobs if job.category == f"real_{name}"]
+        assert len(of_set) == (copies + 1) * len(real_speech.clips(name, "dev"))
+        assert sum(not job.augment for job in of_set) == len(real_speech.clips(name, "dev"))
+    assert all(set(job.text) <= set(VOCABULARY) and job.text for job in jobs)
+    row = data.render(dataclasses.replace(jobs[0], path=str(tmp_path / "a.wav")))
+    assert soundfile.info(row["audio_filepath"]).samplerate == 16000

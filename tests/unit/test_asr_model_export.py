@@ -159,3 +159,28 @@ def test_config_pbtxt_parameters(model_dir):
         assert needle in text, needle
     settings = json.loads((model_dir / "1" / "asr_stream.json").read_text())
     assert triton_config.config_pbtxt("asr_streaming", settings, "test", "tiny") == text
+
+
+def test_a_built_model_comes_back_from_its_onnx_for_fine_tuning(model, model_dir, tmp_path):
+    """from_onnx: the exported graphs give back every trained parameter (the unnamed MatMul weights
+    matched through a second export), so a model whose .nemo is gone can still be trained further."""
+    from nemo.collections.asr.models import EncDecCTCModel
+
+    from pipelines.asr.from_onnx import feature_stats, write_nemo
+
+    out = write_nemo(model_dir / "1", tmp_path / "model.nemo", size="quick")
+    recovered = EncDecCTCModel.restore_from(str(out), map_location="cpu")
+    original = dict(model.named_parameters())
+    assert set(original) == {name for name, _ in recovered.named_parameters()}
+    for name, param in recovered.named_parameters():
+        assert torch.equal(param, original[name]), name
+    stats = feature_stats(model_dir / "1")
+    assert len(stats["fixed_mean"]) == len(stats["fixed_std"]) == 80
+    assert json.loads((tmp_path / "feature_stats.json").read_text()) == stats
+
+
+def test_a_model_of_another_size_is_refused(model_dir):
+    from pipelines.asr.from_onnx import recover
+
+    with pytest.raises(ValueError, match="not exported from a 'full' model"):
+        recover(model_dir / "1", size="full")
