@@ -176,3 +176,28 @@ def test_a_repeated_phrase_longer_than_the_audio_could_hold_is_one_copy(module, 
     result.sequences_ids = [engine.tokenizer.encode(written)]
     [short] = engine._candidates(None, 21, result, options)
     assert short.text.strip() == "See you next time,"
+
+
+def test_a_lone_word_gets_no_temperature_fallback(module, engine):
+    """Whisper's temperature fallback (transcribe()'s rule) is tried on clips of 2 s and more; a lone
+    word's would only sample other words ("All right." for "on"), five decodes in the whole window."""
+    tried: list[int] = []
+    fallback = engine._with_fallback
+
+    def recorded(encoded, result, prompt):
+        tried.append(1)
+        return fallback(encoded, result, prompt)
+
+    engine._with_fallback = recorded
+    try:
+        options = module.DecodeOptions(beam_size=5)
+        word = _held_out("commands")
+        assert len(word) < module.SHORT_CLIP_S * 16000
+        [result] = engine.decode([(word, options)])
+        assert not tried and result["hypotheses"]
+        sentence = _held_out("an4", "n l n s one seventy five")
+        assert len(sentence) >= module.SHORT_CLIP_S * 16000
+        engine.decode([(sentence, options)])
+        assert tried == [1]
+    finally:
+        engine._with_fallback = fallback

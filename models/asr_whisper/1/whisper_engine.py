@@ -36,7 +36,10 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
   `max_length` or when it has more tokens than the audio could hold) is Whisper looping ("five six
   five six five six five six"): one copy is kept.
 - A free transcript that is too unlikely or too repetitive is decoded again with Whisper's
-  temperature fallback (as `transcribe()` does).
+  temperature fallback (as `transcribe()` does), except on a clip under `SHORT_CLIP_S`: a lone
+  word's fallback samples other words ("All right." for "on") and cost up to 1.4 s, five decodes of
+  five samples each in the whole window (dev speakers, 200 one-word commands, beam 5: 85.0 % right
+  with it, 85.5 % without, p95 676 vs 350 ms a clip; 266 AN4 utterances: unchanged, 83.8 %).
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
   own no-speech probability is high while its transcript is unlikely.
 """
@@ -505,7 +508,8 @@ class WhisperEngine:
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
                         redo.append(i)  # decoded again below, in the whole window
                         continue
-                    if free and n == 1:
+                    short = len(requests[i][0]) < SHORT_CLIP_S * SAMPLE_RATE
+                    if free and n == 1 and not short:  # a lone word's fallback only guesses
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
                     out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1])
             if redo:
