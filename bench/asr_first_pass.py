@@ -46,7 +46,7 @@ def stream_clip(asr, samples: np.ndarray) -> tuple[list[str], list[str]]:
     pcm = audio.encode(
         np.concatenate([samples, np.zeros(TRAILING_SILENCE, np.float32)]), audio.LINEAR_PCM, 16000
     )
-    chunks = (pcm[i : i + 2 * MESSAGE] for i in range(0, len(pcm), 2 * MESSAGE))
+    chunks = (pcm[i : i + 2 * MESSAGE] for i in range(0, len(pcm), 2 * MESSAGE))  # 2 bytes a sample
     shown, finals, last_interim = [], [], ""
     for response in asr.streaming_response_generator(chunks, config):
         for result in response.results:

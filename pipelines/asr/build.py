@@ -116,6 +116,25 @@ def parity_clips(data_root: Path, n: int = 4) -> list[np.ndarray]:
     return [soundfile.read(r["audio_filepath"], dtype="float32")[0] for r in rows]
 
 
+def export_build(
+    nemo_path: Path, built: Path, description: str, parity: list[np.ndarray], extra: dict, threads: int
+) -> None:
+    """Export a trained `.nemo` into the cache build directory `built` (`builds/<key>/<model>`),
+    through a staging copy, so an interrupted export never leaves a half-written build behind."""
+    import torch
+    from nemo.collections.asr.models import EncDecCTCModel
+
+    torch.set_num_threads(threads)
+    model = EncDecCTCModel.restore_from(str(nemo_path), map_location="cpu")
+    staging = built.parent.parent / f"{built.parent.name}.partial" / built.name
+    shutil.rmtree(staging.parent, ignore_errors=True)
+    vocabulary = [*VOCABULARY, "<blank>"]
+    write_model(model, staging, description, vocabulary, len(VOCABULARY), "char", ARCHITECTURE, parity, extra)
+    shutil.rmtree(built.parent, ignore_errors=True)
+    built.parent.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging.parent, built.parent)
+
+
 def build(
     profile: str, repository: Path, cache: Path, workers: int = 2, model_name: str = MODEL_NAME
 ) -> Path:
@@ -132,11 +151,6 @@ def build(
             onset_root = data.pad_onsets(data_root, workers=workers)
             run_dir = cache / "runs" / f"{key}-onset"
             nemo_path = train(onset_root, run_dir, RECIPES[f"{profile}_onset"], init=nemo_path)
-        import torch
-        from nemo.collections.asr.models import EncDecCTCModel
-
-        torch.set_num_threads(RECIPES[profile].threads)
-        model = EncDecCTCModel.restore_from(str(nemo_path), map_location="cpu")
         stats = json.loads((run_dir / "train_stats.json").read_text())
         if run_dir.name.endswith("-onset"):
             stage1 = json.loads((cache / "runs" / key / "train_stats.json").read_text())
@@ -144,27 +158,13 @@ def build(
         description = (
             f"Rivulet streaming Conformer-CTC ({profile} profile, {stats['params'] / 1e6:.2f} M params)"
         )
-        staging = cache / "builds" / f"{key}.partial" / model_name
-        shutil.rmtree(staging.parent, ignore_errors=True)
-        write_model(
-            model,
-            staging,
-            description,
-            [*VOCABULARY, "<blank>"],
-            len(VOCABULARY),
-            "char",
-            ARCHITECTURE,
-            parity_clips(data_root),
-            {
-                "run_key": key,
-                "profile": profile,
-                "data_root": str(data_root),
-                "data_s": round(data_s, 1),
-                "train": stats,
-                "nemo": str(nemo_path),
-            },
-        )
-        shutil.rmtree(built.parent, ignore_errors=True)
-        built.parent.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.parent, built.parent)
+        extra = {
+            "run_key": key,
+            "profile": profile,
+            "data_root": str(data_root),
+            "data_s": round(data_s, 1),
+            "train": stats,
+            "nemo": str(nemo_path),
+        }
+        export_build(nemo_path, built, description, parity_clips(data_root), extra, RECIPES[profile].threads)
     return install(built, repository, model_name)

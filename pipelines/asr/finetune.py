@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
 import time
 from pathlib import Path
 
 from pipelines.asr import data, real_speech
-from pipelines.asr.build import ARCHITECTURE, MODEL_NAME, install, parity_clips, write_model
-from pipelines.asr.text import VOCABULARY, normalize
+from pipelines.asr.build import MODEL_NAME, export_build, install, parity_clips
+from pipelines.asr.text import normalize
 from pipelines.asr.train import RECIPES, train
 
 FINETUNE_VERSION = 1
@@ -110,19 +108,12 @@ def finetune(
             write_nemo(source / "1", init)
         run_dir = cache / "runs" / key
         nemo_path = train(train_root, run_dir, recipe, init=init)
-        import torch
-        from nemo.collections.asr.models import EncDecCTCModel
-
-        torch.set_num_threads(recipe.threads)
-        model = EncDecCTCModel.restore_from(str(nemo_path), map_location="cpu")
         stats = json.loads((run_dir / "train_stats.json").read_text())
         base = json.loads((source / "1" / "build.json").read_text())
         description = (
             f"Rivulet streaming Conformer-CTC (full profile fine-tuned on real voices, "
             f"{stats['params'] / 1e6:.2f} M params)"
         )
-        staging = cache / "builds" / f"{key}.partial" / model_name
-        shutil.rmtree(staging.parent, ignore_errors=True)
         extra = {
             "run_key": key,
             "profile": "finetune",
@@ -132,12 +123,5 @@ def finetune(
             "nemo": str(nemo_path),
             "source": {"run_key": base.get("run_key"), "encoder_sha256_12": source_sha},
         }
-        vocabulary = [*VOCABULARY, "<blank>"]
-        write_model(
-            model, staging, description, vocabulary, len(VOCABULARY), "char", ARCHITECTURE,
-            parity_clips(synthetic), extra,
-        )  # fmt: skip
-        shutil.rmtree(built.parent, ignore_errors=True)
-        built.parent.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.parent, built.parent)
+        export_build(nemo_path, built, description, parity_clips(synthetic), extra, recipe.threads)
     return install(built, repository, model_name)
