@@ -47,6 +47,7 @@ PROFILES = {
 UTTERANCES = ("seven three nine", "set a timer for ten minutes", "turn on the kitchen lights")
 TURNS = ("what time is it", "set a timer for ten minutes", "turn on the kitchen lights", "cancel that")
 CHUNK_BYTES = 3200  # 100 ms of 16 kHz PCM16
+PROGRESS_PROCESSES = ("tritonserver", "asr", "dialog-0")  # whose RSS the progress line shows
 
 
 @dataclass
@@ -283,6 +284,33 @@ def markdown(result: dict, png: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def progress_line(rec: Recorder, minutes: float) -> str:
+    """One line on how the run is going: time, requests, errors, the last minute's p95s, RSS."""
+    now = rec.now()
+    recent = {
+        kind: float(np.percentile([ms for t, ms in values if t >= now - 60], 95))
+        for kind, values in rec.latencies.items()
+        if any(t >= now - 60 for t, _ in values)
+    }
+    rss = {name: values[-1][1] for name, values in rec.rss.items() if values}
+    return (
+        f"  {now / 60:5.1f}/{minutes:g} min  requests {sum(map(len, rec.latencies.values()))}  "
+        f"errors {len(rec.errors)}  last-minute p95 "
+        + (", ".join(f"{kind} {ms:.0f} ms" for kind, ms in recent.items()) or "–")
+        + "  RSS "
+        + ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(rss.items()) if name in PROGRESS_PROCESSES)
+        + " MiB"
+    )
+
+
+async def report_progress(rec: Recorder, minutes: float) -> None:
+    """Wait out the run, printing a progress line every minute (a long run is an hour)."""
+    end = rec.now() + minutes * 60
+    while (left := end - rec.now()) > 0:
+        await asyncio.sleep(min(60.0, left))
+        print(progress_line(rec, minutes), flush=True)
+
+
 async def run(settings: dict, workdir: Path, out: Path) -> dict:
     sources = default_sources()
     repository = compose_repository(workdir / "repository", sources)
@@ -310,7 +338,7 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
                 asyncio.create_task(conversation_worker(dialog_stub, tts_stub, rec, i, stop))
                 for i in range(settings["conversations"])
             ]
-            await asyncio.sleep(settings["minutes"] * 60)
+            await report_progress(rec, settings["minutes"])
             stop.set()
             await asyncio.wait(tasks, timeout=60)
             for channel in (asr_channel, tts_channel, dialog_channel):
