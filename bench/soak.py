@@ -287,19 +287,12 @@ def markdown(result: dict, png: str) -> str:
 def progress_line(rec: Recorder, minutes: float) -> str:
     """One line on how the run is going: time, requests, errors, the last minute's p95s, RSS."""
     now = rec.now()
-    recent = {
-        kind: float(np.percentile([ms for t, ms in values if t >= now - 60], 95))
-        for kind, values in rec.latencies.items()
-        if any(t >= now - 60 for t, _ in values)
-    }
-    rss = {name: values[-1][1] for name, values in rec.rss.items() if values}
+    recent = {kind: [ms for t, ms in values if t >= now - 60] for kind, values in rec.latencies.items()}
+    p95s = [f"{kind} {np.percentile(ms, 95):.0f} ms" for kind, ms in recent.items() if ms]
+    rss = [f"{name} {rec.rss[name][-1][1]:.0f}" for name in sorted(PROGRESS_PROCESSES) if rec.rss.get(name)]
     return (
         f"  {now / 60:5.1f}/{minutes:g} min  requests {sum(map(len, rec.latencies.values()))}  "
-        f"errors {len(rec.errors)}  last-minute p95 "
-        + (", ".join(f"{kind} {ms:.0f} ms" for kind, ms in recent.items()) or "–")
-        + "  RSS "
-        + ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(rss.items()) if name in PROGRESS_PROCESSES)
-        + " MiB"
+        f"errors {len(rec.errors)}  last-minute p95 {', '.join(p95s) or '–'}  RSS {', '.join(rss)} MiB"
     )
 
 

@@ -270,8 +270,7 @@ def stored(address: str, session_id: str) -> list[tuple[str, str, str]]:
 
 async def test_two_spoken_sessions_at_once_keep_exactly_their_own_turns(voice_stack):
     """Whatever the ASR makes of the words, each session's store holds exactly the turns its own
-    stream heard and answered, in order (the content-level test of two
-    spoken sessions is above)."""
+    stream heard and answered, in order (the content-level test of two spoken sessions is above)."""
     address = voice_stack.dialogs[0].address
     a_id, b_id = sid(), sid()
 
