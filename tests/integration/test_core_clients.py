@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import numpy as np
 import pytest
@@ -66,5 +68,41 @@ async def test_triton_client_reports_unreachable_server():
             )
         assert err.value.code == grpc.StatusCode.UNAVAILABLE
         assert "unavailable" in err.value.message
+    finally:
+        await client.close()
+
+
+async def test_triton_client_leaves_a_call_its_caller_gave_up_on_to_end(triton):
+    """A cancelled caller does not cancel its gRPC call (cancelling one leaks native memory,
+    rivulet.core.grpc_calls): the call runs on to Triton's answer and then leaves the client."""
+    client = TritonClient(triton.grpc_url, retries=0)
+    text = np.array([[b"set a timer for ten minutes"]], dtype=object)
+    try:
+        await client.wait_ready(["intent_assistant"], timeout_s=10)
+        caller = asyncio.create_task(client.infer("intent_assistant", {"TEXT": text}, ["INTENT_LABELS"]))
+        await asyncio.sleep(0)  # the caller's first step starts the call
+        assert len(client.calls) == 1
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert len(client.calls) == 1  # still in flight: not cancelled with its caller
+        await client.calls.wait(10.0)
+        assert len(client.calls) == 0
+        answer = await client.infer("intent_assistant", {"TEXT": text}, ["INTENT_LABELS"])
+        assert answer["INTENT_LABELS"].size  # the channel is still good for the next call
+    finally:
+        await client.close()
+
+
+async def test_triton_client_per_call_deadline(triton):
+    client = TritonClient(triton.grpc_url, retries=0)
+    text = np.array([[b"hello"]], dtype=object)
+    try:
+        await client.wait_ready(["intent_assistant"], timeout_s=10)
+        with pytest.raises(RivuletError) as late:
+            await client.infer("intent_assistant", {"TEXT": text}, ["INTENT_LABELS"], timeout_s=1e-4)
+        assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "did not answer in 0.0001s" in late.value.message
+        assert len(client.calls) == 0
     finally:
         await client.close()

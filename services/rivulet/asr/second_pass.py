@@ -109,8 +109,16 @@ def split_for_second_pass(samples: np.ndarray, rate: int) -> list[tuple[int, int
 class SecondPass:
     """Client of the second-pass model: one Triton request per utterance (batched there)."""
 
-    def __init__(self, triton: TritonClient, model: str, options: PassOptions, request_id: str = "") -> None:
+    def __init__(
+        self,
+        triton: TritonClient,
+        model: str,
+        options: PassOptions,
+        request_id: str = "",
+        timeout_s: float | None = None,
+    ) -> None:
         self.triton, self.model, self.options, self.request_id = triton, model, options, request_id
+        self.timeout_s = timeout_s  # each request's deadline (None: the Triton client's)
 
     async def transcribe(self, samples: np.ndarray, offset_s: float) -> WhisperResult:
         outputs = await self.triton.infer(
@@ -119,6 +127,7 @@ class SecondPass:
              "OPTIONS": np.array([[self.options.as_json()]], dtype=object)},
             ("RESULT",),
             request_id=self.request_id,
+            timeout_s=self.timeout_s,
         )  # fmt: skip
         raw = outputs["RESULT"].reshape(-1)[0]
         return WhisperResult.from_json(json.loads(raw), offset_s)

@@ -173,6 +173,7 @@ class SecondPassFinal:
     is_final: bool = True
 
 
+PASS_DEADLINE_SLACK_S = 1.0  # a pass's deadline beyond the second-pass timeout (it may start early)
 SPECULATE_AFTER_MS = 60  # VAD silence after speech that starts the second pass speculatively
 MAX_UTTERANCE_S = 30.0  # Whisper's window: longer utterances are cut to their last 30 s
 
@@ -242,8 +243,11 @@ class StreamSession:
         self.final_passes: list[str] = []  # which pass wrote each final, in order
         self.second: SpeculativePass | None = None
         if options.second_pass is not None:
+            # a pass nobody waits for any more (dropped, or later than the timeout) ends at its
+            # deadline: it is not cancelled (rivulet.core.triton)
+            deadline_s = settings.asr_second_pass_timeout_ms / 1000 + PASS_DEADLINE_SLACK_S
             self.second = SpeculativePass(
-                SecondPass(triton, options.second_pass, options.pass_options, request_id)
+                SecondPass(triton, options.second_pass, options.pass_options, request_id, deadline_s)
             )
             self.history = AudioHistory()
             self.silence = SilenceTracker(audio.LINEAR_PCM, self.model.sample_rate_hz)

@@ -3,6 +3,10 @@
 Failures are mapped to what a Rivulet client should see: Triton unreachable → UNAVAILABLE,
 unknown/unready model → UNAVAILABLE (the service advertises only models it found ready),
 the model rejecting its input → INVALID_ARGUMENT, a deadline → DEADLINE_EXCEEDED.
+
+A caller that stops waiting for an inference (a client gone mid-stream, a second pass dropped or
+late) does not cancel the gRPC call under it: the call ends by its answer or its deadline
+(`rivulet.core.grpc_calls`: cancelling a grpc.aio call leaks native memory).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from rivulet.core.errors import RivuletError, invalid_argument, unavailable
+from rivulet.core.grpc_calls import CallsInFlight
 from rivulet.core.metrics import DEPENDENCY_READY, TRITON_ERRORS, TRITON_LATENCY
 from rivulet.core.settings import ServiceSettings
 from rivulet.core.tls import triton_tls_options
@@ -71,6 +76,7 @@ class TritonClient:
         self.retries = retries
         self.retry_backoff_s = retry_backoff_s
         self._aio_client: triton_aio.InferenceServerClient | None = None
+        self.calls = CallsInFlight()  # inferences in flight, awaited or not
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> TritonClient:
@@ -96,6 +102,7 @@ class TritonClient:
         return self._aio_client
 
     async def close(self) -> None:
+        await self.calls.wait(self.timeout_s)  # calls whose callers stopped waiting end by their deadlines
         if self._aio_client is not None:
             await self._aio_client.close()
             self._aio_client = None
@@ -165,9 +172,11 @@ class TritonClient:
         sequence_start: bool = False,
         sequence_end: bool = False,
         request_id: str = "",
+        timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
-        """One inference. Transient failures are retried (not for sequence requests, whose server-side
-        state must not see a chunk twice)."""
+        """One inference, with a deadline of `timeout_s` (default: the client's). Transient failures
+        are retried (not for sequence requests, whose server-side state must not see a chunk twice).
+        Cancelling the caller does not cancel the call (see the module's docstring)."""
         triton_inputs = []
         for name, array in inputs.items():
             tensor = InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
@@ -178,15 +187,17 @@ class TritonClient:
         for attempt in range(attempts):
             start = time.perf_counter()
             try:
-                result = await self._client.infer(
-                    model,
-                    triton_inputs,
-                    outputs=requested,
-                    request_id=request_id,
-                    sequence_id=sequence_id,
-                    sequence_start=sequence_start,
-                    sequence_end=sequence_end,
-                    client_timeout=self.timeout_s,
+                result = await self.calls.uncancelled(
+                    self._client.infer(
+                        model,
+                        triton_inputs,
+                        outputs=requested,
+                        request_id=request_id,
+                        sequence_id=sequence_id,
+                        sequence_start=sequence_start,
+                        sequence_end=sequence_end,
+                        client_timeout=timeout_s or self.timeout_s,
+                    )
                 )
             except InferenceServerException as exc:
                 status = _status(exc)
@@ -195,16 +206,16 @@ class TritonClient:
                 if transient and attempt + 1 < attempts:
                     await asyncio.sleep(self.retry_backoff_s * (2**attempt))
                     continue
-                raise self._map_error(model, exc) from exc
+                raise self._map_error(model, exc, timeout_s or self.timeout_s) from exc
             TRITON_LATENCY.labels(model).observe(time.perf_counter() - start)
             return {name: result.as_numpy(name) for name in outputs}
         raise AssertionError("unreachable")
 
-    def _map_error(self, model: str, exc: InferenceServerException) -> RivuletError:
+    def _map_error(self, model: str, exc: InferenceServerException, timeout_s: float) -> RivuletError:
         status, message = _status(exc), exc.message() or str(exc)
         if "DEADLINE_EXCEEDED" in status or "Deadline" in message:
             return RivuletError(
-                grpc.StatusCode.DEADLINE_EXCEEDED, f"model {model} did not answer in {self.timeout_s}s"
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"model {model} did not answer in {timeout_s:g}s"
             )
         if any(t in status for t in ("UNAVAILABLE", "CANCELLED")) or not status:
             return unavailable(f"Triton at {self.url} is unavailable ({message}); retry when it is back")

@@ -18,6 +18,7 @@ from riva.proto import riva_audio_pb2 as audio
 from riva.proto import riva_nlp_pb2 as nlp
 from riva.proto import riva_tts_pb2 as tts
 
+from rivulet.core.grpc_calls import CallsInFlight
 from rivulet.core.tls import ChannelSecurity, open_channel
 from rivulet.dialog.policy import NluResult, NluSlot
 
@@ -28,6 +29,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.enable_retries", 0),
 ]
+CLOSE_WAIT_S = 5.0  # how long closing a client waits for calls still in flight
 
 
 class DependencyError(Exception):
@@ -53,6 +55,7 @@ class _Channel:
         self.address = address
         self.security = security
         self._channel: grpc.aio.Channel | None = None
+        self.calls = CallsInFlight()  # unary calls in flight, awaited or not (rivulet.core.grpc_calls)
 
     @property
     def channel(self) -> grpc.aio.Channel:
@@ -61,6 +64,7 @@ class _Channel:
         return self._channel
 
     async def close(self) -> None:
+        await self.calls.wait(CLOSE_WAIT_S)  # calls whose callers stopped waiting end by their deadlines
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -79,7 +83,8 @@ class NluClient(_Channel):
             query=text, options=nlp.AnalyzeIntentOptions(domain=self.domain, lang=language_code)
         )
         try:
-            response = await stub.AnalyzeIntent(request, timeout=self.timeout_s)
+            # a speculative turn dropped mid-call leaves the call to its answer or deadline
+            response = await self.calls.uncancelled(stub.AnalyzeIntent(request, timeout=self.timeout_s))
         except grpc.RpcError as exc:
             raise DependencyError.from_rpc("nlu", exc, self.address) from exc
         return NluResult(
