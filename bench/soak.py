@@ -1,7 +1,8 @@
 """`python -m bench.soak [--profile smoke|rated|long]`: the whole voice stack under steady load for
 minutes to an hour, with errors, p95 latency per minute and the RSS of every process recorded, plotted
-(bench/reports/soak.png) and judged against the goals: 0 errors, RSS growth < 5 % after warm-up, no
-p95 drift.
+(bench/reports/soak.png) and judged against the goals: 0 errors, RSS growth < 5 % after warm-up (the
+median of the load's last tenth against its first tenth after warm-up), no p95 drift (the last
+minute's p95 under 1.25 × the first's).
 
 Load: `asr_streams` StreamingRecognize calls, each sending a spoken utterance in real time (100 ms
 messages), half-closing and waiting for the final, again and again (latency: half-close → final), and
@@ -23,12 +24,14 @@ import json
 import os
 import tempfile
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from riva.proto import riva_asr_pb2 as rasr
 from riva.proto import riva_asr_pb2_grpc, riva_tts_pb2_grpc
 from riva.proto import riva_tts_pb2 as rtts
@@ -172,6 +175,24 @@ async def sampler(stack: SpeechStack, rec: Recorder, stop: asyncio.Event, every_
             await asyncio.wait_for(stop.wait(), every_s)
 
 
+def second_pass_counts(stack: SpeechStack) -> dict[str, float]:
+    """The ASR service's finals by pass and speculative passes by outcome, from its metrics."""
+    service = stack.services.get("asr")
+    if service is None:
+        return {}
+    with contextlib.suppress(OSError):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5).read()
+        counts = {}
+        for family in text_string_to_metric_families(text.decode()):
+            for sample in family.samples:
+                if sample.name == "rivulet_asr_finals_total":
+                    counts[f"finals by {sample.labels['pass']}"] = sample.value
+                elif sample.name == "rivulet_asr_speculative_passes_total":
+                    counts[f"speculative {sample.labels['outcome']}"] = sample.value
+        return counts
+    return {}
+
+
 def per_minute(points: list[tuple[float, float]]) -> dict[int, float]:
     minutes: dict[int, list[float]] = defaultdict(list)
     for t, value in points:
@@ -179,13 +200,25 @@ def per_minute(points: list[tuple[float, float]]) -> dict[int, float]:
     return {m: float(np.percentile(v, 95)) for m, v in sorted(minutes.items())}
 
 
+def rss_growth_pct(points: list[tuple[float, float]], warmup_s: float, load_s: float) -> float | None:
+    """RSS growth over the load after warm-up: the median of its last window against the median of
+    its first, each window a tenth of that time and at least a minute (a process's RSS saws up and
+    down with its work, e.g. Whisper's batch sizes: two single samples would judge the saw)."""
+    window = max(60.0, (load_s - warmup_s) / 10)
+    first = [v for t, v in points if warmup_s <= t < warmup_s + window]
+    last = [v for t, v in points if load_s - window <= t < load_s]
+    if not first or not last or (load_s - warmup_s) < 2 * window or float(np.median(first)) <= 0:
+        return None
+    return round(100 * (float(np.median(last)) / float(np.median(first)) - 1), 2)
+
+
 def judge(rec: Recorder, warmup_s: float, load_s: float) -> dict:
     """The goals over the loaded time after warm-up (requests finishing after the load stops are left out)."""
     rss_growth = {}
     for name, points in rec.rss.items():
-        after = [v for t, v in points if t >= warmup_s]
-        if len(after) >= 2 and after[0] > 0:
-            rss_growth[name] = round(100 * (after[-1] - after[0]) / after[0], 2)
+        growth = rss_growth_pct(points, warmup_s, load_s)
+        if growth is not None:
+            rss_growth[name] = growth
     drift = {}
     for kind, points in rec.latencies.items():
         minutes = per_minute([(t, v) for t, v in points if warmup_s <= t < load_s])
@@ -261,8 +294,11 @@ def markdown(result: dict, png: str) -> str:
         lines.append(f"| {kind} | " + " | ".join("–" if v is None else f"{v:.0f}" for v in shown) + " |")
     lines += [
         "",
-        "| process | RSS after warm-up → end (MiB) | growth | of which shared memory (MiB) |",
-        "|---|---|---|---|",
+        "RSS growth: the median of the load's last tenth (at least a minute) against that of its "
+        "first tenth after warm-up.",
+        "",
+        "| process | RSS after warm-up → end (MiB) | min–max | growth | of which shared memory (MiB) |",
+        "|---|---|---|---|---|",
     ]
     # (a python-backend stub per Triton model instance; the pid when its model could not be read)
     for name, points in sorted(result["rss_mib"].items()):
@@ -271,8 +307,15 @@ def markdown(result: dict, png: str) -> str:
         shmem = result.get("rss_shmem_mib", {}).get(name, [])
         shared = [v for t, v in shmem if t >= s["warmup_minutes"] * 60]
         lines.append(
-            f"| {name} | {after[0]:.0f} → {after[-1]:.0f} | {growth if growth is not None else '–'} % | "
+            f"| {name} | {after[0]:.0f} → {after[-1]:.0f} | {min(after):.0f}–{max(after):.0f} | "
+            f"{growth if growth is not None else '–'} % | "
             + (f"{shared[0]:.0f} → {shared[-1]:.0f} |" if shared else "– |")
+        )
+    if result.get("asr_passes"):
+        lines.append(
+            "\nThe ASR service's second passes (its metrics at the end): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(result["asr_passes"].items()))
+            + ". A dropped speculative pass or a late second pass is one the service stops waiting for."
         )
     lines.append(f"\nRequests completed: {result['completed']}.")
     loads = [v for _, v in result["load_average"]]
@@ -311,6 +354,7 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
     redis_process, redis_url = start_redis_server(workdir)
     stack = SpeechStack(workdir / "stack", repository, models, redis_url, replicas=1)
     rec = Recorder()
+    asr_passes: dict[str, float] = {}
     try:
         with stack:
             rec = Recorder()
@@ -332,6 +376,7 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
                 for i in range(settings["conversations"])
             ]
             await report_progress(rec, settings["minutes"])
+            asr_passes = second_pass_counts(stack)
             stop.set()
             await asyncio.wait(tasks, timeout=60)
             for channel in (asr_channel, tts_channel, dialog_channel):
@@ -352,6 +397,7 @@ async def run(settings: dict, workdir: Path, out: Path) -> dict:
         "rss_mib": {k: v for k, v in rec.rss.items()},
         "rss_shmem_mib": {k: v for k, v in rec.shmem.items()},
         "load_average": rec.load,
+        "asr_passes": asr_passes,
     }
     png = out.with_suffix(".png")
     plot(rec, png, f"Rivulet soak ({settings['profile']})", settings["minutes"] * 60)
