@@ -256,3 +256,30 @@ async def test_a_timer_firing_is_shown_and_spoken(voice_gateway):
         assert "Announcement" in await page.locator("#live").text_content()
         assert not errors
         await browser.close()
+
+
+async def test_headphones_box_turns_echo_cancellation_off_and_is_remembered(voice_gateway, spoken_wav):
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright, spoken_wav.path)
+        context, page, errors = await open_app(browser, voice_gateway)
+        assert not await page.is_checked("#headphones")  # loudspeakers by default
+        await page.click("#mic")
+        await page.wait_for_function("window.rivulet.microphone !== null", timeout=TIMEOUT_MS)
+        assert await page.evaluate("window.rivulet.microphone.echoCancellation") is True
+        await page.check("#headphones")  # the running microphone restarts without echo cancellation
+        await page.wait_for_function(
+            "window.rivulet.microphone && window.rivulet.microphone.echoCancellation === false",
+            timeout=TIMEOUT_MS,
+        )
+        assert await page.get_attribute("#mic", "aria-pressed") == "true"
+        frames = await page.evaluate("window.rivulet.frames.length")
+        await page.wait_for_function(f"window.rivulet.frames.length > {frames + 10}", timeout=TIMEOUT_MS)
+        await page.reload()  # remembered in localStorage
+        await page.wait_for_function("window.rivulet && window.rivulet.readyCount > 0", timeout=TIMEOUT_MS)
+        assert await page.is_checked("#headphones")
+        await page.click("#mic")
+        await page.wait_for_function("window.rivulet.microphone !== null", timeout=TIMEOUT_MS)
+        assert await page.evaluate("window.rivulet.microphone.echoCancellation") is False
+        assert not errors
+        await context.close()
+        await browser.close()

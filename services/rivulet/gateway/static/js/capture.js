@@ -1,17 +1,26 @@
-// The microphone: getUserMedia (echo cancellation, noise suppression, auto gain) → AudioWorklet →
-// 20 ms frames of 16 kHz PCM handed to `onFrame(pcmArrayBuffer, audioClockTime, rms)`.
+// The microphone: getUserMedia (echo cancellation unless the user wears headphones, noise
+// suppression, auto gain) → AudioWorklet → 20 ms frames of 16 kHz PCM handed to
+// `onFrame(pcmArrayBuffer, audioClockTime, rms)`. Firefox's echo canceller silences the microphone
+// while the page plays audio (the reply), so there barge-in needs headphones mode (README, web app).
 export class Microphone {
   constructor(context, onFrame) {
     this.context = context;
     this.onFrame = onFrame;
     this.stream = null;
     this.node = null;
+    this.settings = null;
   }
 
-  async start() {
+  async start(echoCancellation = true) {
     this.stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+      audio: { echoCancellation, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
     });
+    const applied = this.stream.getAudioTracks()[0].getSettings(); // what the browser applied
+    this.settings = {
+      echoCancellation: applied.echoCancellation,
+      noiseSuppression: applied.noiseSuppression,
+      autoGainControl: applied.autoGainControl,
+    };
     let source;
     try {
       source = this.context.createMediaStreamSource(this.stream);
@@ -33,7 +42,7 @@ export class Microphone {
     if (this.node) this.node.port.onmessage = null;
     if (this.source) this.source.disconnect();
     if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
-    this.stream = this.node = this.source = null;
+    this.stream = this.node = this.source = this.settings = null;
   }
 
   get running() {

@@ -36,6 +36,9 @@ function sessionId() {
 const state = {
   session: sessionId(),
   voice: params.get("voice") ?? localStorage.getItem("rivulet.voice") ?? "",
+  // headphones: no echo to cancel, so the browser's echo canceller is off (Firefox's mutes the
+  // microphone while a reply plays, which rules out barge-in there)
+  headphones: (params.get("headphones") ?? localStorage.getItem("rivulet.headphones")) === "1",
   mode: "hands-free",
   talking: false,
 };
@@ -54,6 +57,9 @@ const probe = {
   },
   get underruns() {
     return player.underruns;
+  },
+  get microphone() {
+    return microphone.settings; // the capture processing the browser applied (null when off)
   },
   audioTime: () => context.currentTime,
 };
@@ -244,7 +250,7 @@ async function toggleMicrophone() {
     return;
   }
   try {
-    await microphone.start();
+    await microphone.start(!state.headphones);
   } catch (error) {
     setStatus(`Microphone unavailable: ${error.message}`, "error");
     return;
@@ -288,6 +294,15 @@ function wire() {
     context.resume();
     if (connection.sendJson({ type: "text", text })) $("text").value = "";
     else setStatus("Not connected yet: try again in a moment", "error");
+  });
+  $("headphones").checked = state.headphones;
+  $("headphones").addEventListener("change", async () => {
+    state.headphones = $("headphones").checked;
+    localStorage.setItem("rivulet.headphones", state.headphones ? "1" : "0");
+    if (microphone.running) {
+      microphone.stop();
+      await toggleMicrophone(); // again, with the new echo cancellation setting
+    }
   });
   $("voice").addEventListener("change", () => {
     state.voice = $("voice").value;
