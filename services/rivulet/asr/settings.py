@@ -101,7 +101,8 @@ class AsrSettings(ServiceSettings):
         2000.0,
         gt=0,
         description="A second pass slower than this (after the endpoint) is dropped: the final is the "
-        "streaming model's hypothesis instead (counted in rivulet_asr_finals_total{pass='streaming'}).",
+        "streaming model's hypothesis instead (counted in rivulet_asr_finals_total{pass='streaming'}). "
+        "Its Triton request is not cancelled: it ends by its deadline, this timeout + 1 s.",
     )
     asr_second_pass_beam_size: int = Field(
         5,

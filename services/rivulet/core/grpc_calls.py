@@ -1,7 +1,7 @@
 """gRPC client calls that a cancelled caller does not cancel.
 
 Cancelling the asyncio task that awaits a `grpc.aio` call (task.cancel(), asyncio.wait_for,
-call.cancel()) leaks the call's native batch in grpcio 1.85: about 1.2 KiB a call that is never
+call.cancel()) leaks the call's native batch in grpcio 1.85: about 1 KiB a call that is never
 freed, whatever the message size (grpc/grpc#43360; `python -m bench.grpc_cancel_leak` measures
 it). A call that ends by itself, by its answer or its deadline, leaves nothing. So a service's calls
 to its dependencies run through `CallsInFlight.uncancelled`: the call gets a task of its own and the
