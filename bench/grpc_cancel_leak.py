@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,18 +30,12 @@ from pathlib import Path
 import grpc
 
 from bench.report_files import write_report_files
+from bench.soak import _rss_mib
 from rivulet.core.grpc_calls import CallsInFlight
 from rivulet.core.processes import free_port
 
 MODES = ("complete", "deadline", "cancel", "call-cancel", "uncancelled")
 METHOD = "/rivulet.bench.Slow/Answer"
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 async def serve(port: int, server_ms: float) -> None:
@@ -97,7 +92,7 @@ async def client(port: int, mode: str, calls: int, concurrency: int, size: int, 
             await asyncio.gather(*(one() for _ in range(step)))
         await in_flight.wait(10.0)
         gc.collect()
-        samples.append((done, rss_mib()))
+        samples.append((done, _rss_mib(os.getpid())))
         print(json.dumps({"mode": mode, "calls": done, "rss_mib": round(samples[-1][1], 2)}), flush=True)
     await channel.close()
     return samples

@@ -24,14 +24,12 @@ import json
 import os
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 from riva.proto import riva_asr_pb2 as rasr
 from riva.proto import riva_asr_pb2_grpc, riva_tts_pb2_grpc
 from riva.proto import riva_tts_pb2 as rtts
@@ -180,17 +178,14 @@ def second_pass_counts(stack: SpeechStack) -> dict[str, float]:
     service = stack.services.get("asr")
     if service is None:
         return {}
+    counts = {}
     with contextlib.suppress(OSError):
-        text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5).read()
-        counts = {}
-        for family in text_string_to_metric_families(text.decode()):
-            for sample in family.samples:
-                if sample.name == "rivulet_asr_finals_total":
-                    counts[f"finals by {sample.labels['pass']}"] = sample.value
-                elif sample.name == "rivulet_asr_speculative_passes_total":
-                    counts[f"speculative {sample.labels['outcome']}"] = sample.value
-        return counts
-    return {}
+        for sample in service.metric_samples():
+            if sample.name == "rivulet_asr_finals_total":
+                counts[f"finals by {sample.labels['pass']}"] = sample.value
+            elif sample.name == "rivulet_asr_speculative_passes_total":
+                counts[f"speculative {sample.labels['outcome']}"] = sample.value
+    return counts
 
 
 def per_minute(points: list[tuple[float, float]]) -> dict[int, float]:

@@ -3,10 +3,7 @@
 import json
 import os
 import time
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from rivulet.core.processes import (
     ROOT,
@@ -33,11 +30,9 @@ __all__ = [
 
 def metric(service: ServiceProcess, name: str, **labels: str) -> float:
     """Current value of one sample of the service's Prometheus metrics (0 when absent)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5).read()
-    for family in text_string_to_metric_families(text.decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
+    for sample in service.metric_samples():
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return sample.value
     return 0.0
 
 

@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -133,6 +136,11 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metric_samples(self) -> list[Sample]:
+        """Every sample of the process's Prometheus metrics, scraped now."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read()
+        return [s for family in text_string_to_metric_families(text.decode()) for s in family.samples]
 
     def stop(self, timeout_s: float = 30.0) -> int:
         if self.process and self.process.poll() is None:

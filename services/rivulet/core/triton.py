@@ -183,6 +183,7 @@ class TritonClient:
             tensor.set_data_from_numpy(array)
             triton_inputs.append(tensor)
         requested = [InferRequestedOutput(name) for name in outputs]
+        deadline_s = timeout_s or self.timeout_s
         attempts = 1 if sequence_id else self.retries + 1
         for attempt in range(attempts):
             start = time.perf_counter()
@@ -196,7 +197,7 @@ class TritonClient:
                         sequence_id=sequence_id,
                         sequence_start=sequence_start,
                         sequence_end=sequence_end,
-                        client_timeout=timeout_s or self.timeout_s,
+                        client_timeout=deadline_s,
                     )
                 )
             except InferenceServerException as exc:
@@ -206,7 +207,7 @@ class TritonClient:
                 if transient and attempt + 1 < attempts:
                     await asyncio.sleep(self.retry_backoff_s * (2**attempt))
                     continue
-                raise self._map_error(model, exc, timeout_s or self.timeout_s) from exc
+                raise self._map_error(model, exc, deadline_s) from exc
             TRITON_LATENCY.labels(model).observe(time.perf_counter() - start)
             return {name: result.as_numpy(name) for name in outputs}
         raise AssertionError("unreachable")
