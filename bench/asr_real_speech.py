@@ -182,9 +182,10 @@ def short_clips(sets: dict, n: int) -> list[np.ndarray]:
     return pool[:: max(1, len(pool) // n)][:n]
 
 
-def stream_once(asr, samples: np.ndarray) -> tuple[float | None, str]:
+def stream_once(asr, samples: np.ndarray) -> tuple[float | None, str, str]:
     """One clip streamed at real-time pace in 100 ms messages (then 0.2 s of silence): seconds from
-    the last message to the last final (None: no final), and which pass wrote the finals."""
+    the last message to the last final (None: no final), which pass wrote the finals, and their
+    transcript."""
     import riva.client
 
     config = riva.client.StreamingRecognitionConfig(config=recognition_config(), interim_results=True)
@@ -198,20 +199,22 @@ def stream_once(asr, samples: np.ndarray) -> tuple[float | None, str]:
             yield pcm[offset : offset + 3200]
         sent_at["end"] = time.perf_counter()
 
-    final_at = None
+    final_at, finals = None, []
     call = asr.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(chunks(), config))
     for response in call:
-        if any(r.is_final for r in response.results):
-            final_at = time.perf_counter()
+        for result in response.results:
+            if result.is_final:
+                final_at = time.perf_counter()
+                finals += [result.alternatives[0].transcript] if result.alternatives else []
     passes = dict(call.trailing_metadata()).get("rivulet-final-passes", "")
-    return (None if final_at is None else max(0.0, final_at - sent_at["end"])), passes
+    return (None if final_at is None else max(0.0, final_at - sent_at["end"])), passes, " ".join(finals)
 
 
 def streaming_latency(asr, sets: dict, n: int) -> dict:
     """End of audio (the client's last message) → final, one stream, clips ≤ 5 s."""
     latencies, passes = [], []
     for samples in tqdm(short_clips(sets, n), desc="streaming latency", leave=False):
-        seconds, written_by = stream_once(asr, samples)
+        seconds, written_by, _ = stream_once(asr, samples)
         passes.append(written_by)
         if seconds is not None:
             latencies.append(seconds)

@@ -38,7 +38,8 @@ AUDIO_SECONDS = Counter("rivulet_asr_audio_seconds_total", "Seconds of audio rec
 FINALS = Counter(
     "rivulet_asr_finals_total",
     "Final results, by the pass that wrote them: 'whisper' (second pass), 'streaming' (the second pass "
-    "failed, ran late or is not deployed), 'empty' (the second pass heard no speech: no final sent).",
+    "failed, ran late, was refused at the limit or is not deployed), 'empty' (the second pass heard no "
+    "speech: no final sent).",
     ["pass"],
 )
 SECOND_PASS_LATENCY = Histogram(
@@ -52,4 +53,19 @@ SPECULATIVE_PASSES = Counter(
     "Second passes started at the first silence, by outcome: 'used' (the endpoint followed), "
     "'dropped' (speech resumed first).",
     ["outcome"],
+)
+PASSES_IN_FLIGHT = Gauge(
+    "rivulet_asr_second_passes_in_flight",
+    "Second passes whose Triton request has not ended, awaited or not (a dropped speculation, or a "
+    "pass its final gave up on, runs to its answer or deadline).",
+)
+PASS_LIMIT = Gauge(
+    "rivulet_asr_second_pass_limit",
+    "How many second passes may be in flight now (adapted to how fast Whisper answers, up to "
+    "asr_second_pass_max_in_flight); -1: no limit.",
+)
+PASSES_REFUSED = Counter(
+    "rivulet_asr_second_passes_refused_total",
+    "Finals whose second pass was not sent because the limit was reached: the streaming model's "
+    "hypothesis is the final at once (a speculation waits for room, uncounted).",
 )

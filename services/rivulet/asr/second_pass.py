@@ -6,7 +6,8 @@ frame to 60 ms after the last speech the VAD heard: the same audio however early
 `SpeculativePass` starts that transcription at the first silent frame after speech, so that when
 the endpoint fires (160 ms of silence in a voice dialog) the transcript is usually ready; if speech
 resumes first, the pass is dropped and a new one starts at the next silence. A pass that fails or
-is later than `asr_second_pass_timeout_ms` leaves the final to the streaming model's hypothesis;
+is later than `asr_second_pass_timeout_ms`, or is refused because Whisper has as many passes as it
+answers in time (`pass_admission.py`), leaves the final to the streaming model's hypothesis;
 `rivulet_asr_finals_total{pass}` counts which pass wrote each final, and the stream's trailing
 metadata `rivulet-final-passes` lists them in order (Riva's result messages have no field for it).
 """
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rivulet.asr.metrics import SECOND_PASS_LATENCY, SPECULATIVE_PASSES
+from rivulet.asr.metrics import PASSES_REFUSED, SECOND_PASS_LATENCY, SPECULATIVE_PASSES
+from rivulet.asr.pass_admission import PassAdmission
 from rivulet.core.errors import RivuletError
 from rivulet.core.triton import TritonClient
 
@@ -134,44 +136,50 @@ class SecondPass:
 
 
 class SpeculativePass:
-    """At most one second pass in flight per stream, keyed by the audio span it transcribes."""
+    """At most one second pass awaited per stream, keyed by the audio span it transcribes. Passes go
+    through the service's `PassAdmission`; one that is dropped (speech resumed) or given up on (later
+    than the timeout) is never cancelled, only no longer awaited: it ends by its answer or deadline."""
 
-    def __init__(self, second_pass: SecondPass) -> None:
-        self.second_pass = second_pass
+    def __init__(self, second_pass: SecondPass, admission: PassAdmission) -> None:
+        self.second_pass, self.admission = second_pass, admission
         self.key: tuple[int, int] | None = None
         self.task: asyncio.Task | None = None
 
-    def start(self, key: tuple[int, int], samples: np.ndarray, offset_s: float) -> None:
+    def start(self, key: tuple[int, int], samples: np.ndarray, offset_s: float) -> bool:
+        """Start transcribing `key`'s span unless that pass is in flight already; False when the
+        admission refused it (nothing started)."""
         if self.key == key and self.task is not None:
-            return
+            return True
         self.drop()
-        self.key = key
-        self.task = asyncio.get_running_loop().create_task(
-            self.second_pass.transcribe(samples, offset_s), name="asr-second-pass"
-        )
+        task = self.admission.start(self.second_pass.transcribe(samples, offset_s))
+        if task is not None:
+            self.key, self.task = key, task
+        return task is not None
 
     def drop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
         self.task, self.key = None, None
 
     async def result(
         self, key: tuple[int, int], samples: np.ndarray, offset_s: float, timeout_s: float
     ) -> WhisperResult | None:
         """The transcript of `key`'s span (reusing the speculative pass when it covers the same span);
-        None when the pass fails or is later than `timeout_s`."""
+        None when the pass is refused at the admission limit, fails or is later than `timeout_s`."""
         speculative = self.key == key and self.task is not None
-        if not speculative:
-            self.start(key, samples, offset_s)
+        if not speculative and not self.start(key, samples, offset_s):
+            log.debug("second pass refused at the limit: the streaming hypothesis is the final")
+            PASSES_REFUSED.inc()
+            return None
         task = self.task
         self.task, self.key = None, None
         started = time.perf_counter()
         try:
-            return await asyncio.wait_for(task, timeout_s)
-        except TimeoutError:
-            log.warning(
-                "second pass later than %.0f ms: the streaming hypothesis is the final", timeout_s * 1000
-            )
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            if not done:
+                log.warning(
+                    "second pass later than %.0f ms: the streaming hypothesis is the final", timeout_s * 1000
+                )
+                return None
+            return task.result()
         except RivuletError as exc:
             log.warning("second pass failed (%s): the streaming hypothesis is the final", exc.message)
         finally:

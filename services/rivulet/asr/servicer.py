@@ -28,6 +28,7 @@ from riva.proto import riva_asr_pb2_grpc
 from rivulet.asr.catalog import ModelCatalog
 from rivulet.asr.metrics import ACTIVE_STREAMS, AUDIO_SECONDS, FINALS
 from rivulet.asr.options import RecognitionOptions, recognition_options
+from rivulet.asr.pass_admission import PassAdmission
 from rivulet.asr.recognizer import Result
 from rivulet.asr.second_pass import SecondPass, split_for_second_pass
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
@@ -86,6 +87,11 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
         self.catalog = catalog
         self.releaser = releaser
         self.active = 0
+        self.passes = PassAdmission(
+            settings.asr_second_pass_max_in_flight,
+            settings.asr_second_pass_target_ms / 1000,
+            settings.asr_second_pass_timeout_ms / 1000,
+        )
 
     @contextlib.contextmanager
     def _admit(self) -> Iterator[None]:
@@ -122,7 +128,13 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
             # in a thread: a stream boosting words no stream boosted before builds their lexicon
             # (hundreds of ms) without holding up the other streams
             session = await asyncio.to_thread(
-                StreamSession, options, self.settings, self.triton, self.releaser, request_id_var.get()
+                StreamSession,
+                options,
+                self.settings,
+                self.triton,
+                self.releaser,
+                self.passes,
+                request_id_var.get(),
             )
             try:
                 async for message in request_iterator:
@@ -179,8 +191,12 @@ class AsrServicer(riva_asr_pb2_grpc.RivaSpeechRecognitionServicer):
         second = SecondPass(self.triton, options.second_pass, options.pass_options, request_id_var.get())
         segments = split_for_second_pass(samples, rate)
         try:
+            # counted with the streams' passes, never refused: a file has no streaming final to take
             transcripts = await asyncio.gather(
-                *(second.transcribe(samples[a:b], a / rate) for a, b in segments)
+                *(
+                    asyncio.shield(self.passes.start(second.transcribe(samples[a:b], a / rate), force=True))
+                    for a, b in segments
+                )
             )
         except RivuletError as exc:
             log.warning("second pass failed (%s): Recognize falls back to the streaming model", exc.message)

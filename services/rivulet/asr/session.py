@@ -24,6 +24,7 @@ from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.lexicon_decoding import LexiconSearch
 from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY, FINALS, SPECULATIVE_PASSES
 from rivulet.asr.options import RecognitionOptions
+from rivulet.asr.pass_admission import PassAdmission
 from rivulet.asr.recognizer import Recognizer, Result
 from rivulet.asr.second_pass import SecondPass, SpeculativePass, WhisperResult
 from rivulet.asr.sequence import SequenceReleaser, TritonSequence
@@ -223,6 +224,7 @@ class StreamSession:
         settings: AsrSettings,
         triton: TritonClient,
         releaser: SequenceReleaser,
+        admission: PassAdmission,
         request_id: str = "",
     ) -> None:
         self.options = options
@@ -247,7 +249,8 @@ class StreamSession:
             # deadline: it is not cancelled (rivulet.core.triton)
             deadline_s = settings.asr_second_pass_timeout_ms / 1000 + PASS_DEADLINE_SLACK_S
             self.second = SpeculativePass(
-                SecondPass(triton, options.second_pass, options.pass_options, request_id, deadline_s)
+                SecondPass(triton, options.second_pass, options.pass_options, request_id, deadline_s),
+                admission,
             )
             self.history = AudioHistory()
             self.silence = SilenceTracker(audio.LINEAR_PCM, self.model.sample_rate_hz)
@@ -363,6 +366,7 @@ class StreamSession:
             SPECULATIVE_PASSES.labels("dropped").inc()
         if (
             second.key is None
+            and second.admission.has_room
             and self.recognizer.active
             and self.silence.silence_ms >= SPECULATE_AFTER_MS
             and self._voiced_end > self._consumed

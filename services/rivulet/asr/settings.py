@@ -104,6 +104,21 @@ class AsrSettings(ServiceSettings):
         "streaming model's hypothesis instead (counted in rivulet_asr_finals_total{pass='streaming'}). "
         "Its Triton request is not cancelled: it ends by its deadline, this timeout + 1 s.",
     )
+    asr_second_pass_max_in_flight: int = Field(
+        32,
+        ge=0,
+        description="The most second passes in Triton at once. Below it the limit adapts to how fast "
+        "Whisper answers (pass_admission.py: a few on 2 CPU cores, more on a GPU); a pass over the "
+        "limit is not sent and the final is the streaming model's at once, rather than after the "
+        "timeout. 0: no limit (every pass is sent, however late it will be).",
+    )
+    asr_second_pass_target_ms: float = Field(
+        300.0,
+        gt=0,
+        description="A second pass answered later than this after it started (speculative passes start "
+        "at the first silence, before the endpoint) counts as late and lowers the limit on passes in "
+        "flight; one answered sooner raises it.",
+    )
     asr_second_pass_beam_size: int = Field(
         5,
         ge=1,

@@ -7,6 +7,8 @@ isolated word right; no invented text on silence or noise; speech at the very ed
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import riva.client
@@ -17,7 +19,7 @@ from pipelines.asr import real_speech
 from pipelines.asr.canonical import canonical_words
 from pipelines.asr.text import edit_distance
 from rivulet.core import audio
-from tests.integration.asr.conftest import RATE, chunks, pcm16, speech
+from tests.integration.asr.conftest import RATE, chunks, pcm16, speech, start_service
 from tests.support import metric
 
 pytestmark = pytest.mark.integration
@@ -201,3 +203,38 @@ def test_the_speculative_pass_survives_messages_of_any_size(client, asr, message
     assert "timer" in " ".join(finals), finals
     assert metric(asr, "rivulet_asr_speculative_passes_total", outcome="used") == used + 1
     assert metric(asr, "rivulet_asr_speculative_passes_total", outcome="dropped") == dropped
+
+
+def test_a_pass_over_the_limit_leaves_the_final_to_the_streaming_model_at_once(
+    asr_triton_url, asr_repository, tmp_path
+):
+    """With Whisper busy (an offline file's passes, which are never refused but count) a stream's
+    final is not queued behind them: its pass is refused and the streaming model's hypothesis is the
+    final; once Whisper is free again, the next final is Whisper's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = start_service(
+        asr_triton_url, tmp_path / "asr.log", asr_repository,
+        asr_second_pass_max_in_flight=1, asr_max_stream_seconds=120, asr_max_stream_bytes=8 * 1024 * 1024,
+    )  # fmt: skip
+    try:
+        client = riva.client.ASRService(riva.client.Auth(uri=service.address))
+        sentence = speech("please set a timer for ten minutes and then call my sister")
+        long_file = np.tile(sentence, int(90 * RATE / len(sentence)) + 1)  # three 30 s passes
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(offline, client, long_file, config())
+            deadline = time.monotonic() + 60
+            while metric(service, "rivulet_asr_second_passes_in_flight") < 1:
+                assert time.monotonic() < deadline and not busy.done(), "the offline passes never started"
+                time.sleep(0.02)
+            refused = metric(service, "rivulet_asr_second_passes_refused_total")
+            text, passes = streaming(client, speech("turn on the lights"), config())
+            assert passes == "streaming", (text, passes)  # not "whisper": not queued behind the file
+            assert "light" in text  # the streaming model's words
+            assert metric(service, "rivulet_asr_second_passes_refused_total") == refused + 1
+            assert "timer" in busy.result(timeout=300)
+        assert metric(service, "rivulet_asr_second_passes_in_flight") == 0
+        text, passes = streaming(client, speech("turn on the lights"), config())
+        assert passes == "whisper" and "lights" in text, (text, passes)
+    finally:
+        service.stop()
