@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from rivulet.asr.pass_admission import DECREASE, INITIAL_LIMIT, PassAdmission
+from rivulet.asr.pass_admission import DECREASE, INITIAL_LIMIT, MIN_LIMIT, PassAdmission
 
 
 async def held(release: asyncio.Event, ran: list[str], name: str) -> str:
@@ -77,35 +77,44 @@ def test_offline_passes_are_never_refused_but_count():
     assert asyncio.run(scenario()) == ["0", "1", "2"]
 
 
-def test_the_limit_grows_with_passes_in_time_and_is_cut_once_per_burst_of_late_ones():
-    admission = PassAdmission(ceiling=8, target_s=1.0, timeout_s=2.0)
+def test_the_limit_grows_with_finals_in_time_and_is_cut_once_per_burst_of_late_ones():
+    admission = PassAdmission(ceiling=8, target_s=0.3, timeout_s=2.0)
     assert admission.limit == INITIAL_LIMIT
     for _ in range(4):
-        admission.record(late=False, now=0.0)  # +1/limit each: about one per limit's worth
+        admission.judge(0.1, now=0.0)  # +1/limit each: about one per limit's worth
     assert 4.9 < admission.limit < 5.0
-    admission.record(late=True, now=10.0)
+    admission.judge(0.4, now=10.0)  # waited past the target
     cut = admission.limit
     assert cut == pytest.approx(4.9 * DECREASE, abs=0.1)
-    admission.record(late=True, now=11.0)  # the same burst (within the timeout): no second cut
+    admission.judge(None, now=11.0)  # failed or past the timeout, in the same burst: no second cut
     assert admission.limit == cut
-    for t in range(12, 40):  # sustained lateness: one cut per timeout, never below one pass
-        admission.record(late=True, now=float(t))
-    assert admission.limit == 1.0 and admission.has_room
+    for t in range(12, 40):  # sustained lateness: one cut per timeout, down to the floor
+        admission.judge(None, now=float(t))
+    assert admission.limit == MIN_LIMIT
     for _ in range(500):
-        admission.record(late=False, now=50.0)
+        admission.judge(0.0, now=50.0)
     assert admission.limit == 8.0  # never above the ceiling
 
 
-def test_a_pass_is_late_past_the_target():
-    async def slow(seconds: float) -> None:
-        await asyncio.sleep(seconds)
+def test_a_stream_keeps_room_for_its_dropped_speculation_and_its_final():
+    """At the floor, one stream's speculation that speech interrupted (still running: never
+    cancelled) does not take the place of that stream's final."""
 
     async def scenario():
-        admission = PassAdmission(ceiling=8, target_s=0.1, timeout_s=0.2)
-        await admission.start(slow(0.3))
-        return admission.limit
+        admission = PassAdmission(ceiling=8, target_s=0.3, timeout_s=2.0)
+        for t in range(10):
+            admission.judge(None, now=10.0 * t)
+        release = asyncio.Event()
+        dropped = admission.start(held(release, [], "speculation"))
+        final = admission.start(held(release, [], "final"))
+        release.set()
+        return admission.limit, dropped is not None, await final
 
-    assert asyncio.run(scenario()) == pytest.approx(INITIAL_LIMIT * DECREASE)
+    assert asyncio.run(scenario()) == (MIN_LIMIT, True, "final")
+
+
+def test_a_ceiling_under_the_floor_wins():
+    assert PassAdmission(ceiling=1, target_s=0.3, timeout_s=2.0).limit == 1.0
 
 
 def test_no_ceiling_means_no_limit():
@@ -113,7 +122,7 @@ def test_no_ceiling_means_no_limit():
         admission = PassAdmission(ceiling=0, target_s=1.0, timeout_s=2.0)
         release = asyncio.Event()
         tasks = [admission.start(held(release, [], str(i))) for i in range(100)]
-        admission.record(late=True, now=0.0)
+        admission.judge(None, now=0.0)
         assert all(t is not None for t in tasks) and admission.has_room
         release.set()
         await asyncio.gather(*tasks)

@@ -9,10 +9,14 @@ was Whisper's.
 
 So a pass is sent only while fewer than `limit` passes are in Triton; a refused pass leaves the final
 to the streaming model at once. The limit adapts the way TCP's congestion window does (additive
-increase, multiplicative decrease): each pass answered within `asr_second_pass_target_ms` raises
-it by 1/limit (about one per limit's worth of passes), a pass slower than that or failing cuts it to
-`DECREASE` of itself (at most once per `timeout` interval: one burst is one cut), never below one
-pass and never above `asr_second_pass_max_in_flight`. It settles where Whisper's hardware answers in
+increase, multiplicative decrease), judged by what a person waits for: the time from the endpoint
+(or the end of audio) to the pass's transcript. Each final that waited at most
+`asr_second_pass_target_ms` raises it by 1/limit (about one per limit's worth of finals); one that
+waited longer, or whose pass failed or ran past the timeout, cuts it to `DECREASE` of itself (at most
+once per timeout interval: one burst is one cut); never below `MIN_LIMIT` passes (a stream's dropped
+speculation and its final) nor above `asr_second_pass_max_in_flight`. A long utterance's pass that
+takes a while on an idle machine is not late: it started at the first silence and the final waits
+only for its rest. It settles where Whisper's hardware answers in
 time, a few passes on 2 CPU cores, many on a GPU, and follows it when other replicas share the same
 Triton. Every pass counts until its Triton request ends, including passes nobody waits for any more
 (a dropped speculation, a final that gave up on it): those are never cancelled
@@ -33,8 +37,9 @@ from rivulet.asr.metrics import PASS_LIMIT, PASSES_IN_FLIGHT
 
 T = TypeVar("T")
 
-INITIAL_LIMIT = 4.0  # passes in flight before any has been timed
-DECREASE = 0.7  # a late pass multiplies the limit by this
+INITIAL_LIMIT = 4.0  # passes in flight before any final has been timed
+MIN_LIMIT = 2.0  # a stream's speculation dropped when speech resumed may still run beside its final
+DECREASE = 0.7  # a late final multiplies the limit by this
 
 
 class PassAdmission:
@@ -42,8 +47,9 @@ class PassAdmission:
 
     def __init__(self, ceiling: int, target_s: float, timeout_s: float) -> None:
         self.ceiling = ceiling  # 0: no limit (every pass is sent)
-        self.target_s = target_s  # a pass answered later than this is late
+        self.target_s = target_s  # a final that waited longer than this for its pass was late
         self.cut_every_s = timeout_s
+        self.floor = min(MIN_LIMIT, float(ceiling))
         self.limit = min(INITIAL_LIMIT, float(ceiling)) if ceiling else float("inf")
         self._tasks: set[asyncio.Task] = set()
         self._last_cut = -float("inf")
@@ -64,32 +70,25 @@ class PassAdmission:
         if not force and not self.has_room:
             pass_.close()
             return None
-        task = asyncio.get_running_loop().create_task(self._timed(pass_), name="asr-second-pass")
+        task = asyncio.get_running_loop().create_task(pass_, name="asr-second-pass")
         self._tasks.add(task)
         task.add_done_callback(self._ended)
         self._show()
         return task
 
-    async def _timed(self, pass_: Coroutine[Any, Any, T]) -> T:
-        started = time.monotonic()
-        late = True
-        try:
-            result = await pass_
-            late = time.monotonic() - started > self.target_s
-            return result
-        finally:
-            self.record(late, time.monotonic())
-
-    def record(self, late: bool, now: float) -> None:
-        """A pass ended at `now` (monotonic s), late or in time: adapt the limit."""
+    def judge(self, waited_s: float | None, now: float | None = None) -> None:
+        """A final waited `waited_s` after its endpoint for its pass (None: the pass failed or ran past
+        the timeout): adapt the limit."""
         if not self.ceiling:
             return
-        if late:
+        now = time.monotonic() if now is None else now
+        if waited_s is None or waited_s > self.target_s:
             if now - self._last_cut >= self.cut_every_s:
-                self.limit = max(1.0, self.limit * DECREASE)
+                self.limit = max(self.floor, self.limit * DECREASE)
                 self._last_cut = now
         else:
             self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+        self._show()
 
     def _ended(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)

@@ -172,6 +172,7 @@ class SpeculativePass:
         task = self.task
         self.task, self.key = None, None
         started = time.perf_counter()
+        waited: float | None = None  # stays None when the pass fails or is late
         try:
             done, _ = await asyncio.wait({task}, timeout=timeout_s)
             if not done:
@@ -179,11 +180,14 @@ class SpeculativePass:
                     "second pass later than %.0f ms: the streaming hypothesis is the final", timeout_s * 1000
                 )
                 return None
-            return task.result()
+            result = task.result()
+            waited = time.perf_counter() - started
+            return result
         except RivuletError as exc:
             log.warning("second pass failed (%s): the streaming hypothesis is the final", exc.message)
         finally:
             SECOND_PASS_LATENCY.observe(time.perf_counter() - started)
+            self.admission.judge(waited)
             if speculative:
                 SPECULATIVE_PASSES.labels("used").inc()
         return None

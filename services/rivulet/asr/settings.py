@@ -115,9 +115,9 @@ class AsrSettings(ServiceSettings):
     asr_second_pass_target_ms: float = Field(
         300.0,
         gt=0,
-        description="A second pass answered later than this after it started (speculative passes start "
-        "at the first silence, before the endpoint) counts as late and lowers the limit on passes in "
-        "flight; one answered sooner raises it.",
+        description="A final that waited longer than this after its endpoint for its second pass (which "
+        "started at the first silence) was late: it lowers the limit on passes in flight; one that "
+        "waited less raises it.",
     )
     asr_second_pass_beam_size: int = Field(
         5,
