@@ -137,7 +137,9 @@ async def test_a_turn_ended_by_the_audio_silence_times_the_endpointing_from_it()
     s._on_asr_result(result("set a timer", final=True), vad_call)
     (turn,), _ = drain(s)
     assert round(turn.endpointing_ms) == 180  # the silence heard, not the ASR's word end (900 ms)
-    assert abs(turn.start_wall - s.arrival_wall[9]) < 1e-9  # when the audio at 920 ms arrived
+    # 180 ms before the endpoint's audio (1100 ms) arrived: earlier than the chunk holding 920 ms
+    # (it arrived at 1000 ms), and at real-time pace when the audio at 920 ms was spoken
+    assert abs(turn.start_wall - (s.arrival_wall[10] - 0.18)) < 1e-9
 
 
 async def test_speculation_is_confirmed_or_dropped_by_the_final():
@@ -275,3 +277,22 @@ async def test_a_call_the_asr_rejects_is_replaced_and_a_second_rejection_ends_th
     await settle()
     assert s.fatal is not None and s.fatal.code.name == "INVALID_ARGUMENT"
     await s.close()
+
+
+async def test_a_turn_answered_within_a_chunk_never_waits_less_than_its_endpointing():
+    """The end of speech read from the arrival marks alone (a client chunk apart) once came out later
+    than the endpoint less its silence: a turn answered within the chunk reported total 188 ms under
+    endpointing 190 ms."""
+    s = session()
+    now = time.perf_counter()
+    s.arrival_ms, s.arrival_wall = (
+        [40.0 * (i + 1) for i in range(30)],
+        [now - 1.2 + 0.04 * (i + 1) for i in range(30)],
+    )
+    s.audio_ms = 1200.0
+    vad_call = AsrCall(stream=None, offset_ms=0.0, vad_end=(1195.0, 190.0))  # speech ended at 1005 ms
+    s._on_asr_result(result("set a"), vad_call)
+    s._on_asr_result(result("set a timer", final=True), vad_call)
+    (turn,), _ = drain(s)
+    endpoint_wall = s.arrival_wall[-1]  # the audio at 1195 ms came with the last chunk
+    assert (endpoint_wall - turn.start_wall) * 1000 >= turn.endpointing_ms - 1e-6

@@ -258,7 +258,10 @@ class AsrListening(PlaybackTracking):
             text,
             turn_id,
             False,
-            self._wall_at(speech_end_ms),
+            # when the audio of the end of speech arrived, or earlier if counting back from the
+            # endpoint says so: the arrival marks are a client chunk apart, and the end of speech
+            # read from them alone could make the whole wait shorter than its endpointing part
+            min(self._wall_at(speech_end_ms), endpoint_wall - endpointing / 1000),
             endpointing,
             (final_wall - endpoint_wall) * 1000,
         )
