@@ -99,8 +99,3 @@ class PassAdmission:
     def _show(self) -> None:
         PASSES_IN_FLIGHT.set(self.in_flight)
         PASS_LIMIT.set(self.limit if self.ceiling else -1)
-
-    async def wait(self, timeout_s: float) -> None:
-        """Wait up to `timeout_s` for the passes in flight to end (at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
