@@ -246,6 +246,9 @@ def test_triton_killed_under_16_streams_and_4_conversations_then_recovers(fault_
         lambda: all(c.replies(triton_ready_at) for c in talks), 120, "every conversation answered again"
     )
     answered_again = [c.replies(triton_ready_at)[0][0] - triton_ready_at for c in talks]
+    # the new streams are stopped only once they have heard back (the conversations can answer
+    # before a stream started after them has sent its first word)
+    wait_until(lambda: all(s.received or s.code for s in after), 60, "every new stream got results")
     for stream in after:
         stream.stop.set()
     for stream in after:
