@@ -38,6 +38,15 @@ def session(barge_in: bool = True, asr: AsrClient | None = None) -> ConverseSess
     return ConverseSession(cfg, settings, None, asr, None, None)
 
 
+def arrived_in_real_time(s: ConverseSession, chunk_ms: float) -> None:
+    """1.2 s of the client's audio arrived at real-time pace, `chunk_ms` a message, the last just now."""
+    now = time.perf_counter()
+    n = round(1200 / chunk_ms)
+    s.arrival_ms = [chunk_ms * (i + 1) for i in range(n)]
+    s.arrival_wall = [now - 1.2 + chunk_ms / 1000 * (i + 1) for i in range(n)]
+    s.audio_ms = 1200.0
+
+
 class ScriptedStream:
     """An ASR call whose results the test gives (`result`, `end`, `fail`), in the order given."""
 
@@ -107,12 +116,7 @@ def drain(s: ConverseSession) -> tuple[list, list]:
 async def test_final_ends_the_turn_with_timing():
     s = session()
     call = new_call()
-    now = time.perf_counter()  # 1.2 s of audio arrived, 100 ms a chunk
-    s.arrival_ms, s.arrival_wall = (
-        [100.0 * (i + 1) for i in range(12)],
-        [now - 1.2 + 0.1 * (i + 1) for i in range(12)],
-    )
-    s.audio_ms = 1200.0
+    arrived_in_real_time(s, 100.0)
     s._on_asr_result(result("set a"), call)
     s._on_asr_result(result("set a timer", final=True), call)
     work, out = drain(s)
@@ -126,12 +130,7 @@ async def test_final_ends_the_turn_with_timing():
 
 async def test_a_turn_ended_by_the_audio_silence_times_the_endpointing_from_it():
     s = session()
-    now = time.perf_counter()
-    s.arrival_ms, s.arrival_wall = (
-        [100.0 * (i + 1) for i in range(12)],
-        [now - 1.2 + 0.1 * (i + 1) for i in range(12)],
-    )
-    s.audio_ms = 1200.0
+    arrived_in_real_time(s, 100.0)
     vad_call = AsrCall(stream=None, offset_ms=0.0, vad_end=(1100.0, 180.0))  # silent from 920 ms
     s._on_asr_result(result("set a"), vad_call)
     s._on_asr_result(result("set a timer", final=True), vad_call)
@@ -284,12 +283,7 @@ async def test_a_turn_answered_within_a_chunk_never_waits_less_than_its_endpoint
     than the endpoint less its silence: a turn answered within the chunk reported total 188 ms under
     endpointing 190 ms."""
     s = session()
-    now = time.perf_counter()
-    s.arrival_ms, s.arrival_wall = (
-        [40.0 * (i + 1) for i in range(30)],
-        [now - 1.2 + 0.04 * (i + 1) for i in range(30)],
-    )
-    s.audio_ms = 1200.0
+    arrived_in_real_time(s, 40.0)
     vad_call = AsrCall(stream=None, offset_ms=0.0, vad_end=(1195.0, 190.0))  # speech ended at 1005 ms
     s._on_asr_result(result("set a"), vad_call)
     s._on_asr_result(result("set a timer", final=True), vad_call)
