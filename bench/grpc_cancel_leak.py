@@ -12,14 +12,17 @@ one way per mode (each mode in a fresh client process):
 - `uncancelled`: `asyncio.wait_for` gives up as in `cancel`, but on a call started through
   `rivulet.core.grpc_calls.CallsInFlight.uncancelled` (what every Triton call of the services now
   goes through): the call runs on to its answer.
-The client's VmRSS after gc at each tenth of the calls; the report gives the growth per call over the
-last 80 % (the first fifth is warm-up). Writes bench/reports/grpc_cancel_leak.{md,json,png}.
+The client's VmRSS after gc and glibc's malloc_trim at each tenth of the calls; the report gives the
+growth per call over the last 80 % (the first fifth is warm-up). Writes
+bench/reports/grpc_cancel_leak.{md,json,png}.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -92,10 +95,19 @@ async def client(port: int, mode: str, calls: int, concurrency: int, size: int, 
             await asyncio.gather(*(one() for _ in range(step)))
         await in_flight.wait(10.0)
         gc.collect()
+        _release_free_heap()
         samples.append((done, _rss_mib(os.getpid())))
         print(json.dumps({"mode": mode, "calls": done, "rss_mib": round(samples[-1][1], 2)}), flush=True)
     await channel.close()
     return samples
+
+
+def _release_free_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc `malloc_trim`), so that RSS counts what is
+    still allocated: a busy moment's high-water mark (calls given up pile up while the machine is
+    slow, and freed memory stays mapped) would otherwise read as growth. Elsewhere: a no-op."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def per_call_bytes(samples: list) -> float:

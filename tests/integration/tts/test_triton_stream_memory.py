@@ -121,4 +121,11 @@ def test_barge_ins_never_cancel_a_triton_stream(triton):
     assert triton.process.poll() is None, "tritonserver died"
     assert endings.get("cancelled", 0) == 0 and endings.get("failed", 0) == 0, endings
     assert endings.get("drained", 0) + endings.get("finished", 0) == BARGE_INS, endings
-    assert max(stops) < 0.1, f"stopping a reply took up to {max(stops) * 1000:.1f} ms"
+    # "at once": a stop that waited for the stream's rest (the synthesis of a dozen more sentences)
+    # would make every stop slow; read by the median and the 95th percentile, so that one stop
+    # delayed by the machine's other work (105 ms once, while a model trained beside the tests)
+    # does not count as waiting
+    stops.sort()
+    median, p95 = stops[len(stops) // 2], stops[int(len(stops) * 0.95)]
+    took = f"stopping a reply took {median * 1000:.1f} ms (median), {p95 * 1000:.1f} ms (p95)"
+    assert median < 0.01 and p95 < 0.05, took
