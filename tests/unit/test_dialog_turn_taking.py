@@ -32,8 +32,8 @@ def new_call() -> AsrCall:
     return AsrCall(stream=None, offset_ms=0.0)
 
 
-def session(barge_in: bool = True, asr: AsrClient | None = None) -> ConverseSession:
-    settings = DialogSettings()
+def session(barge_in: bool = True, asr: AsrClient | None = None, vad: bool = True) -> ConverseSession:
+    settings = DialogSettings(dialog_vad_endpointing=vad)
     cfg = StreamConfig("s", 1, 16000, "en-US", None, barge_in, settings.backchannel_words, 1, 160, 0, True)
     return ConverseSession(cfg, settings, None, asr, None, None)
 
@@ -85,9 +85,11 @@ class ScriptedAsr:
 
     def __init__(self) -> None:
         self.calls: list[ScriptedStream] = []
+        self.options: list[dict] = []  # each call's keyword arguments
 
     def open(self, *args, **kwargs) -> ScriptedStream:
         self.calls.append(ScriptedStream())
+        self.options.append(kwargs)
         return self.calls[-1]
 
 
@@ -139,6 +141,33 @@ async def test_a_turn_ended_by_the_audio_silence_times_the_endpointing_from_it()
     # 180 ms before the endpoint's audio (1100 ms) arrived: earlier than the chunk holding 920 ms
     # (it arrived at 1000 ms), and at real-time pace when the audio at 920 ms was spoken
     assert abs(turn.start_wall - (s.arrival_wall[10] - 0.18)) < 1e-9
+
+
+async def test_word_times_are_asked_for_only_where_the_asr_ends_turns():
+    """Where the VAD ends turns, the last word's end time is never read: the Whisper pass is not
+    asked to align words (about 20 ms a pass); without the VAD, the ASR's endpoint ends turns and
+    the end of speech is the last word's end."""
+    for vad, word_times in ((True, False), (False, True)):
+        scripted = ScriptedAsr()
+        s = session(asr=scripted, vad=vad)
+        s._on_audio(SILENCE)
+        assert scripted.options[0]["word_times"] is word_times
+        await s.close()
+
+
+async def test_a_backstop_final_without_words_times_the_endpointing_by_the_asrs_own_silence():
+    """A final the ASR's backstop endpoint gave (the VAD did not end the turn) with no word times:
+    the end of speech is the endpoint less the silence that call's ASR waited for (800 ms), not
+    the stream's end-of-turn silence (160 ms)."""
+    s = session()
+    arrived_in_real_time(s, 100.0)
+    call = AsrCall(stream=None, offset_ms=0.0, stop_ms=800)
+    final = result("set a timer", final=True)
+    del final.alternatives[0].words[:]
+    s._on_asr_result(result("set a"), call)
+    s._on_asr_result(final, call)
+    (turn,), _ = drain(s)
+    assert round(turn.endpointing_ms) == 800  # audio_processed 1100 ms, speech ended at 300 ms
 
 
 async def test_speculation_is_confirmed_or_dropped_by_the_final():

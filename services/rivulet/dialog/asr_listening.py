@@ -48,6 +48,8 @@ class AsrCall:
     # Per call: the call ended at the end of turn is still transcribing it while the next one hears
     # the audio that follows.
     turn_id: str = ""
+    # the ASR's own end-of-utterance silence this call was opened with (ms); 0: the stream's
+    stop_ms: int = 0
 
 
 class AsrListening(PlaybackTracking):
@@ -92,16 +94,20 @@ class AsrListening(PlaybackTracking):
     def _open_asr(self, offset_ms: float | None = None, how: str = "opened") -> None:
         if offset_ms is None:  # the new ASR stream starts with the chunk just received
             offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
+        stop_ms = self._asr_stop_ms()
         stream = self.asr_client.open(
             self.cfg.encoding,
             self.cfg.sample_rate_hz,
             self.cfg.language_code,
-            self._asr_stop_ms(),
+            stop_ms,
             self.cfg.start_ms,
             self.hints,
             self.settings.dialog_asr_hint_boost,
+            # the last word's end time is read only where the ASR's endpoint ends turns; where the
+            # VAD does, aligning Whisper's words would cost every turn's pass about 20 ms
+            word_times=not self._vad_ends_turns(),
         )
-        self.asr = AsrCall(stream, offset_ms, self.hints)
+        self.asr = AsrCall(stream, offset_ms, self.hints, stop_ms=stop_ms)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
         if self.hints and self.settings.dialog_asr_hint_boost:
             metrics.ASR_HINTED_CALLS.labels(how).inc()
@@ -110,9 +116,12 @@ class AsrListening(PlaybackTracking):
         """The ASR's own end-of-utterance silence. Where the VAD ends turns, the ASR's endpointer
         (which counts CTC blank frames, and sees a stop consonant's closure as silence) only backs
         it up: with the same short window it split "seven p.m." into two turns."""
-        if self.silence and self.silence.available:
+        if self._vad_ends_turns():
             return max(self.cfg.stop_ms, ASR_BACKSTOP_MS)
         return self.cfg.stop_ms
+
+    def _vad_ends_turns(self) -> bool:
+        return bool(self.silence and self.silence.available)
 
     def _retune_asr(self) -> None:
         """The next turn's hints changed while the ASR call that will hear it has heard no speech
@@ -236,6 +245,7 @@ class AsrListening(PlaybackTracking):
             return  # "uh-huh" over the reply: neither an interruption nor a turn
         self._barge_in(text)
         words = result.alternatives[0].words
+        stop_ms = call.stop_ms or self.cfg.stop_ms
         endpoint_ms = call.offset_ms + (result.audio_processed * 1000 if result.audio_processed else 0)
         if call.vad_end:
             endpoint_ms, silence_ms = call.vad_end
@@ -243,13 +253,13 @@ class AsrListening(PlaybackTracking):
         elif words:
             speech_end_ms = call.offset_ms + words[-1].end_time
             if not result.audio_processed:
-                endpoint_ms = speech_end_ms + self.cfg.stop_ms
-        else:
+                endpoint_ms = speech_end_ms + stop_ms
+        else:  # the ASR's endpoint, after the silence it was asked to wait for
             endpoint_ms = endpoint_ms or self.audio_ms
-            speech_end_ms = endpoint_ms - self.cfg.stop_ms
+            speech_end_ms = endpoint_ms - stop_ms
         endpointing = endpoint_ms - speech_end_ms
         if not 0 <= endpointing <= 10_000:
-            endpointing, speech_end_ms = self.cfg.stop_ms, endpoint_ms - self.cfg.stop_ms
+            endpointing, speech_end_ms = stop_ms, endpoint_ms - stop_ms
         endpoint_wall = min(self._wall_at(endpoint_ms), final_wall)
         self.event(turn_id, pb.TurnEvent.END_OF_TURN)
         confidence = result.alternatives[0].confidence

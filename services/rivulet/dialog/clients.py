@@ -226,9 +226,10 @@ class AsrClient(_Channel):
         start_speech_ms: int,
         hints: tuple[str, ...] = (),
         boost: float = 0.0,
+        word_times: bool = True,
     ) -> AsrStream:
         """A recognition call for one user turn; `hints` (words and phrases the turn is likely to
-        hold) are sent as speech_contexts with `boost`."""
+        hold) are sent as speech_contexts with `boost`; `word_times` asks for word time offsets."""
         endpointing = asr.EndpointingConfig(stop_history=stop_silence_ms)
         if start_speech_ms:
             endpointing.start_history = start_speech_ms
@@ -238,7 +239,7 @@ class AsrClient(_Channel):
                 sample_rate_hertz=sample_rate_hz,
                 language_code=language_code,
                 max_alternatives=1,
-                enable_word_time_offsets=True,
+                enable_word_time_offsets=word_times,
                 verbatim_transcripts=True,  # the spoken form: what the intent model was trained on
                 model=self.model,
                 endpointing_config=endpointing,
