@@ -161,7 +161,7 @@ async def test_a_backstop_final_without_words_times_the_endpointing_by_the_asrs_
     the stream's end-of-turn silence (160 ms)."""
     s = session()
     arrived_in_real_time(s, 100.0)
-    call = AsrCall(stream=None, offset_ms=0.0, stop_ms=800)
+    call = new_call()  # the VAD is available: the ASR's endpoint is the 800 ms backstop
     final = result("set a timer", final=True)
     del final.alternatives[0].words[:]
     s._on_asr_result(result("set a"), call)

@@ -170,7 +170,7 @@ class SpeculativePass:
             PASSES_REFUSED.inc()
             return None
         task = self.task
-        self.task, self.key = None, None
+        self.drop()
         started = time.perf_counter()
         waited: float | None = None  # stays None when the pass fails or is late
         try:

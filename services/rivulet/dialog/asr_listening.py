@@ -48,8 +48,6 @@ class AsrCall:
     # Per call: the call ended at the end of turn is still transcribing it while the next one hears
     # the audio that follows.
     turn_id: str = ""
-    # the ASR's own end-of-utterance silence this call was opened with (ms); 0: the stream's
-    stop_ms: int = 0
 
 
 class AsrListening(PlaybackTracking):
@@ -94,12 +92,11 @@ class AsrListening(PlaybackTracking):
     def _open_asr(self, offset_ms: float | None = None, how: str = "opened") -> None:
         if offset_ms is None:  # the new ASR stream starts with the chunk just received
             offset_ms = self.arrival_ms[-2] if len(self.arrival_ms) > 1 else 0.0
-        stop_ms = self._asr_stop_ms()
         stream = self.asr_client.open(
             self.cfg.encoding,
             self.cfg.sample_rate_hz,
             self.cfg.language_code,
-            stop_ms,
+            self._asr_stop_ms(),
             self.cfg.start_ms,
             self.hints,
             self.settings.dialog_asr_hint_boost,
@@ -107,7 +104,7 @@ class AsrListening(PlaybackTracking):
             # VAD does, aligning Whisper's words would cost every turn's pass about 20 ms
             word_times=not self._vad_ends_turns(),
         )
-        self.asr = AsrCall(stream, offset_ms, self.hints, stop_ms=stop_ms)
+        self.asr = AsrCall(stream, offset_ms, self.hints)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
         if self.hints and self.settings.dialog_asr_hint_boost:
             metrics.ASR_HINTED_CALLS.labels(how).inc()
@@ -245,7 +242,7 @@ class AsrListening(PlaybackTracking):
             return  # "uh-huh" over the reply: neither an interruption nor a turn
         self._barge_in(text)
         words = result.alternatives[0].words
-        stop_ms = call.stop_ms or self.cfg.stop_ms
+        stop_ms = self._asr_stop_ms()  # what the call's ASR waited for (the stream's encoding decides)
         endpoint_ms = call.offset_ms + (result.audio_processed * 1000 if result.audio_processed else 0)
         if call.vad_end:
             endpoint_ms, silence_ms = call.vad_end
