@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.nlu import slurp
-from pipelines.nlu.assistant_domain import generate
+from pipelines.nlu.assistant_domain import DOMAIN_FILE, generate
 from pipelines.nlu.datasets import UNLABELLED, Example, read_split
 from pipelines.nlu.paths import data_dir
 
@@ -41,7 +41,7 @@ def data_files(dataset: str) -> list[Path]:
     files = [
         root / split / name for split in ("train", "dev", "test") for name in ("seq.in", "seq.out", "label")
     ]
-    return [*files, slurp.devel_file(), slurp.MAPPING_FILE] if dataset == "assistant" else files
+    return [*files, slurp.devel_file(), slurp.MAPPING_FILE, DOMAIN_FILE] if dataset == "assistant" else files
 
 
 def load_corpus(dataset: str, train_per_intent: dict[str, int] | None = None, seed: int = 0) -> Corpus:
