@@ -72,6 +72,32 @@ def test_held_out_real_speakers_streaming_and_offline(client):
     assert errors["offline"] <= 0.15 * words and errors["streaming"] <= 0.15 * words, (errors, words)
 
 
+# held-out AN4 clips whose transcript changed with the last bits of the log-mel features
+BORDERLINE = ("b a r r y", "n a t h a n", "r a n d y", "rubout n a g k k three thirty six")
+
+
+def test_the_served_pass_writes_what_the_engine_writes_in_this_process(client):
+    """The served second pass and the same engine in this process (the bench's bare model) write the
+    same words on held-out AN4 clips where they once differed ("b a r r y b a r y" served for
+    "B-A-R-R-Y"): tritonserver starts its stubs with OMP_NUM_THREADS=1, which held numpy's features
+    to one BLAS thread; the model now gives numpy its cpu_threads, as here."""
+    from threadpoolctl import threadpool_limits
+
+    from bench.asr_real_speech import engine_module
+    from rivulet.asr.whisper_weights import prepare
+
+    clips = [c for c in real_speech.sample(real_speech.clips("an4", "test"), 80) if c.text in BORDERLINE]
+    assert len(clips) == len(BORDERLINE)
+    module = engine_module()
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    for clip in clips:
+        samples = load(clip)
+        with threadpool_limits(2, user_api="blas"):  # the served model's cpu_threads
+            [bare] = engine.decode([(samples, module.DecodeOptions(beam_size=5))])
+        served = offline(client, samples, config())
+        assert canonical_words(served) == canonical_words(bare["hypotheses"][0]["text"]), (clip.text, served)
+
+
 def test_spoken_and_written_forms(client):
     digits = speech("three seven one")
     assert offline(client, digits, config(verbatim_transcripts=True)) == "three seven one"
