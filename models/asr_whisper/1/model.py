@@ -21,7 +21,6 @@ for _path in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # the stub ign
 
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 def _load_engine_module():
@@ -44,20 +43,13 @@ class TritonPythonModel:
 
             weights = str(check(params.get("whisper_model", "tiny.en"), deep=False))
         gpu = args.get("model_instance_kind") == "GPU"
-        threads = int(params.get("cpu_threads", "2"))
-        # tritonserver starts every stub with OMP_NUM_THREADS=1 (rivulet.core.tritonserver), which
-        # numpy's OpenBLAS read when it loaded: the log-mel features (faster-whisper's numpy STFT and
-        # mel projection) ran on one BLAS thread, and their last-bit differences from the same engine
-        # run elsewhere changed borderline transcripts (4 of 80 held-out AN4 clips). This stub's
-        # process is this model's alone.
-        threadpool_limits(threads, user_api="blas")
         self.engine_module = _load_engine_module()
         self.engine = self.engine_module.WhisperEngine(
             weights,
             device="cuda" if gpu else "cpu",
             device_index=int(args.get("model_instance_device_id", 0)) if gpu else 0,
             compute_type=params.get("compute_type", "float16" if gpu else "int8"),
-            cpu_threads=threads,
+            cpu_threads=int(params.get("cpu_threads", "2")),
             min_window_s=float(params.get("min_window_s", "10")),
             timestamps=params.get("timestamps", "true").lower() == "true",
             boost_scale=float(params.get("boost_scale", "0.2")),

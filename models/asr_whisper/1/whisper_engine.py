@@ -59,6 +59,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
+from threadpoolctl import ThreadpoolController
 
 SAMPLE_RATE = 16_000
 PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
@@ -255,6 +256,7 @@ class WhisperEngine:
         # accurate on spelled letters and digits with a beam; phrase scoring stays untimed
         self.free_prompt = list(self.tokenizer.sot_sequence) if timestamps else self.prompt
         self.min_window_s, self.tail_pad_s = min_window_s, tail_pad_s
+        self._blas = ThreadpoolController()  # numpy's BLAS, for the features
         self.boost_scale = boost_scale
         self.no_speech_threshold, self.logprob_threshold = no_speech_threshold, logprob_threshold
         self.vad_options = (
@@ -288,7 +290,12 @@ class WhisperEngine:
         batch, frames = [], []
         for clip in clips:
             clip = clip[:window]
-            feats = self.whisper.feature_extractor(clip)[:, : window // HOP]
+            # on one BLAS thread wherever the engine runs: tritonserver starts its stubs with
+            # OMP_NUM_THREADS=1 and a process elsewhere has a BLAS thread a core, and the last bits
+            # of the features (1e-7, numpy's mel projection) decide some borderline beams (4 of 80
+            # held-out AN4 clips): served and in-process transcripts are the same words this way
+            with self._blas.limit(limits=1, user_api="blas"):
+                feats = self.whisper.feature_extractor(clip)[:, : window // HOP]
             # the rest of the window padded as transcribe() pads it
             padded = np.full((feats.shape[0], window // HOP), PAD_VALUE, dtype=np.float32)
             padded[:, : feats.shape[1]] = feats
