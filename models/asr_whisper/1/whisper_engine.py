@@ -288,19 +288,19 @@ class WhisperEngine:
             self.window_samples(len(c), w) for c, w in zip(clips, windows or [0.0] * len(clips), strict=True)
         )
         batch, frames = [], []
-        for clip in clips:
-            clip = clip[:window]
-            # on one BLAS thread wherever the engine runs: tritonserver starts its stubs with
-            # OMP_NUM_THREADS=1 and a process elsewhere has a BLAS thread a core, and the last bits
-            # of the features (1e-7, numpy's mel projection) decide some borderline beams (4 of 80
-            # held-out AN4 clips): served and in-process transcripts are the same words this way
-            with self._blas.limit(limits=1, user_api="blas"):
+        # on one BLAS thread wherever the engine runs, as in tritonserver's stubs (OMP_NUM_THREADS=1):
+        # the features' last bits (1e-7, numpy's mel projection) depend on the BLAS threads and decide
+        # some borderline beams (4 of 80 held-out AN4 clips), so served and in-process transcripts
+        # are the same words only this way
+        with self._blas.limit(limits=1, user_api="blas"):
+            for clip in clips:
+                clip = clip[:window]
                 feats = self.whisper.feature_extractor(clip)[:, : window // HOP]
-            # the rest of the window padded as transcribe() pads it
-            padded = np.full((feats.shape[0], window // HOP), PAD_VALUE, dtype=np.float32)
-            padded[:, : feats.shape[1]] = feats
-            batch.append(padded)
-            frames.append(min(len(clip) // HOP + 1, window // HOP))
+                # the rest of the window padded as transcribe() pads it
+                padded = np.full((feats.shape[0], window // HOP), PAD_VALUE, dtype=np.float32)
+                padded[:, : feats.shape[1]] = feats
+                batch.append(padded)
+                frames.append(min(len(clip) // HOP + 1, window // HOP))
         return np.ascontiguousarray(np.stack(batch).astype(np.float32)), frames
 
     def has_speech(self, clip: np.ndarray) -> bool:
