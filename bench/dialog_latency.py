@@ -303,7 +303,16 @@ def write_report(out: Path, data: dict) -> None:
             f"| {c} | {s['turns']} | {s['client_p50_ms']} | {s['client_p95_ms']} | {s['client_p99_ms']} "
             f"| {s['errors']} | {s['speculative']} |"
         )
+    outcomes = ("confirmed", "dropped", "late")
     lines += [
+        "",
+        "Speculations (a turn answered during the endpointing wait from an intermediate final, spoken "
+        "only when the final says the same words; the dialog's `rivulet_dialog_speculations_total`): "
+        + "; ".join(
+            f"{c} conversations: " + ", ".join(f"{s.get('speculations', {}).get(k, 0)} {k}" for k in outcomes)
+            for c, s in data["levels"].items()
+        )
+        + ".",
         "",
         "Split at the final transcript, as the client sees it (p50 / p95 ms): end of speech → final "
         "transcript (endpointing and the ASR), and final → first reply audio (the dialog service: NLU, "
@@ -398,9 +407,12 @@ def main(argv: list[str] | None = None) -> int:
                 records = {}
                 for c in args.levels:
                     turns = max(2, math.ceil(args.turns / c))
-                    started = time.perf_counter()
+                    started, before = time.perf_counter(), stack.speculations()
                     records[c] = asyncio.run(level(address, args.mode, c, turns, args.think_s))
                     data["levels"][str(c)] = summarize(records[c])
+                    after = stack.speculations()
+                    spec = {k: v - before.get(k, 0) for k, v in after.items()}
+                    data["levels"][str(c)]["speculations"] = spec
                     print(
                         f"{c:3d} conversations: {json.dumps(data['levels'][str(c)])} "
                         f"({time.perf_counter() - started:.0f} s)",

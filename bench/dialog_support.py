@@ -246,6 +246,7 @@ class VoiceClient:
         chunk_ms: int = 40,
         backchannels: tuple[str, ...] = (),
         channel_options: tuple[tuple[str, str | int], ...] = (),
+        stop_silence_ms: int = 160,
     ) -> None:
         self.address, self.session_id, self.chunk_ms = address, session_id, chunk_ms
         self.channel_options = channel_options  # e.g. a load-balancing policy over several replicas
@@ -254,7 +255,7 @@ class VoiceClient:
             audio=pb.AudioFormat(encoding=audio.LINEAR_PCM, sample_rate_hz=RATE),
             voice=pb.VoiceConfig(enabled=voice, sample_rate_hz=RATE),
             barge_in=pb.BargeInConfig(enabled=barge_in, backchannels=list(backchannels)),
-            endpointing=pb.EndpointingSettings(stop_silence_ms=160),
+            endpointing=pb.EndpointingSettings(stop_silence_ms=stop_silence_ms),
             interim_results=interim,
         )
         self.received: list[Received] = []
@@ -424,6 +425,16 @@ class SpeechStack:
         else:
             self.dialogs.append(service)
         return service
+
+    def speculations(self) -> dict[str, int]:
+        """The dialog replicas' speculations so far, by outcome (their Prometheus counters)."""
+        counts: dict[str, int] = {}
+        for service in self.dialogs:
+            for sample in service.metric_samples():
+                if sample.name == "rivulet_dialog_speculations_total":
+                    outcome = sample.labels["outcome"]
+                    counts[outcome] = counts.get(outcome, 0) + int(sample.value)
+        return counts
 
     def stop(self) -> None:
         for service in [*self.dialogs, *self.services.values()]:

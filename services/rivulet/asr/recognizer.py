@@ -26,6 +26,10 @@ from rivulet.asr.lexicon_decoding import LexiconBeamDecoder, LexiconSearch
 from rivulet.asr.vocabulary import Vocabulary
 
 PREROLL_MS = 1000  # audio before an utterance starts (or before the end) that its decoding sees
+# A partial's stability at most: 1.0 is Riva's mark of the intermediate final (stop_history_eou),
+# on which clients answer speculatively (the dialog, NVIDIA's Pipecat), so a partial that merely did
+# not change since the last one must not carry it.
+PARTIAL_STABILITY_MAX = 0.9
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Result:
 
 
 def _stability(previous: str, current: str) -> float:
-    """Share of `current` already the same in the previous interim result (0.0–1.0)."""
+    """Share of `current` already the same in the previous interim result, scaled to 0.0–0.9."""
     if not current:
         return 0.0
     same = 0
@@ -45,7 +49,7 @@ def _stability(previous: str, current: str) -> float:
         if a != b:
             break
         same += 1
-    return same / len(current)
+    return PARTIAL_STABILITY_MAX * same / len(current)
 
 
 class Recognizer:

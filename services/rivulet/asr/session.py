@@ -168,10 +168,15 @@ class AudioHistory:
 
 @dataclass(frozen=True)
 class SecondPassFinal:
-    """A final result written by the second pass."""
+    """A result written by the second pass: the final, or (is_final False) the intermediate final
+    that Riva's `stop_history_eou` asks for, stability 1.0."""
 
     result: WhisperResult
     is_final: bool = True
+
+    @property
+    def stability(self) -> float:
+        return 0.0 if self.is_final else 1.0
 
 
 PASS_DEADLINE_SLACK_S = 1.0  # a pass's deadline beyond the second-pass timeout (it may start early)
@@ -256,6 +261,7 @@ class StreamSession:
             self.silence = SilenceTracker(audio.LINEAR_PCM, self.model.sample_rate_hz)
             self._voiced_end = 0  # sample index just after the last audio the VAD called speech
             self._consumed = 0  # sample index where the last final's audio ended
+            self._told_early: tuple[int, int] | None = None  # the pass the last early final came from
 
     @property
     def audio_processed_s(self) -> float:
@@ -264,7 +270,7 @@ class StreamSession:
     def _alternatives(self, r: Result | SecondPassFinal, audio_ms: float) -> list:
         words = self.options.word_time_offsets
         if isinstance(r, SecondPassFinal):
-            return whisper_alternatives(r.result, self.options, words, audio_ms)
+            return whisper_alternatives(r.result, self.options, words and r.is_final, audio_ms)
         return [alternative(h, self.options, r.is_final and words, audio_ms) for h in r.alternatives]
 
     def _responses(self, results: list[Result | SecondPassFinal]) -> list[asr.StreamingRecognizeResponse]:
@@ -275,7 +281,7 @@ class StreamSession:
                     asr.StreamingRecognitionResult(
                         alternatives=self._alternatives(r, audio_ms),
                         is_final=r.is_final,
-                        stability=0.0 if r.is_final else r.stability,  # type: ignore[union-attr]
+                        stability=r.stability if not r.is_final else 0.0,
                         channel_tag=CHANNEL_TAG,
                         audio_processed=self.audio_processed_s,
                     )
@@ -338,10 +344,32 @@ class StreamSession:
         out: list[Result | SecondPassFinal] = []
         for r in results:
             if not r.is_final:
-                out.append(r)
+                if r.stability < 1.0:  # the early final is Whisper's (`_early_final`), not the first pass's
+                    out.append(r)
                 continue
             out += self._final_from(r, await self._transcribe(r.span))
         return await self._punctuated(out)
+
+    def _early_final(self) -> list[SecondPassFinal]:
+        """Riva's intermediate final (`stop_history_eou` > 0): once the VAD has heard that much
+        silence and the speculative pass is back, its transcript as an interim result with stability
+        1.0 — the words of the final unless speech resumes (a client may answer on them ahead of the
+        endpoint). Once per pass; none when the pass heard no speech or failed."""
+        eou_ms = self.options.endpointing.stop_history_eou_ms
+        second, task = self.second, self.second.task
+        if (
+            eou_ms <= 0
+            or task is None
+            or not task.done()
+            or second.key == self._told_early
+            or self.silence.silence_ms < eou_ms
+        ):
+            return []
+        self._told_early = second.key
+        if task.cancelled() or task.exception() is not None:
+            return []  # the final's own wait reports it
+        result = task.result()
+        return [SecondPassFinal(result, is_final=False)] if result.hypotheses else []
 
     def _final_from(self, streaming: Result | None, whisper: WhisperResult | None) -> list:
         if whisper is not None and whisper.hypotheses:
@@ -382,7 +410,7 @@ class StreamSession:
             self._take(self.decoder.feed(data))
         except audio.AudioFormatError as exc:
             raise invalid_argument(str(exc)) from exc
-        results: list[Result] = []
+        results: list[Result | SecondPassFinal] = []
         size = self.model.chunk_samples
         while len(self._buffer) >= size:
             chunk, self._buffer = self._buffer[:size], self._buffer[size:]
@@ -391,6 +419,7 @@ class StreamSession:
             CHUNK_LATENCY.labels(self.model.name).observe(time.perf_counter() - started)
         if self.second is not None:
             self._speculate()
+            results += self._early_final()
         return self._responses(results)
 
     async def finish(self) -> list[asr.StreamingRecognizeResponse]:
@@ -400,7 +429,7 @@ class StreamSession:
             self._take(self.decoder.finish())
         except audio.AudioFormatError as exc:
             raise invalid_argument(str(exc)) from exc
-        results: list[Result] = []
+        results: list[Result | SecondPassFinal] = []
         size = self.model.chunk_samples
         while len(self._buffer) > size:  # FLAC/OGG arrive whole at the end: still chunk by chunk
             chunk, self._buffer = self._buffer[:size], self._buffer[size:]

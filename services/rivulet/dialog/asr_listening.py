@@ -103,6 +103,7 @@ class AsrListening(PlaybackTracking):
             # the last word's end time is read only where the ASR's endpoint ends turns; where the
             # VAD does, aligning Whisper's words would cost every turn's pass about 20 ms
             word_times=not self._vad_ends_turns(),
+            early_final_ms=self.settings.dialog_early_final_ms,
         )
         self.asr = AsrCall(stream, offset_ms, self.hints)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
@@ -274,7 +275,7 @@ class AsrListening(PlaybackTracking):
         )
         same_words = spec is not None and spoken_words(spec.text) == spoken_words(text)
         if spec and not spec.abandoned and not spec.decided.done() and same_words:
-            spec.decided.set_result(turn)  # the speculative answer is committed and spoken
+            decide(spec, turn)  # the speculative answer is committed and spoken
             return
         decide(spec, None)
         self.work.put_nowait(turn)

@@ -227,12 +227,16 @@ class AsrClient(_Channel):
         hints: tuple[str, ...] = (),
         boost: float = 0.0,
         word_times: bool = True,
+        early_final_ms: int = 0,
     ) -> AsrStream:
         """A recognition call for one user turn; `hints` (words and phrases the turn is likely to
-        hold) are sent as speech_contexts with `boost`; `word_times` asks for word time offsets."""
+        hold) are sent as speech_contexts with `boost`; `word_times` asks for word time offsets;
+        `early_final_ms` > 0 asks for an early final (stability 1.0) after that much silence."""
         endpointing = asr.EndpointingConfig(stop_history=stop_silence_ms)
         if start_speech_ms:
             endpointing.start_history = start_speech_ms
+        if 0 < early_final_ms < stop_silence_ms:
+            endpointing.stop_history_eou = early_final_ms
         config = asr.StreamingRecognitionConfig(
             config=asr.RecognitionConfig(
                 encoding=encoding,

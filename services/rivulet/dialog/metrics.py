@@ -1,4 +1,5 @@
-"""Prometheus metrics of the dialog service: per-stage turn latency, turns by action, barge-ins."""
+"""Prometheus metrics of the dialog service: per-stage turn latency, turns by action, speculations,
+barge-ins."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ ASR_HINTED_CALLS = Counter(
     "ASR calls opened with hints of what the user will say (opened: at once; retuned: replacing a call "
     "that had heard no speech yet when the reply changed the hints).",
     ["how"],
+)
+SPECULATIONS = Counter(
+    "rivulet_dialog_speculations_total",
+    "Turns answered during the endpointing wait from an intermediate final (stability 1.0), by outcome: "
+    "confirmed (the final said the same words: its reply was spoken), dropped (the words changed or no "
+    "final came), late (the final took longer than the speculation waits).",
+    ["outcome"],
 )
 BARGE_INS = Counter("rivulet_dialog_barge_ins_total", "Replies interrupted by the user.")
 OPEN_CONVERSATIONS = Gauge("rivulet_dialog_open_conversations", "Converse streams open on this replica.")

@@ -49,6 +49,16 @@ class DialogSettings(ServiceSettings):
     dialog_max_text_chars: int = Field(512, gt=0, description="Longest typed or transcribed turn.")
     dialog_max_streams: int = Field(256, gt=0, description="Open Converse streams per replica.")
     dialog_stop_silence_ms: int = Field(160, gt=0, description="Default end-of-turn silence (endpointing).")
+    dialog_early_final_ms: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Silence (ms) after which the ASR is asked for an early final (Riva's stop_history_eou: "
+            "with the Whisper pass, its transcript as soon as it is back): the turn is then understood and "
+            "its reply synthesized while the end-of-turn silence is still awaited, and spoken only if the "
+            "final says the same words. 0: no early final, every turn waits for its final."
+        ),
+    )
     dialog_vad_endpointing: bool = Field(
         True,
         description=(

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rivulet.dialog import metrics
 from rivulet.dialog.converse_turns import UserTurn
 
 # How long a speculation waits for the final transcript (holding the session lock).
@@ -64,6 +65,8 @@ class Prefetch:
 def decide(spec: Speculation | None, turn: UserTurn | None) -> None:
     """Settle a speculation: `turn` is the final that confirms it, None drops it."""
     if spec and not spec.decided.done():
+        if not spec.abandoned:  # one given up on was counted late
+            metrics.SPECULATIONS.labels("confirmed" if turn else "dropped").inc()
         spec.decided.set_result(turn)
 
 
@@ -73,4 +76,5 @@ async def decision(spec: Speculation) -> UserTurn | None:
         return await asyncio.wait_for(asyncio.shield(spec.decided), SPECULATION_WAIT_S)
     except TimeoutError:
         spec.abandoned = True
+        metrics.SPECULATIONS.labels("late").inc()
         return None

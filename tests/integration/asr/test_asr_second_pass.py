@@ -229,6 +229,32 @@ def test_the_speculative_pass_survives_messages_of_any_size(client, asr, message
     assert metric(asr, "rivulet_asr_speculative_passes_total", outcome="dropped") == dropped
 
 
+def test_the_early_final_is_whispers_transcript_before_the_final(client):
+    """Riva's stop_history_eou: one interim result with stability 1.0 once the VAD has heard that
+    much silence and the speculative pass is back, with the words the final then carries (a client
+    answers on it ahead of the endpoint); every other interim stays under 1.0, however unchanged
+    (NVIDIA's Pipecat and the dialog take 1.0 for the early final)."""
+    samples = np.concatenate([speech("set a timer for ten minutes"), np.zeros(RATE, np.float32)])
+    cfg = config(endpointing_config=rasr.EndpointingConfig(stop_history=800, stop_history_eou=100))
+    request = riva.client.StreamingRecognitionConfig(config=cfg, interim_results=True)
+
+    def microphone():  # 100 ms messages at real-time pace: the pass is back before the endpoint
+        for chunk in chunks(pcm16(samples)):
+            time.sleep(len(chunk) / 2 / RATE)
+            yield chunk
+
+    call = client.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(microphone(), request))
+    results = [r for response in call for r in response.results]
+    early = [i for i, r in enumerate(results) if not r.is_final and r.stability == 1.0]
+    finals = [i for i, r in enumerate(results) if r.is_final]
+    assert len(early) == 1 and len(finals) == 1 and early[0] < finals[0], [
+        (r.is_final, r.stability, r.alternatives[0].transcript) for r in results
+    ]
+    text = results[finals[0]].alternatives[0].transcript
+    assert "timer" in text and results[early[0]].alternatives[0].transcript == text
+    assert all(r.stability <= 0.9 for i, r in enumerate(results) if not r.is_final and i != early[0])
+
+
 BUSY_SENTENCES = (
     "please set a timer for ten minutes and then call my sister",
     "what will the weather be like in boston tomorrow morning",

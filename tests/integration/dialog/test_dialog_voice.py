@@ -139,6 +139,26 @@ async def test_a_spoken_turn_streams_its_events_in_order(voice_stack):
     assert 150 <= latency.endpointing_ms <= 260 and latency.total_ms >= latency.endpointing_ms
 
 
+async def test_a_spoken_turn_is_answered_from_the_early_final(voice_stack):
+    """The dialog asks the ASR for an early final (Whisper's transcript once its pass is back): the
+    turn is understood and its reply synthesized while the end-of-turn silence is still awaited, and
+    spoken because the final says the same words. A long end-of-turn silence gives the pass time to
+    come back first on a loaded machine too."""
+    dialog = voice_stack.dialogs[0]
+    confirmed = metric(dialog, "rivulet_dialog_speculations_total", outcome="confirmed")
+    async with VoiceClient(dialog.address, sid(), stop_silence_ms=700) as client:
+        asked = await say(client, "set a timer")
+    assert asked.reply.expecting_slot == "duration", (asked.transcript, asked.reply)
+    early = [
+        m.transcript
+        for m in asked.of("transcript")
+        if not m.transcript.is_final and m.transcript.confidence == 1
+    ]
+    assert early, asked.of("transcript")
+    assert asked.server_latency.speculative
+    assert metric(dialog, "rivulet_dialog_speculations_total", outcome="confirmed") == confirmed + 1
+
+
 async def test_voice_slot_filling_and_a_timer_that_fires(voice_stack):
     dialog = voice_stack.dialogs[0]
 
