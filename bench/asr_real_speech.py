@@ -20,7 +20,7 @@ Writes bench/reports/asr_real_speech.{md,json,png}.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import sys
 import time
@@ -67,12 +67,11 @@ def score(refs: list[str], hyps: list[str]) -> dict:
 
 
 def engine_module():
-    path = MODELS / "asr_whisper" / "1" / "whisper_engine.py"
-    spec = importlib.util.spec_from_file_location("rivulet_whisper_engine", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The Triton model's `whisper_engine` (with its sibling modules), imported from its directory."""
+    folder = str(MODELS / "asr_whisper" / "1")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("whisper_engine")
 
 
 def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:

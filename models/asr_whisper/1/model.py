@@ -10,7 +10,7 @@ response; the others are answered.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import sys
@@ -24,12 +24,12 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 
 
 def _load_engine_module():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "whisper_engine.py")
-    spec = importlib.util.spec_from_file_location("rivulet_whisper_engine", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # registered before it runs: its dataclasses look it up
-    spec.loader.exec_module(module)
-    return module
+    """`whisper_engine` and its sibling modules (whisper_hints, whisper_checks, whisper_text), from
+    this model's directory."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("whisper_engine")
 
 
 class TritonPythonModel:

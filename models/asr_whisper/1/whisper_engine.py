@@ -2,6 +2,9 @@
 
 Used by the Triton python model next to it (`model.py`) and, in-process, by `bench/` to measure the
 bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in, one dict per item out.
+Its siblings hold the rest by concept: `whisper_hints` (the phrases' forms ranked and force-scored),
+`whisper_checks` (Whisper's own checks, the fallback, loops and late segments dropped) and
+`whisper_text` (written forms, loops and token budgets as pure functions).
 
 - The encoder window is max(clip + `tail_pad_s`, `min_window_s`) seconds, capped at 30 s (Whisper's
   window). Whisper was trained on 30 s windows: cut shorter it is faster (the encoder's cost grows
@@ -47,9 +50,7 @@ bare model on the same audio. No I/O, no Triton: a batch of (audio, options) in,
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,13 +58,22 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 from threadpoolctl import ThreadpoolController
+from whisper_checks import TranscriptChecks
+from whisper_hints import Candidate, PhraseScoring
+from whisper_text import (  # noqa: F401 (phrase_forms, lead_in_forms: the module's API for bench and tests)
+    HOP,
+    LOOP_REPEATS,
+    SAMPLE_RATE,
+    generate_max_length,
+    lead_in_forms,
+    log_softmax,
+    phrase_forms,
+    spoken_canon,
+)
 
-SAMPLE_RATE = 16_000
 PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
-HOP = 160  # samples per feature frame (10 ms)
 VAD_EDGE_S = 0.3  # silence the VAD hears around a clip, so a word at its very edge is found
 MAX_WINDOW_S = 30.0
 # a clip shorter than this is encoded in the whole window unless its request asks otherwise: in a cut
@@ -71,20 +81,7 @@ MAX_WINDOW_S = 30.0
 # ("Last." for "left", "Top" for "stop"; dev one-word commands, beam 5: 75 % right in 10 s, 85 % in 30 s)
 SHORT_CLIP_S = 2.0
 HINTED_NBEST = 5  # free hypotheses the hints choose among
-LATE_SEGMENT_S = 0.5  # a timestamped segment starting this long after the audio's end is invented
-FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own fallback, as transcribe() runs it
-FALLBACK_BEST_OF = 5
-COMPRESSION_RATIO_THRESHOLD = 2.4
-LOOP_UNIT_MAX = 12  # tokens: "see you in the next video," is 7
-LOOP_REPEATS = 4  # a unit of 1-12 tokens said this many times in a row is Whisper looping, not speech
 TOKENS_A_SECOND_AT_MOST = 8  # fast spelling: 4 letters a second, 2 tokens each ("S-A")
-# CTranslate2's Whisper.generate returns at most max_length // 2 tokens (measured with 4.8.5: 4 → 2,
-# 16 → 8, 30 → 15, with or without a forced prefix; Whisper's own sample_len is n_text_ctx // 2)
-TOKENS_PER_MAX_LENGTH = 2
-# ...except below 6 with a multilingual model's longer prompt (base: 3 → an error, 2 → no token at
-# all, 4 → 1): a one-token step asks for 4
-LEAST_MAX_LENGTH = 4
-_ONES = "zero one two three four five six seven eight nine".split()
 
 
 @dataclass
@@ -112,110 +109,7 @@ class DecodeOptions:
         )
 
 
-@dataclass
-class Candidate:
-    tokens: list[int]
-    text: str
-    logprob: float  # sum over the tokens and the end token
-    bonus: float = 0.0
-    source: str = "beam"  # beam | phrase
-    scored: int = 0  # tokens the log-probability sums over (timestamps and the end token included)
-
-    def __post_init__(self) -> None:
-        self.scored = self.scored or len(self.tokens) + 1
-
-    @property
-    def score(self) -> float:
-        return self.logprob + self.bonus
-
-
-@dataclass
-class Forced:
-    """A token list forced as the transcript's start: its score as the whole transcript, and as
-    the start of Whisper's own continuation (`continued`, empty when it ends there)."""
-
-    whole: float
-    continued: list[int] = field(default_factory=list)
-    continued_logprob: float = -math.inf
-
-
-@dataclass
-class _Decoded:
-    """A decoding result in CTranslate2's shape (sequences, scores; no logits) with the no-speech
-    probability of the first decoding."""
-
-    sequences_ids: list[list[int]]
-    scores: list[float]
-    no_speech_prob: float
-    logits: list = field(default_factory=list)
-
-
-def phrase_forms(phrase: str) -> list[str]:
-    """Written forms Whisper may use for a spoken phrase: as given, capitalised (with and without a
-    full stop: the answer may go on, "Four people."), and with number words as digits ("5")."""
-    words = phrase.strip().split()
-    if not words:
-        return []
-    capitalised = " " + " ".join(words).capitalize()
-    forms = {" " + " ".join(words), capitalised, capitalised + "."}
-    digits = [str(_ONES.index(w.lower())) if w.lower() in _ONES else w for w in words]
-    if digits != words:
-        forms.add(" " + " ".join(digits))
-        forms.add(" " + " ".join(digits) + ".")
-    return sorted(forms)
-
-
-LEAD_INS = tuple(
-    line.strip()
-    for line in (Path(__file__).with_name("answer_lead_ins.txt")).read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-)
-
-
-def lead_in_forms(phrase: str) -> list[str]:
-    """The phrase after each lead-in people say before an answer ("the", "in the": "The bedroom"),
-    capitalised as Whisper starts a sentence and not; Whisper's continuation adds the full stop."""
-    words = " ".join(phrase.strip().split())
-    if not words:
-        return []
-    return [f" {lead.capitalize()} {words}" for lead in LEAD_INS] + [f" {lead} {words}" for lead in LEAD_INS]
-
-
-def _trim_loop(tokens: list[int], min_repeats: int) -> list[int]:
-    """A transcript whose tail is a unit of 1-12 tokens said `min_repeats` times or more (possibly
-    cut inside the last one): Whisper looping, "five six five six five six five". One copy stays."""
-    n = len(tokens)
-    for start in range(n):
-        for size in range(1, LOOP_UNIT_MAX + 1):
-            rest = n - start
-            if rest < size * min_repeats:
-                break
-            unit = tokens[start : start + size]
-            if all(tokens[start + i] == unit[i % size] for i in range(rest)):
-                return tokens[: start + size]
-    return tokens
-
-
-def _max_length(tokens: int) -> int:
-    """CTranslate2's `max_length` that lets `generate` return up to `tokens` tokens."""
-    return max(tokens * TOKENS_PER_MAX_LENGTH, LEAST_MAX_LENGTH)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    top = logits.max()
-    return logits - top - np.log(np.exp(logits - top).sum())
-
-
-def _canon(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
-
-
-def _spoken_canon(text: str) -> str:
-    return " ".join(_ONES[int(w)] if w.isdigit() and len(w) == 1 else w for w in _canon(text).split())
-
-
-class WhisperEngine:
+class WhisperEngine(PhraseScoring, TranscriptChecks):
     def __init__(
         self,
         model_dir: str | Path,
@@ -313,46 +207,6 @@ class WhisperEngine:
         return bool(get_speech_timestamps(np.pad(clip, (edge, edge)), self.vad_options))
 
     # -- decoding --------------------------------------------------------------------------------
-    def _forced(self, encoded: np.ndarray, forms: list[list[int]], budget: int = 0) -> list[Forced]:
-        """Each token list forced as the transcript's start, given one clip's encoding (CTranslate2
-        returns the distribution at every forced position): the sum of log P(token | what precedes)
-        over the list and the end token; with a `budget` of tokens, also Whisper's greedy
-        continuation after the list and the sum over the list, the continuation and its end.
-        One batched call per list length."""
-        out = [Forced(-math.inf)] * len(forms)
-        by_length: dict[int, list[int]] = {}
-        for i, tokens in enumerate(forms):
-            by_length.setdefault(len(tokens), []).append(i)
-        eot = self.tokenizer.eot
-        for length, members in by_length.items():
-            batch = np.ascontiguousarray(np.repeat(encoded, len(members), 0))
-            results = self.model.generate(
-                ctranslate2.StorageView.from_array(batch), [[*self.prompt, *forms[i]] for i in members],
-                beam_size=1, max_length=_max_length(max(length + 2, budget)), return_logits_vocab=True,
-                suppress_blank=False, suppress_tokens=[],
-            )  # fmt: skip
-            for i, result in zip(members, results, strict=True):
-                steps = [_log_softmax(np.asarray(st)) for st in result.logits[0]]
-                if len(steps) <= length:
-                    continue
-                forced = sum(float(st[t]) for st, t in zip(steps, forms[i], strict=False))
-                said = list(result.sequences_ids[0])
-                ended = len(steps) > len(said)  # the end token's step came back: not cut off
-                continued = said[length:] if budget and ended and len(said) > length else []
-                rest = sum(float(st[t]) for st, t in zip(steps[length:], continued, strict=False))
-                out[i] = Forced(
-                    forced + float(steps[length][eot]), continued,
-                    forced + rest + float(steps[len(said)][eot]) if continued else -math.inf,
-                )  # fmt: skip
-        return out
-
-    def _first_step(self, encoded: np.ndarray) -> np.ndarray:
-        """log P(first token | prompt) (beam search returns no logits)."""
-        [result] = self.model.generate(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)), [self.prompt], beam_size=1,
-            max_length=_max_length(1), return_logits_vocab=True,
-        )  # fmt: skip
-        return _log_softmax(np.asarray(result.logits[0][0]))
 
     def _candidates(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> list[Candidate]:
         eot = self.tokenizer.eot
@@ -364,7 +218,7 @@ class WhisperEngine:
                 looped = len(raw) >= self._max_length  # no end token: cut off (Whisper looping)
                 if steps:  # greedy: the exact sum, the end token included
                     pairs = zip(steps, [*raw, eot], strict=False)
-                    logprob = sum(float(_log_softmax(step)[t]) for step, t in pairs)
+                    logprob = sum(float(log_softmax(step)[t]) for step, t in pairs)
                 else:  # beam search returns no logits: its score is the mean log-probability
                     logprob = float(result.scores[k]) * (len(raw) + 1)
                 tokens = self._spoken_tokens(list(raw), frames)
@@ -375,7 +229,7 @@ class WhisperEngine:
                 cands.append(Candidate(tokens, self.tokenizer.decode(tokens), logprob, scored=len(raw) + 1))
         boosts: dict[str, float] = {}
         for phrase, boost in opts.phrases:
-            key = _spoken_canon(phrase)
+            key = spoken_canon(phrase)
             if key:
                 boosts[key] = max(boosts.get(key, -math.inf), boost)
         for cand in cands:
@@ -390,87 +244,6 @@ class WhisperEngine:
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
-
-    def _trim_spoken_loop(self, tokens: list[int], min_repeats: int) -> list[int]:
-        """`_trim_loop` over the words the tokens spell, whatever their case and punctuation ("See
-        you next time, see you next time, see you next time."): the tokens up to the second copy."""
-        words = [(i, w) for i, t in enumerate(tokens) if (w := _canon(self.tokenizer.decode([t])))]
-        kept = _trim_loop([w for _, w in words], min_repeats)
-        return tokens if len(kept) == len(words) else tokens[: words[len(kept)][0]]
-
-    def _spoken_tokens(self, raw: list[int], frames: int) -> list[int]:
-        """The text tokens of a (timestamped) transcript, without the segments Whisper placed after
-        the end of the audio (the padding of the window is silence: what it writes there is invented)."""
-        begin = self.tokenizer.timestamp_begin
-        clip_end = frames * HOP / SAMPLE_RATE
-        tokens, opening = [], True
-        for token in raw:
-            if token >= begin:
-                if opening and (token - begin) * 0.02 > clip_end + LATE_SEGMENT_S:
-                    break
-                opening = not opening
-            elif token < self.tokenizer.eot:
-                tokens.append(token)
-        return tokens
-
-    def _bonus(self, text: str, boosts: dict[str, float]) -> float:
-        """The boosts of the phrases a transcript holds: every expected word heard earns its boost."""
-        spoken = f" {_spoken_canon(text)} "
-        return sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
-
-    def _ranked_forms(self, make_forms, boosts, first, bound: float, seen: set, heard: str) -> list:
-        """(upper bound, form, tokens) of every phrase's forms that could beat `bound`, likeliest first
-        (the first token's log-probability plus the bonus; forms whose first token is the same are
-        ranked by how near they are to what Whisper heard on its own)."""
-        ranked = []
-        for phrase, boost in boosts.items():
-            for form in make_forms(phrase):
-                tokens = list(self._form_tokens(form))
-                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
-                if upper > bound and tuple(tokens) not in seen:
-                    seen.add(tuple(tokens))
-                    near = SequenceMatcher(None, _canon(form), _canon(heard)).ratio()
-                    ranked.append((upper, near, form, tokens))
-        return [(upper, form, tokens) for upper, _, form, tokens in sorted(ranked, reverse=True)]
-
-    def _phrase_candidates(
-        self, encoded, result, boosts, opts, seen, bound: float, heard: str
-    ) -> list[Candidate]:
-        """The phrases' written forms most likely to start the transcript (by the first step's
-        distribution, bonus included), scored exactly: every token's log-probability and the end's."""
-        if opts.beam_size == 1:
-            first = _log_softmax(np.asarray(result.logits[0][0]))
-        else:  # beam search returns no logits: one decoder step for the first token's distribution
-            first = self._first_step(encoded)
-        limit = self.max_phrase_candidates * (2 if opts.closed else 1)
-        plain = self._ranked_forms(phrase_forms, boosts, first, bound, seen, heard)[:limit]
-        # unless the set is closed, the answer may also begin with a lead-in ("the bedroom"): those
-        # forms compete among themselves for as many places as the phrases alone
-        led = (
-            []
-            if opts.closed
-            else self._ranked_forms(lead_in_forms, boosts, first, bound, seen, heard)[:limit]
-        )
-        forms = sorted(plain + led, key=lambda f: f[0], reverse=True)
-        cands: list[Candidate] = []
-        best = bound
-        # an answer may go on after the phrase ("four people"): unless the set is closed, each form
-        # is also scored as the start of Whisper's own continuation
-        budget = 0 if opts.closed else self._max_length
-        while forms and forms[0][0] > best:  # two at a time, until none left can beat the best
-            batch, forms = forms[:2], forms[2:]
-            scored = self._forced(encoded, [tokens for _, _, tokens in batch], budget)
-            for (upper, form, tokens), forced in zip(batch, scored, strict=True):
-                bonus = upper - float(first[tokens[0]])
-                cands.append(Candidate(tokens, form, forced.whole, source="phrase"))
-                best = max(best, forced.whole + bonus)
-                longer = [*tokens, *forced.continued]
-                if forced.continued and tuple(longer) not in seen:
-                    seen.add(tuple(longer))
-                    text = self.tokenizer.decode(longer)
-                    cands.append(Candidate(longer, text, forced.continued_logprob, source="phrase"))
-                    best = max(best, forced.continued_logprob + bonus)
-        return cands
 
     def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
         out: list[dict | None] = [None] * len(requests)
@@ -508,7 +281,7 @@ class WhisperEngine:
                 results = self.model.generate(
                     view, [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
                     return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
-                    max_length=_max_length(self._max_length),
+                    max_length=generate_max_length(self._max_length),
                 )  # fmt: skip
                 for j, result in zip(members, results, strict=True):
                     i = live[j]
@@ -525,61 +298,6 @@ class WhisperEngine:
                     out[i] = decoded
         return out  # type: ignore[return-value]
 
-    def _needs_whole_window(self, result, unlikely_counts: bool = True) -> bool:
-        """Whether a transcript decoded in a cut window fails Whisper's own checks (cut off without
-        its end token, compression ratio over 2.4, or mean log-probability under -1 on what is not
-        silence). Below its 30 s window Whisper starts looping ("S-A-F-F-R-O-N-R-O-B-L-E-S-S-R-O-N-
-        R-O-B...", "No. No. No. No.") and its temperature fallback samples nonsense ("4 3 4 3 4 2 4"
-        for "four"): such a clip is decoded again in the whole window, so the cut window costs speed
-        only where it works. A hinted request's n-best is only the phrases' competition: an unlikely
-        one (a short answer often is) is no reason to decode again, a looping one is."""
-        if not result.sequences_ids or not result.sequences_ids[0]:
-            return False
-        avg, ratio = self._quality(result)
-        if self._silent(result.no_speech_prob, avg):
-            return False  # likely silence: dropped as it is
-        cut_off = len(result.sequences_ids[0]) >= self._max_length
-        unlikely = unlikely_counts and avg < self.logprob_threshold
-        return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or unlikely
-
-    def _silent(self, no_speech_prob: float, avg_logprob: float) -> bool:
-        """Whisper's own no-speech rule: likely silence when the no-speech probability is over its
-        threshold while the transcript is unlikely (mean log-probability under the threshold)."""
-        return no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold
-
-    def _quality(self, result) -> tuple[float, float]:
-        """Mean log-probability (per token, the end included) and compression ratio of a result's
-        first hypothesis, as faster-whisper's transcribe() measures them."""
-        tokens = result.sequences_ids[0]
-        avg = float(result.scores[0]) * len(tokens) / (len(tokens) + 1) if tokens else -math.inf
-        return avg, get_compression_ratio(self.tokenizer.decode(tokens).strip())
-
-    def _with_fallback(self, encoded: np.ndarray, result, prompt: list[int]):
-        """Whisper's temperature fallback (transcribe()'s rule): a transcript too unlikely (mean
-        log-probability under -1) or too repetitive (compression ratio over 2.4) is decoded again by
-        sampling at rising temperatures, best of 5, until one passes; else the likeliest of them all.
-        Likely silence (no-speech probability over the threshold) is left for `_finish` to drop."""
-        avg, ratio = self._quality(result)
-        silence = self._silent(result.no_speech_prob, avg)
-        if silence or (avg >= self.logprob_threshold and ratio <= COMPRESSION_RATIO_THRESHOLD):
-            return result
-        tried = [(avg, ratio, result)]
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded))
-        for temperature in FALLBACK_TEMPERATURES:
-            [sampled] = self.model.generate(
-                view, [prompt], beam_size=1, num_hypotheses=FALLBACK_BEST_OF, sampling_topk=0,
-                sampling_temperature=temperature, return_scores=True,
-                max_length=_max_length(self._max_length),
-            )  # fmt: skip
-            avg, ratio = self._quality(sampled)
-            tried.append((avg, ratio, sampled))
-            if avg >= self.logprob_threshold and ratio <= COMPRESSION_RATIO_THRESHOLD:
-                break
-        else:
-            pool = [t for t in tried if t[1] <= COMPRESSION_RATIO_THRESHOLD] or tried
-            avg, ratio, sampled = max(pool, key=lambda t: t[0])
-        return _Decoded(sampled.sequences_ids[:1], sampled.scores[:1], result.no_speech_prob)
-
     def _finish(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> dict:
         cands = self._candidates(encoded, frames, result, opts)
         best = cands[0] if cands else None
@@ -587,9 +305,7 @@ class WhisperEngine:
         nsp = float(result.no_speech_prob)
         # what Whisper wrote freely may be an expected phrase too ("No." for "no"): that it won as
         # the beam's rather than the forced phrase's is a hair's breadth of score, not evidence
-        expected = best is not None and _spoken_canon(best.text) in {
-            _spoken_canon(p) for p, _ in opts.phrases
-        }
+        expected = best is not None and spoken_canon(best.text) in {spoken_canon(p) for p, _ in opts.phrases}
         if (
             best is None
             or not best.text.strip()

@@ -1,0 +1,145 @@
+"""Hints for the Whisper pass (Riva speech_contexts): each phrase's written forms ranked by the first
+decoding step, the likeliest scored exactly by forced decoding beside the beam's n-best, and every
+candidate's bonus for the boosted phrases it holds. A mixin of `whisper_engine.WhisperEngine`, whose
+model, tokenizer, prompt, `boost_scale`, `max_phrase_candidates` and token budget it uses."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+import ctranslate2
+import numpy as np
+from whisper_text import canon, generate_max_length, lead_in_forms, log_softmax, phrase_forms, spoken_canon
+
+
+@dataclass
+class Candidate:
+    tokens: list[int]
+    text: str
+    logprob: float  # sum over the tokens and the end token
+    bonus: float = 0.0
+    source: str = "beam"  # beam | phrase
+    scored: int = 0  # tokens the log-probability sums over (timestamps and the end token included)
+
+    def __post_init__(self) -> None:
+        self.scored = self.scored or len(self.tokens) + 1
+
+    @property
+    def score(self) -> float:
+        return self.logprob + self.bonus
+
+
+@dataclass
+class Forced:
+    """A token list forced as the transcript's start: its score as the whole transcript, and as
+    the start of Whisper's own continuation (`continued`, empty when it ends there)."""
+
+    whole: float
+    continued: list[int] = field(default_factory=list)
+    continued_logprob: float = -math.inf
+
+
+class PhraseScoring:
+    """The hinted part of the engine's decoding (see the module)."""
+
+    def _forced(self, encoded: np.ndarray, forms: list[list[int]], budget: int = 0) -> list[Forced]:
+        """Each token list forced as the transcript's start, given one clip's encoding (CTranslate2
+        returns the distribution at every forced position): the sum of log P(token | what precedes)
+        over the list and the end token; with a `budget` of tokens, also Whisper's greedy
+        continuation after the list and the sum over the list, the continuation and its end.
+        One batched call per list length."""
+        out = [Forced(-math.inf)] * len(forms)
+        by_length: dict[int, list[int]] = {}
+        for i, tokens in enumerate(forms):
+            by_length.setdefault(len(tokens), []).append(i)
+        eot = self.tokenizer.eot
+        for length, members in by_length.items():
+            batch = np.ascontiguousarray(np.repeat(encoded, len(members), 0))
+            results = self.model.generate(
+                ctranslate2.StorageView.from_array(batch), [[*self.prompt, *forms[i]] for i in members],
+                beam_size=1, max_length=generate_max_length(max(length + 2, budget)),
+                return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
+            )  # fmt: skip
+            for i, result in zip(members, results, strict=True):
+                steps = [log_softmax(np.asarray(st)) for st in result.logits[0]]
+                if len(steps) <= length:
+                    continue
+                forced = sum(float(st[t]) for st, t in zip(steps, forms[i], strict=False))
+                said = list(result.sequences_ids[0])
+                ended = len(steps) > len(said)  # the end token's step came back: not cut off
+                continued = said[length:] if budget and ended and len(said) > length else []
+                rest = sum(float(st[t]) for st, t in zip(steps[length:], continued, strict=False))
+                out[i] = Forced(
+                    forced + float(steps[length][eot]), continued,
+                    forced + rest + float(steps[len(said)][eot]) if continued else -math.inf,
+                )  # fmt: skip
+        return out
+
+    def _first_step(self, encoded: np.ndarray) -> np.ndarray:
+        """log P(first token | prompt) (beam search returns no logits)."""
+        [result] = self.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)), [self.prompt], beam_size=1,
+            max_length=generate_max_length(1), return_logits_vocab=True,
+        )  # fmt: skip
+        return log_softmax(np.asarray(result.logits[0][0]))
+
+    def _bonus(self, text: str, boosts: dict[str, float]) -> float:
+        """The boosts of the phrases a transcript holds: every expected word heard earns its boost."""
+        spoken = f" {spoken_canon(text)} "
+        return sum(b * self.boost_scale for p, b in boosts.items() if f" {p} " in spoken)
+
+    def _ranked_forms(self, make_forms, boosts, first, bound: float, seen: set, heard: str) -> list:
+        """(upper bound, form, tokens) of every phrase's forms that could beat `bound`, likeliest first
+        (the first token's log-probability plus the bonus; forms whose first token is the same are
+        ranked by how near they are to what Whisper heard on its own)."""
+        ranked = []
+        for phrase, boost in boosts.items():
+            for form in make_forms(phrase):
+                tokens = list(self._form_tokens(form))
+                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
+                if upper > bound and tuple(tokens) not in seen:
+                    seen.add(tuple(tokens))
+                    near = SequenceMatcher(None, canon(form), canon(heard)).ratio()
+                    ranked.append((upper, near, form, tokens))
+        return [(upper, form, tokens) for upper, _, form, tokens in sorted(ranked, reverse=True)]
+
+    def _phrase_candidates(
+        self, encoded, result, boosts, opts, seen, bound: float, heard: str
+    ) -> list[Candidate]:
+        """The phrases' written forms most likely to start the transcript (by the first step's
+        distribution, bonus included), scored exactly: every token's log-probability and the end's."""
+        if opts.beam_size == 1:
+            first = log_softmax(np.asarray(result.logits[0][0]))
+        else:  # beam search returns no logits: one decoder step for the first token's distribution
+            first = self._first_step(encoded)
+        limit = self.max_phrase_candidates * (2 if opts.closed else 1)
+        plain = self._ranked_forms(phrase_forms, boosts, first, bound, seen, heard)[:limit]
+        # unless the set is closed, the answer may also begin with a lead-in ("the bedroom"): those
+        # forms compete among themselves for as many places as the phrases alone
+        led = (
+            []
+            if opts.closed
+            else self._ranked_forms(lead_in_forms, boosts, first, bound, seen, heard)[:limit]
+        )
+        forms = sorted(plain + led, key=lambda f: f[0], reverse=True)
+        cands: list[Candidate] = []
+        best = bound
+        # an answer may go on after the phrase ("four people"): unless the set is closed, each form
+        # is also scored as the start of Whisper's own continuation
+        budget = 0 if opts.closed else self._max_length
+        while forms and forms[0][0] > best:  # two at a time, until none left can beat the best
+            batch, forms = forms[:2], forms[2:]
+            scored = self._forced(encoded, [tokens for _, _, tokens in batch], budget)
+            for (upper, form, tokens), forced in zip(batch, scored, strict=True):
+                bonus = upper - float(first[tokens[0]])
+                cands.append(Candidate(tokens, form, forced.whole, source="phrase"))
+                best = max(best, forced.whole + bonus)
+                longer = [*tokens, *forced.continued]
+                if forced.continued and tuple(longer) not in seen:
+                    seen.add(tuple(longer))
+                    text = self.tokenizer.decode(longer)
+                    cands.append(Candidate(longer, text, forced.continued_logprob, source="phrase"))
+                    best = max(best, forced.continued_logprob + bonus)
+        return cands
