@@ -4,9 +4,9 @@ pocketsphinx, on held-out speakers of every real-speech set (`pipelines.asr.real
     python -m bench.asr_real_speech [--per-set N] [--latency-clips N] [--sizes tiny.en base]
 
 - bare: `whisper_engine.WhisperEngine` in this process (the code the Triton model runs), 2 threads,
-  int8, Whisper's 30 s window: greedy, beam 5 (what the service runs), beam 5 with the window cut
-  to 10 s (the fast option), and with hints (the set's words as Riva speech_contexts, boost 30) and
-  as a closed set.
+  int8, Whisper's 30 s window: greedy, beam 5, the service's beam (`asr_second_pass_beam_size`),
+  that beam with the window cut to 10 s (what the service runs), and with hints (the set's words as
+  Riva speech_contexts, boost 30) and as a closed set.
 - reference: faster-whisper's own `transcribe()` with its defaults, the bare model that the served
   pipeline must not fall behind.
 - served: `riva.client` against tritonserver + `python -m rivulet.asr` (asr_streaming + asr_whisper):
@@ -38,12 +38,14 @@ from bench.local_stack import service_stack
 from pipelines.asr import real_speech
 from pipelines.asr.canonical import canonical_words
 from pipelines.asr.text import edit_distance
+from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = Path(__file__).parent / "reports"
 MODELS = ROOT / "models"
 HINTS = {"commands": real_speech.COMMAND_WORDS, "fsdd": real_speech.DIGIT_WORDS}
+SERVED_BEAM = AsrSettings.model_fields["asr_second_pass_beam_size"].default  # the service's Whisper beam
 GOALS = {
     "an4": "WER ≤ 5 %",
     "commands": "≥ 97 % right with hints, ≥ 90 % without",
@@ -91,7 +93,12 @@ def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
         modes = {
             "greedy": ("", module.DecodeOptions()),
             "beam 5": ("", module.DecodeOptions(beam_size=5)),
-            "beam 5, 10 s window": (", 10 s window", module.DecodeOptions(beam_size=5)),
+            f"beam {SERVED_BEAM}": ("", module.DecodeOptions(beam_size=SERVED_BEAM)),
+            # what the service runs
+            f"beam {SERVED_BEAM}, 10 s window": (
+                ", 10 s window",
+                module.DecodeOptions(beam_size=SERVED_BEAM),
+            ),
         }
         if name in HINTS:
             phrases = [(w, 30.0) for w in HINTS[name]]

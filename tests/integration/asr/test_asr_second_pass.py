@@ -82,7 +82,7 @@ def test_the_served_pass_writes_what_the_engine_writes_in_this_process(client):
     they once differed ("b a r r y b a r y" served for "B-A-R-R-Y"): the features' last bits
     depended on the BLAS threads (tritonserver starts its stubs with OMP_NUM_THREADS=1); the engine
     computes them on one BLAS thread wherever it runs."""
-    from bench.asr_real_speech import engine_module
+    from bench.asr_real_speech import SERVED_BEAM, engine_module
     from rivulet.asr.whisper_weights import prepare
 
     clips = [c for c in real_speech.sample(real_speech.clips("an4", "test"), 80) if c.text in BORDERLINE]
@@ -91,7 +91,7 @@ def test_the_served_pass_writes_what_the_engine_writes_in_this_process(client):
     engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
     for clip in clips:
         samples = load(clip)
-        [bare] = engine.decode([(samples, module.DecodeOptions(beam_size=5))])
+        [bare] = engine.decode([(samples, module.DecodeOptions(beam_size=SERVED_BEAM))])
         served = offline(client, samples, config())
         assert canonical_words(served) == canonical_words(bare["hypotheses"][0]["text"]), (clip.text, served)
 
