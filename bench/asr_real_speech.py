@@ -68,12 +68,13 @@ def score(refs: list[str], hyps: list[str]) -> dict:
     return {"wer": errors / max(words, 1), "utterances_right": right / max(len(refs), 1), "n": len(refs)}
 
 
-def engine_module():
-    """The Triton model's `whisper_engine` (with its sibling modules), imported from its directory."""
+def engine_module(name: str = "whisper_engine"):
+    """A module of the Triton model `asr_whisper` (`whisper_engine`, or a sibling of it such as
+    `whisper_text`), imported from the model's directory as the model imports it."""
     folder = str(MODELS / "asr_whisper" / "1")
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    return importlib.import_module("whisper_engine")
+    return importlib.import_module(name)
 
 
 def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:

@@ -115,7 +115,9 @@ def third_party_imports(files: set[Path]) -> dict[str, str]:
                 mods = [node.module]
             for mod in mods:
                 top = mod.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ("rivulet", "riva", "__future__"):
+                local = (f.parent / f"{top}.py").exists()  # a sibling in the model's own directory
+                ours = top in ("rivulet", "riva", "__future__")
+                if top not in sys.stdlib_module_names and not ours and not local:
                     names.setdefault(top, str(f.relative_to(ROOT)))
     return names
 

@@ -125,7 +125,7 @@ def test_whisper_weights_are_checked_against_their_pins(tmp_path, monkeypatch):
 def test_whisper_looping_keeps_one_copy_of_the_repeated_unit():
     from bench.asr_real_speech import engine_module
 
-    trim = engine_module()._trim_loop
+    trim = engine_module("whisper_text").trim_loop
     assert trim([5, 6] * 7, 4) == [5, 6]  # "five six five six ..."
     assert trim([9, 5, 6, 5, 6, 5, 6, 5, 6, 5], 4) == [9, 5, 6]  # cut inside the last copy
     assert trim([5, 6, 5, 6, 5, 6], 4) == [5, 6, 5, 6, 5, 6]  # three times may be speech
