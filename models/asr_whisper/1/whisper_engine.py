@@ -62,16 +62,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from threadpoolctl import ThreadpoolController
 from whisper_checks import TranscriptChecks
 from whisper_hints import Candidate, PhraseScoring
-from whisper_text import (  # noqa: F401 (phrase_forms, lead_in_forms: the module's API for bench and tests)
-    HOP,
-    LOOP_REPEATS,
-    SAMPLE_RATE,
-    generate_max_length,
-    lead_in_forms,
-    log_softmax,
-    phrase_forms,
-    spoken_canon,
-)
+from whisper_text import HOP, LOOP_REPEATS, SAMPLE_RATE, generate_max_length, log_softmax, spoken_canon
 
 PAD_VALUE = 0.0  # normalised log-mel after the clip, as transcribe() pads
 VAD_EDGE_S = 0.3  # silence the VAD hears around a clip, so a word at its very edge is found
