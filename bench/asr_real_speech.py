@@ -1,7 +1,7 @@
 """ASR on real people the models never heard: Whisper (bare and served) beside the streaming model and
 pocketsphinx, on held-out speakers of every real-speech set (`pipelines.asr.real_speech`, test split).
 
-    python -m bench.asr_real_speech [--per-set N] [--latency-clips N] [--sizes tiny.en base]
+    python -m bench.asr_real_speech [--per-set N] [--latency-clips N] [--sizes tiny.en-rivulet tiny.en base]
 
 - bare: `whisper_engine.WhisperEngine` in this process (the code the Triton model runs), 2 threads,
   int8, Whisper's 30 s window: greedy, beam 5, the service's beam (`asr_second_pass_beam_size`),
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -157,7 +158,7 @@ def served(
         asr = riva.client.ASRService(riva.client.Auth(uri=address))
         for name, (clips, samples) in sets.items():
             for label, custom in (
-                ("whisper tiny.en served", {}),
+                (f"whisper {served_model()} served", {}),
                 ("streaming model", {"second_pass": "false"}),
             ):
                 config = recognition_config(custom_configuration=custom)
@@ -171,6 +172,12 @@ def served(
         log["latency"] = streaming_latency(asr, sets, latency_clips)
         if load_levels:
             log["load"] = finals_under_load(asr, sets, load_levels, load_seconds)
+
+
+def served_model() -> str:
+    """The Whisper model the served `asr_whisper` loads (its config's `whisper_model`)."""
+    config = (MODELS / "asr_whisper" / "config.pbtxt").read_text()
+    return re.search(r'key: "whisper_model" value: \{ string_value: "([^"]+)"', config).group(1)
 
 
 def recognition_config(**fields):
@@ -353,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-set", type=int, default=150)
     parser.add_argument("--pocketsphinx-per-set", type=int, default=40)
     parser.add_argument("--latency-clips", type=int, default=40)
-    parser.add_argument("--sizes", nargs="*", default=["tiny.en", "base"])
+    parser.add_argument("--sizes", nargs="*", default=["tiny.en-rivulet", "tiny.en", "base"])
     parser.add_argument("--no-service", action="store_true")
     parser.add_argument("--load-levels", type=int, nargs="*", default=[1, 2, 4, 8, 16])
     parser.add_argument("--load-seconds", type=float, default=40.0, help="per concurrency level")

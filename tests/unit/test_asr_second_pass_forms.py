@@ -43,6 +43,9 @@ def test_written_form_and_punctuation():
     assert format_transcript("It's 3.5 km.", verbatim=False, punctuation=False) == "it's 3.5 km"
     assert format_transcript("3-7-1.", verbatim=False, punctuation=False) == "371"
     assert format_transcript("Call 3-7-1.", verbatim=False, punctuation=True) == "Call 371."
+    assert format_transcript("3 7 1", verbatim=False, punctuation=False) == "371"
+    assert format_transcript("3, 7, 1.", verbatim=False, punctuation=False) == "371"
+    assert format_transcript("Table 4 at 7 30.", verbatim=False, punctuation=True) == "Table 4 at 7 30."
 
 
 @pytest.mark.parametrize(

