@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.asr_real_speech import engine_module, load
+from bench.asr_real_speech import engine_module, load, score
 from pipelines.asr import real_speech
 from pipelines.asr.canonical import canonical_words
 from rivulet.asr import whisper_weights
@@ -86,9 +86,11 @@ def items() -> list[Item]:
     return out
 
 
-def engine(size: str = BASE):
+def engine(model_dir: Path | None = None):
+    """The served engine (`whisper_engine`, 2 threads, 10 s least window) on `model_dir` (tiny.en)."""
     module = engine_module()
-    return module, module.WhisperEngine(whisper_weights.prepare(size), cpu_threads=2, min_window_s=10.0)
+    directory = model_dir or whisper_weights.prepare(BASE)
+    return module, module.WhisperEngine(directory, cpu_threads=2, min_window_s=10.0)
 
 
 def collect(args: argparse.Namespace) -> None:
@@ -238,14 +240,14 @@ def evaluate(args: argparse.Namespace) -> None:
     """Tune speakers through the engine as served (beam 2, 10 s window): pretrained vs adapted."""
     records = json.loads((work_dir() / "records.json").read_text())
     tune = [r for r in records if r["part"] == "tune" and not r.get("window")]
-    systems = {"pretrained": BASE}
+    systems = {"pretrained": whisper_weights.prepare(BASE)}
     for adapter in args.adapters:
         systems[Path(adapter).stem] = whisper_weights.prepare_adapted(
             Path(adapter), work_dir() / Path(adapter).stem
         )
     results = {}
     for label, where in systems.items():
-        module, eng = engine(where) if label == "pretrained" else _engine_at(where)
+        module, eng = engine(where)
         hints = [(w, 30.0) for w in real_speech.COMMAND_WORDS]
         modes = {
             "free": module.DecodeOptions(beam_size=SERVED_BEAM),
@@ -266,8 +268,6 @@ def evaluate(args: argparse.Namespace) -> None:
                         [(load(real_speech.Clip(Path(r["path"]), r["text"], r["speaker"], name)), opts)]
                     )
                     hyps.append(res["hypotheses"][0]["text"] if res["hypotheses"] else "")
-                from bench.asr_real_speech import score
-
                 s = score([r["text"] for r in group], hyps)
                 s["seconds"] = time.perf_counter() - started
                 s["misheard"] = [
@@ -341,11 +341,6 @@ def install(args: argparse.Namespace) -> None:
     entry["files"] = {name: whisper_weights.sha256(built / name) for name in entry["files"]}
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
     print(f"{target} installed; {spec_path} pins it and the adapted model's files", flush=True)
-
-
-def _engine_at(model_dir: Path):
-    module = engine_module()
-    return module, module.WhisperEngine(model_dir, cpu_threads=2, min_window_s=10.0)
 
 
 def main(argv: list[str] | None = None) -> int:
