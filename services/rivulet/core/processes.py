@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -20,8 +21,35 @@ from prometheus_client.samples import Sample
 ROOT = Path(__file__).resolve().parents[3]
 
 
+_HANDED_OUT: set[int] = set()
+_random = random.Random()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port nothing listens on, for a server this process is about to start. Drawn below the
+    kernel's ephemeral range: a port bound to 0 comes from that range, where every outgoing
+    connection also takes its local port, so one could take it before the server binds it (seen
+    as "Address already in use" in a clean-clone test run). Never the same port twice here."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _random.randrange(max(1025, low - 12_000), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # the range is crowded: whatever the kernel gives
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
