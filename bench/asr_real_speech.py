@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from pipelines.asr.canonical import canonical_words
 from pipelines.asr.text import edit_distance
 from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
+from rivulet.stack_models import config_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = Path(__file__).parent / "reports"
@@ -176,8 +176,7 @@ def served(
 
 def served_model() -> str:
     """The Whisper model the served `asr_whisper` loads (its config's `whisper_model`)."""
-    config = (MODELS / "asr_whisper" / "config.pbtxt").read_text()
-    return re.search(r'key: "whisper_model" value: \{ string_value: "([^"]+)"', config).group(1)
+    return config_parameters(MODELS / "asr_whisper")["whisper_model"]
 
 
 def recognition_config(**fields):

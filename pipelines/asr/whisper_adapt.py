@@ -38,16 +38,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.asr_real_speech import engine_module, load, score
+from bench.asr_real_speech import SERVED_BEAM, engine_module, load, score
 from pipelines.asr import real_speech
 from pipelines.asr.canonical import canonical_words
+from pipelines.asr.data import fsdd_rows
+from pipelines.asr.paths import fsdd_dir
 from rivulet.asr import whisper_weights
 from rivulet.core.tritonserver import cache_dir
 
 BASE = "tiny.en"
 ADAPTED = "tiny.en-rivulet"
 FSDD_PER_SPEAKER = 100
-SERVED_BEAM = 2
 
 
 def work_dir() -> Path:
@@ -71,16 +72,13 @@ def items() -> list[Item]:
     out = []
     for name in ("commands", "an4"):
         out += [Item(c, part_of(c.speaker)) for c in real_speech.clips(name, "dev")]
-    folder = real_speech.SPEECH / "fsdd_train"
-    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines() if line.strip()]
     by_speaker = defaultdict(list)
-    for row in rows:
-        if row["speaker"] not in real_speech.FSDD_HELD_OUT:
-            by_speaker[row["speaker"]].append(row)
+    for row in fsdd_rows(False, real_speech.FSDD_HELD_OUT, per_speaker=sys.maxsize):
+        by_speaker[row["speaker"]].append(row)
     for speaker, group in sorted(by_speaker.items()):
         group = real_speech.sample(sorted(group, key=lambda r: r["audio_filepath"]), FSDD_PER_SPEAKER)
         out += [
-            Item(real_speech.Clip(folder / r["audio_filepath"], r["text"], speaker, "fsdd"), "fit")
+            Item(real_speech.Clip(fsdd_dir() / r["audio_filepath"], r["text"], speaker, "fsdd"), "fit")
             for r in group
         ]
     return out
@@ -221,25 +219,19 @@ def train(args: argparse.Namespace) -> None:
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         path = work_dir() / f"adapter_epoch{epoch + 1}.npz"
-        save_adapter(decoder, path, args)
+        np.savez(path, **decoder.factors())
         print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f} → {path}", flush=True)
         curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "steps": len(losses)})
         (work_dir() / "train.json").write_text(json.dumps({"args": vars(args), "epochs": curve}, indent=1))
-
-
-def save_adapter(decoder, path: Path, args: argparse.Namespace) -> None:
-    arrays = {}
-    for key, lora in decoder.adapters.items():
-        name = "decoder/layer_" + key.replace("__", "/", 1).replace("__", "/") + "/weight"
-        arrays[f"{name}|a"] = lora.a.detach().numpy().astype(np.float32)
-        arrays[f"{name}|b"] = (lora.b.detach() * lora.scale).numpy().astype(np.float32)
-    np.savez(path, **arrays)
 
 
 def evaluate(args: argparse.Namespace) -> None:
     """Tune speakers through the engine as served (beam 2, 10 s window): pretrained vs adapted."""
     records = json.loads((work_dir() / "records.json").read_text())
     tune = [r for r in records if r["part"] == "tune" and not r.get("window")]
+    audio = {  # read once, decoded by every system in every mode
+        r["path"]: load(real_speech.Clip(Path(r["path"]), r["text"], r["speaker"], r["set"])) for r in tune
+    }
     systems = {"pretrained": whisper_weights.prepare(BASE)}
     for adapter in args.adapters:
         systems[Path(adapter).stem] = whisper_weights.prepare_adapted(
@@ -264,9 +256,7 @@ def evaluate(args: argparse.Namespace) -> None:
                 started = time.perf_counter()
                 hyps = []
                 for r in tqdm(group, desc=f"{label} {name} {mode}", leave=False):
-                    [res] = eng.decode(
-                        [(load(real_speech.Clip(Path(r["path"]), r["text"], r["speaker"], name)), opts)]
-                    )
+                    [res] = eng.decode([(audio[r["path"]], opts)])
                     hyps.append(res["hypotheses"][0]["text"] if res["hypotheses"] else "")
                 s = score([r["text"] for r in group], hyps)
                 s["seconds"] = time.perf_counter() - started

