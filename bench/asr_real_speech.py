@@ -84,9 +84,9 @@ def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
     module = engine_module()
     engines = {
         "": module.WhisperEngine(prepare(size), cpu_threads=2, min_window_s=30.0, boost_scale=boost_scale),
-        # the fast option: the encoder window cut to max(clip + 1 s, 10 s)
+        # as served: the encoder window cut to max(clip + 1 s, 10 s)
         ", 10 s window": module.WhisperEngine(
-            prepare(size), cpu_threads=2, min_window_s=10.0, boost_scale=boost_scale
+            prepare(size), cpu_threads=2, boost_scale=boost_scale, **served_window()
         ),
     }
     for engine in engines.values():
@@ -106,6 +106,12 @@ def bare(size: str, sets: dict, log: dict, boost_scale: float) -> None:
             phrases = [(w, 30.0) for w in HINTS[name]]
             modes["hints"] = ("", module.DecodeOptions(phrases=phrases))
             modes["closed"] = ("", module.DecodeOptions(phrases=phrases, closed=True))
+            # as served: the service's window rules
+            modes["hints, 10 s window"] = (", 10 s window", module.DecodeOptions(phrases=phrases))
+            modes["closed, 10 s window"] = (
+                ", 10 s window",
+                module.DecodeOptions(phrases=phrases, closed=True),
+            )
         for mode, (engine_key, options) in modes.items():
             engine = engines[engine_key]
             hyps, seconds = [], []
@@ -172,6 +178,12 @@ def served(
         log["latency"] = streaming_latency(asr, sets, latency_clips)
         if load_levels:
             log["load"] = finals_under_load(asr, sets, load_levels, load_seconds)
+
+
+def served_window() -> dict[str, float]:
+    """The served config's encoder window rules (`min_window_s`, `short_clip_s`), as engine arguments."""
+    parameters = config_parameters(MODELS / "asr_whisper")
+    return {key: float(parameters[key]) for key in ("min_window_s", "short_clip_s") if key in parameters}
 
 
 def served_model() -> str:

@@ -82,13 +82,26 @@ def test_a_request_may_ask_for_a_smaller_window(module, engine):
 
 
 def test_a_short_clip_gets_the_whole_window_unless_its_request_asks(module):
-    """With the served 10 s floor, a clip of 3 s is encoded in 10 s but a lone word (under 2 s, where
-    the cut window mishears) in Whisper's whole 30 s; a request's own window applies to both."""
+    """With a 10 s floor, a clip of 3 s is encoded in 10 s but a lone word (under 2 s, where the
+    pretrained model mishears in a cut window) in Whisper's whole 30 s unless `short_clip_s` is 0; a
+    request's own window applies to both."""
     engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
     word, phrase = np.zeros(16000, dtype=np.float32), np.zeros(3 * 16000, dtype=np.float32)
     assert engine.features([phrase])[0].shape[-1] == 1000
     assert engine.features([word])[0].shape[-1] == 3000
     assert engine.features([word], [10.0])[0].shape[-1] == 1000
+    # the served adapted model (`short_clip_s` 0 in config.pbtxt): the floor for every free clip, the
+    # whole window for a hinted lone word (an expected short answer) unless its request asks for less
+    floor = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0, short_clip_s=0.0)
+    assert floor.features([word])[0].shape[-1] == 1000
+    assert floor.features([word], [30.0])[0].shape[-1] == 3000
+    widths = _windows_used(floor)
+    lone = _held_out("commands", "left")
+    hints = [("left", 10.0), ("right", 10.0)]
+    floor.decode([(lone, module.DecodeOptions(beam_size=2))])
+    floor.decode([(lone, module.DecodeOptions(beam_size=2, phrases=hints))])
+    floor.decode([(lone, module.DecodeOptions(beam_size=2, phrases=hints, window_s=10.0))])
+    assert widths == [1000, 3000, 1000]
 
 
 def test_a_word_cut_off_by_the_clips_end_is_still_speech(module, engine):
