@@ -6,8 +6,9 @@ encoder's own output (CTranslate2 int8, computed once per clip, as served) for:
 - one-word commands and FSDD digits: the reference word, as Whisper writes it when right (its most
   common form there, capitalised, with a full stop: " Left.", " 5.");
 - AN4 utterances Whisper already gets right: its own transcript (keeps what it knows);
-- short runs of those clips by one speaker (2–4 digits, two commands) joined with a pause: trained on
-  lone words only, the adapter stopped after the first of two short digits ("4." for "four eight").
+- optionally (`collect --runs`, not in the committed adapter: it heard runs but wrote ordinary
+  sentences as short words, "I want double correct" for "I want to book a restaurant") short runs of
+  those clips by one speaker (2–4 digits, two commands) joined with a pause.
 - optionally (`collect --kept-sentences N`, not in the committed adapter: it cost AN4 more than it
   kept) synthetic SNIPS train sentences by four voices, with tiny.en's own transcript.
 Both of Whisper's modes are trained: timestamped (free transcripts) and untimed (hints). `evaluate`
@@ -91,10 +92,12 @@ class Item:
         return self.clips[0].set if len(self.clips) == 1 else "runs"
 
 
-def items(kept_sentences: int = 0) -> list[Item]:
-    """Every clip collected: the real ones and `kept_sentences` synthetic sentences."""
+def items(kept_sentences: int = 0, with_runs: bool = False) -> list[Item]:
+    """Every clip collected: the real ones (with runs if asked) and `kept_sentences` synthetic
+    sentences."""
     kept = rendered_sentences("train", kept_sentences, KEPT_SENTENCE_VOICES, "kept_sentences")
-    return real_items() + [Item((c,), "fit") for c in kept]
+    real = real_items()
+    return [i for i in real if with_runs or i.set != "runs"] + [Item((c,), "fit") for c in kept]
 
 
 def real_items() -> list[Item]:
@@ -184,7 +187,7 @@ def collect(args: argparse.Namespace) -> None:
     _, eng = engine()
     done = _collected()  # what an earlier collect computed is kept
     records, encoded = [], []
-    for item in tqdm(items(args.kept_sentences), desc="encode + pretrained transcript"):
+    for item in tqdm(items(args.kept_sentences, args.runs), desc="encode + pretrained transcript"):
         paths = [str(c.path) for c in item.clips]
         samples = load_item(paths, list(item.gaps))
         # a short clip's window is the whole 30 s, unless a request asks for less (the dialog: 10 s)
@@ -472,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         "--windows", type=float, nargs="+", default=[0.0, 10.0],
         help="least encoder windows (s) a clip is encoded in (0: the engine's; 10: the dialog's)",
     )  # fmt: skip
+    c.add_argument("--runs", action="store_true", help="also short runs of one speaker's clips (tried)")
     c.add_argument(
         "--kept-sentences", type=int, default=0,
         help="synthetic SNIPS train sentences trained on tiny.en's own transcript (tried: 300)",

@@ -89,27 +89,6 @@ def test_held_out_lone_commands_are_heard_without_hints(client):
         assert canonical_words(text) == [word] and passes == "whisper", (word, text, passes)
 
 
-# held-out FSDD speakers' digits said one after another (the first recording of each digit), where
-# the adapter trained on lone words only wrote one digit ("5." for "five three", "7." for "four seven")
-DIGIT_RUNS = (("theo", "five three"), ("theo", "nine three"), ("theo", "four seven"), ("theo", "four eight"))
-
-
-def test_held_out_digits_said_in_a_row_are_heard_whole(client):
-    """A real person's two or three digits joined by short pauses: every digit in the final, streamed
-    and offline, with no hint (the adapter is trained on short runs of dev speakers' clips too)."""
-    clips = real_speech.clips("fsdd", "test")
-    for speaker, text in DIGIT_RUNS:
-        parts = []
-        for k, word in enumerate(text.split()):
-            clip = min((c for c in clips if c.speaker == speaker and c.text == word), key=lambda c: c.path)
-            parts += [np.zeros(int(0.25 * RATE), np.float32)] if k else []
-            parts.append(load(clip))
-        samples = np.concatenate(parts)
-        assert canonical_words(offline(client, samples, config())) == canonical_words(text), text
-        heard, passes = streaming(client, samples, config())
-        assert canonical_words(heard) == canonical_words(text) and passes == "whisper", (text, heard, passes)
-
-
 # held-out AN4 clips whose transcript changed with the last bits of the log-mel features
 BORDERLINE = ("b a r r y", "n a t h a n", "r a n d y", "rubout n a g k k three thirty six")
 
