@@ -96,12 +96,12 @@ def items(kept_sentences: int = 0, with_runs: bool = False) -> list[Item]:
     """Every clip collected: the real ones (with runs if asked) and `kept_sentences` synthetic
     sentences."""
     kept = rendered_sentences("train", kept_sentences, KEPT_SENTENCE_VOICES, "kept_sentences")
-    real = real_items()
-    return [i for i in real if with_runs or i.set != "runs"] + [Item((c,), "fit") for c in kept]
+    return real_items(with_runs) + [Item((c,), "fit") for c in kept]
 
 
-def real_items() -> list[Item]:
-    """Dev speakers' lone commands and AN4 utterances, FSDD's training speakers' digits, and runs."""
+def real_items(with_runs: bool) -> list[Item]:
+    """Dev speakers' lone commands and AN4 utterances, FSDD's training speakers' digits, and runs
+    of them if asked."""
     out = []
     for name in ("commands", "an4"):
         out += [Item((c,), part_of(c.speaker)) for c in real_speech.clips(name, "dev")]
@@ -112,7 +112,7 @@ def real_items() -> list[Item]:
     for _speaker, group in sorted(fsdd.items()):
         group = sorted(group, key=lambda c: c.path)
         out += [Item((c,), "fit") for c in real_speech.sample(group, FSDD_PER_SPEAKER)]
-    return out + runs(fsdd)
+    return out + (runs(fsdd) if with_runs else [])
 
 
 def rendered_sentences(split: str, n: int, voice_ids: tuple[str, ...], folder: str) -> list[real_speech.Clip]:
@@ -361,8 +361,9 @@ def evaluate(args: argparse.Namespace) -> None:
     records = json.loads((work_dir() / "records.json").read_text())
     tune = [r for r in records if r["part"] == "tune" and not r.get("window")]
     tune += sentence_records(args.sentences)
-    key = {id(r): "|".join(r["paths"]) + f"|{r['gaps']}" for r in tune}
-    audio = {key[id(r)]: load_item(r["paths"], r["gaps"]) for r in tune}  # read once, decoded by all
+    audio = {  # read once, decoded by every system in every mode
+        _record_key(r["paths"], r["gaps"], 0.0): load_item(r["paths"], r["gaps"]) for r in tune
+    }
     systems = {"pretrained": whisper_weights.prepare(BASE)}
     for adapter in args.adapters:
         systems[Path(adapter).stem] = whisper_weights.prepare_adapted(
@@ -388,7 +389,7 @@ def evaluate(args: argparse.Namespace) -> None:
                 started = time.perf_counter()
                 hyps = []
                 for r in tqdm(group, desc=f"{label} {name} {mode}", leave=False):
-                    [res] = eng.decode([(audio[key[id(r)]], opts)])
+                    [res] = eng.decode([(audio[_record_key(r["paths"], r["gaps"], 0.0)], opts)])
                     hyps.append(res["hypotheses"][0]["text"] if res["hypotheses"] else "")
                 s = score([r["text"] for r in group], hyps)
                 s["seconds"] = time.perf_counter() - started

@@ -10,7 +10,7 @@ from pipelines.asr.whisper_adapt import CORE_COMMANDS, part_of, real_items, writ
 
 
 def test_the_adapter_reads_no_test_speaker_and_tunes_on_speakers_it_never_fits():
-    items = real_items()
+    items = real_items(with_runs=True)
     fit = {c.speaker for i in items if i.part == "fit" for c in i.clips}
     tune = {c.speaker for i in items if i.part == "tune" for c in i.clips}
     assert fit and tune and not fit & tune
@@ -26,7 +26,8 @@ def test_the_adapter_reads_no_test_speaker_and_tunes_on_speakers_it_never_fits()
 
 
 def test_runs_join_two_to_four_clips_of_one_speaker_with_pauses():
-    runs = [i for i in real_items() if i.set == "runs"]
+    runs = [i for i in real_items(with_runs=True) if i.set == "runs"]
+    assert not [i for i in real_items(with_runs=False) if i.set == "runs"]
     assert len(runs) > 200
     assert Counter(i.part for i in runs)["tune"] >= 30
     for run in runs:
