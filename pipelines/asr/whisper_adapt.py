@@ -202,7 +202,7 @@ def collect(args: argparse.Namespace) -> None:
                 continue
             feats, _ = eng.features([samples], [least])
             view = ctranslate2.StorageView.from_array(feats)
-            enc = np.array(eng.model.encode(view, to_cpu=True))[0]
+            enc = np.array(eng.encoder.encode(view, to_cpu=True))[0]
             [result] = eng.model.generate(
                 ctranslate2.StorageView.from_array(enc[None]), [eng.free_prompt], beam_size=SERVED_BEAM,
                 max_length=256,

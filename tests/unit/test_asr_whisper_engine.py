@@ -32,7 +32,7 @@ def spoken(engine):
     for clip in real_speech.sample(real_speech.clips("an4", "test"), 40):
         samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
         feats, _ = engine.features([audio.resample(samples[:, 0], rate, 16000)])
-        encoded = np.array(engine.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
+        encoded = np.array(engine.encoder.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
         [result] = engine.model.generate(
             ctranslate2.StorageView.from_array(encoded), [engine.prompt], beam_size=1, max_length=448,
             return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
