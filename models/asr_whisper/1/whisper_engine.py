@@ -43,6 +43,10 @@ Its siblings hold the rest by concept: `whisper_hints` (the phrases' forms ranke
   word's fallback samples other words ("All right." for "on") and cost up to 1.4 s, five decodes of
   five samples each in the whole window (dev speakers, 200 one-word commands, beam 5: 85.0 % right
   with it, 85.5 % without, p95 676 vs 350 ms a clip; 266 AN4 utterances: unchanged, 83.8 %).
+- On the CPU the decoder runs on its own copy of the weights with `decoder_threads` threads each and
+  `decoder_parallel` calls at once (CTranslate2's inter_threads): a batch from several streams is
+  decoded in that many parts side by side, and a hinted clip's first-step distribution and forced
+  scores of different lengths run beside each other. The calls are the same, so are the words.
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
   own no-speech probability is high while its transcript is unlikely.
 """
@@ -50,6 +54,7 @@ Its siblings hold the rest by concept: `whisper_hints` (the phrases' forms ranke
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -121,6 +126,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
         timestamps: bool = True,
         short_clip_s: float = SHORT_CLIP_S,
         decoder_threads: int = 1,
+        decoder_parallel: int = 2,
     ) -> None:
         self.max_phrase_candidates = max_phrase_candidates
         self._max_length = 448
@@ -137,12 +143,18 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
         # beam 2 over a dialog request 62 -> 38 ms on one thread, batches of 4 123 -> 88 ms, the same
         # tokens and scores. So on the CPU the decoding (generate, align) runs on a second copy of the
         # weights with `decoder_threads` (int8 tiny.en: ~40 MB more); 0 or cpu_threads: one copy.
+        # Each of `decoder_parallel` calls at once gets its own threads (one replica each, the weights
+        # shared): a batch of 8 dialog requests in two halves side by side 161 -> ~90 ms.
         self.encoder = self.whisper.model
-        if device == "cpu" and decoder_threads and decoder_threads != cpu_threads:
+        self.parallel = max(1, decoder_parallel) if device == "cpu" else 1
+        threads = decoder_threads or cpu_threads
+        if device == "cpu" and (threads != cpu_threads or self.parallel > 1):
             self.whisper.model = ctranslate2.models.Whisper(
-                str(model_dir), device=device, compute_type=compute_type, intra_threads=decoder_threads
-            )
+                str(model_dir), device=device, compute_type=compute_type, intra_threads=threads,
+                inter_threads=self.parallel,
+            )  # fmt: skip
         self.model = self.whisper.model  # decoding: generate, align (find_alignment uses it too)
+        self._pool = ThreadPoolExecutor(self.parallel, "whisper-decode") if self.parallel > 1 else None
         ctranslate2.set_random_seed(0)  # the fallback's sampling repeats itself
         self.tokenizer = Tokenizer(
             self.whisper.hf_tokenizer, self.model.is_multilingual, task="transcribe", language="en"
@@ -223,7 +235,9 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
 
     # -- decoding --------------------------------------------------------------------------------
 
-    def _candidates(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> list[Candidate]:
+    def _candidates(
+        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, first: np.ndarray | None = None
+    ) -> list[Candidate]:
         eot = self.tokenizer.eot
         cands = []
         if not opts.closed:
@@ -255,7 +269,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
             bound = max((c.score for c in cands), default=-math.inf)
             seen = {tuple(c.tokens) for c in cands}
             heard = max(cands, key=lambda c: c.logprob).text if cands else ""
-            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound, heard):
+            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound, heard, first):
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
@@ -263,8 +277,14 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
     def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
         out: list[dict | None] = [None] * len(requests)
         live = []
-        for i, (clip, _) in enumerate(requests):
-            if self.has_speech(clip):
+        clips = [clip for clip, _ in requests]
+        heard = (
+            self._pool.map(self.has_speech, clips)
+            if self._pool and len(clips) > 1
+            else map(self.has_speech, clips)
+        )
+        for i, speech in enumerate(list(heard)):
+            if speech:
                 live.append(i)
             else:
                 out[i] = {"hypotheses": [], "no_speech_prob": 1.0, "words": [], "reason": "vad"}
@@ -287,18 +307,24 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 key = (max(o.beam_size, o.num_hypotheses), o.num_hypotheses, not o.phrases)
                 groups.setdefault(key, []).append(j)
             for (beam, n, free), members in groups.items():
-                view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[members]))
                 longest = max(len(requests[live[j]][0]) for j in members) / SAMPLE_RATE
                 # tokens: about 4 a second of speech (spelled letters are 2 each: "U-M"), and room
                 # for the timestamps; more only lets Whisper loop or invent on short clips
                 self._max_length = int(12 + 4 * longest) + (4 if free else 0)
                 prompt = self.free_prompt if free else self.prompt
-                results = self.model.generate(
-                    view, [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
+                # a hinted clip's phrases are ranked by the first step's distribution, which beam search
+                # does not return: computed beside the beam
+                firsts = (
+                    [self._submit(self._first_step, encoded[j : j + 1]) for j in members]
+                    if not free and beam > 1 and any(requests[live[j]][1].phrases for j in members)
+                    else [None] * len(members)
+                )
+                results = self._generate(
+                    encoded[members], [prompt] * len(members), beam_size=max(beam, n), num_hypotheses=n,
                     return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
                     max_length=generate_max_length(self._max_length),
                 )  # fmt: skip
-                for j, result in zip(members, results, strict=True):
+                for j, result, first in zip(members, results, firsts, strict=True):
                     i = live[j]
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
                         redo.append(i)  # decoded again below, in the whole window
@@ -306,15 +332,41 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                     short = len(requests[i][0]) < SHORT_CLIP_S * SAMPLE_RATE
                     if free and n == 1 and not short:  # a lone word's fallback only guesses
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
-                    out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1])
+                    first = first.result() if first is not None else None
+                    out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1], first)
             if redo:
                 again = [(requests[i][0], replace(requests[i][1], window_s=MAX_WINDOW_S)) for i in redo]
                 for i, decoded in zip(redo, self.decode(again), strict=True):
                     out[i] = decoded
         return out  # type: ignore[return-value]
 
-    def _finish(self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions) -> dict:
-        cands = self._candidates(encoded, frames, result, opts)
+    def _submit(self, fn, *args):
+        """`fn(*args)` beside the caller (a future), or at once (a done future) without parallel calls."""
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def _generate(self, encoded: np.ndarray, prompts: list[list[int]], **options) -> list:
+        """`generate` over a batch of encodings, in `parallel` parts side by side."""
+        parts = min(self.parallel, len(prompts))
+        if parts < 2:
+            view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded))
+            return self.model.generate(view, prompts, **options)
+        bounds = np.linspace(0, len(prompts), parts + 1).astype(int)
+
+        def part(k: int) -> list:
+            a, b = bounds[k], bounds[k + 1]
+            view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[a:b]))
+            return self.model.generate(view, prompts[a:b], **options)
+
+        return [r for chunk in self._pool.map(part, range(parts)) for r in chunk]
+
+    def _finish(
+        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, first: np.ndarray | None = None
+    ) -> dict:
+        cands = self._candidates(encoded, frames, result, opts, first)
         best = cands[0] if cands else None
         avg = best.logprob / best.scored if best else -math.inf
         nsp = float(result.no_speech_prob)

@@ -49,20 +49,24 @@ class PhraseScoring:
         returns the distribution at every forced position): the sum of log P(token | what precedes)
         over the list and the end token; with a `budget` of tokens, also Whisper's greedy
         continuation after the list and the sum over the list, the continuation and its end.
-        One batched call per list length."""
+        One batched call per list length, the lengths' calls side by side."""
         out = [Forced(-math.inf)] * len(forms)
         by_length: dict[int, list[int]] = {}
         for i, tokens in enumerate(forms):
             by_length.setdefault(len(tokens), []).append(i)
         eot = self.tokenizer.eot
-        for length, members in by_length.items():
+
+        def scored(length: int, members: list[int]) -> list:
             batch = np.ascontiguousarray(np.repeat(encoded, len(members), 0))
-            results = self.model.generate(
+            return self.model.generate(
                 ctranslate2.StorageView.from_array(batch), [[*self.prompt, *forms[i]] for i in members],
                 beam_size=1, max_length=generate_max_length(max(length + 2, budget)),
                 return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
             )  # fmt: skip
-            for i, result in zip(members, results, strict=True):
+
+        calls = [(n, members, self._submit(scored, n, members)) for n, members in by_length.items()]
+        for length, members, call in calls:
+            for i, result in zip(members, call.result(), strict=True):
                 steps = [log_softmax(np.asarray(st)) for st in result.logits[0]]
                 if len(steps) <= length:
                     continue
@@ -106,13 +110,14 @@ class PhraseScoring:
         return [(upper, form, tokens) for upper, _, form, tokens in sorted(ranked, reverse=True)]
 
     def _phrase_candidates(
-        self, encoded, result, boosts, opts, seen, bound: float, heard: str
+        self, encoded, result, boosts, opts, seen, bound: float, heard: str, first: np.ndarray | None = None
     ) -> list[Candidate]:
         """The phrases' written forms most likely to start the transcript (by the first step's
-        distribution, bonus included), scored exactly: every token's log-probability and the end's."""
+        distribution `first`, bonus included), scored exactly: every token's log-probability and the
+        end's."""
         if opts.beam_size == 1:
             first = log_softmax(np.asarray(result.logits[0][0]))
-        else:  # beam search returns no logits: one decoder step for the first token's distribution
+        elif first is None:  # beam search returns no logits: one decoder step for the first token's
             first = self._first_step(encoded)
         limit = self.max_phrase_candidates * (2 if opts.closed else 1)
         plain = self._ranked_forms(phrase_forms, boosts, first, bound, seen, heard)[:limit]
