@@ -52,6 +52,7 @@ class TritonPythonModel:
             compute_type=params.get("compute_type", "float16" if gpu else "int8"),
             cpu_threads=int(params.get("cpu_threads", "2")),
             decoder_threads=int(params.get("decoder_threads", "1")),
+            decoder_parallel=int(params.get("decoder_parallel", "2")),
             min_window_s=float(params.get("min_window_s", "10")),
             short_clip_s=float(params.get("short_clip_s", str(self.engine_module.SHORT_CLIP_S))),
             timestamps=params.get("timestamps", "true").lower() == "true",

@@ -142,7 +142,8 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
         # steps are small (tiny.en: d 384), and on the CPU a second thread only adds synchronisation:
         # beam 2 over a dialog request 62 -> 38 ms on one thread, batches of 4 123 -> 88 ms, the same
         # tokens and scores. So on the CPU the decoding (generate, align) runs on a second copy of the
-        # weights with `decoder_threads` (int8 tiny.en: ~40 MB more); 0 or cpu_threads: one copy.
+        # weights with `decoder_threads` (int8 tiny.en: ~60 MB more, measured RSS; its replicas share
+        # it); 0 or cpu_threads: one copy.
         # Each of `decoder_parallel` calls at once gets its own threads (one replica each, the weights
         # shared): a batch of 8 dialog requests in two halves side by side 161 -> ~90 ms.
         self.encoder = self.whisper.model
