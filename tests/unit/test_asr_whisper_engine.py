@@ -215,3 +215,29 @@ def test_a_lone_word_gets_no_temperature_fallback(module, engine):
         assert tried == [1]
     finally:
         engine._with_fallback = fallback
+
+
+def test_parallel_decoder_calls_write_what_one_call_at_a_time_writes(module):
+    """A batch from several streams is decoded in two halves side by side, a hinted clip's first step
+    and forced scores beside each other: every item's transcript and score are those of the decoder
+    run one call at a time, in the item's own place (held-out speakers, free and hinted items mixed)."""
+    serial = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0, decoder_parallel=1)
+    parallel = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0, decoder_parallel=2)
+    assert serial.model is not serial.encoder and parallel.parallel == 2
+    hints = [(w, 30.0) for w in real_speech.COMMAND_WORDS]
+    clips = [
+        c for name in ("commands", "an4") for c in real_speech.sample(real_speech.clips(name, "test"), 40)
+    ]
+    batch = []
+    for k, clip in enumerate(clips[:3] + clips[40:43]):
+        samples, rate = soundfile.read(clip.path, dtype="float32", always_2d=True)
+        phrases = hints if k in (1, 2) else []
+        batch.append(
+            (audio.resample(samples[:, 0], rate, 16000), module.DecodeOptions(beam_size=2, phrases=phrases))
+        )
+    expected = serial.decode(list(batch))
+    got = parallel.decode(list(batch))
+    assert [r["hypotheses"][0]["text"] for r in got] == [r["hypotheses"][0]["text"] for r in expected]
+    assert len({r["hypotheses"][0]["text"] for r in got}) == len(batch)  # six different utterances
+    for r, e in zip(got, expected, strict=True):
+        assert r["hypotheses"][0]["score"] == pytest.approx(e["hypotheses"][0]["score"], abs=1e-3)
