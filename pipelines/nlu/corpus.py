@@ -31,8 +31,15 @@ class Corpus:
     intents: list[str]
     slot_tags: list[str]
 
-    def train_examples(self) -> list[Example]:
-        return [e for examples in self.train.values() for e in examples]
+    def train_examples(self, real_in_scope_repeats: int = 1) -> list[Example]:
+        """Every training example; each real in-scope one (the intent-only sources' examples of an
+        assistant intent) `real_in_scope_repeats` times."""
+        out = [e for examples in self.train.values() for e in examples]
+        out_of_scope = slurp.load_mapping().out_of_scope_intent
+        for name in INTENT_ONLY_SOURCES:
+            real = [e for e in self.train.get(name, []) if e.intent != out_of_scope]
+            out += real * (max(real_in_scope_repeats, 1) - 1)
+        return out
 
 
 def data_files(dataset: str) -> list[Path]:

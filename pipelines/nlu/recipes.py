@@ -18,6 +18,14 @@ class Recipe:
     slot_loss_weight: float = 1.0
     train_per_intent: dict[str, int] | None = None  # subsample per source: {"snips": 120} (quick)
     seed: int = 1234
+    # Each real in-scope phrasing (SLURP train part, mapped to an assistant intent) is trained on this
+    # many times an epoch, to weigh the few real in-scope requests (270) as much as the real
+    # out-of-scope ones (901). Tried at 3 on the full recipe (2026-12-06): SLURP test in-scope 89.55 %,
+    # out of scope rejected 89.52 %, in-scope rejected 6.72 % against 89.33 / 89.52 / 5.97 with one
+    # copy: no gain, so one copy stays. The in-scope requests it turns away it is sure of (out-of-scope
+    # probability ~1.0); on the dev part they are SLURP's own label noise ("phones" as alarm_remove,
+    # "cancel the trip to vegas" as lists_remove).
+    real_in_scope_repeats: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -129,7 +129,7 @@ def train(model: JointIntentSlotModel, tokenizer: Tokenizer, corpus: Corpus, rec
     seed_everything(recipe.seed)
     accelerator = choose_accelerator()
     model.to(accelerator.device)
-    examples = corpus.train_examples()
+    examples = corpus.train_examples(recipe.real_in_scope_repeats)
     intent_ids = {name: i for i, name in enumerate(corpus.intents)}
     tag_ids = {name: i for i, name in enumerate(corpus.slot_tags)}
     lengths = [

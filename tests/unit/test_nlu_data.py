@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.nlu.corpus import load_corpus, subsample
+from pipelines.nlu.corpus import Corpus, load_corpus, subsample
 from pipelines.nlu.datasets import Example, is_valid_bio, read_split, write_split
 from pipelines.nlu.paths import data_dir
+from pipelines.nlu.recipes import recipe_for
 
 NLU = data_dir() / "nlu"
 needs_data = pytest.mark.skipif(not (NLU / "snips").is_dir(), reason=f"shared data not found at {NLU}")
@@ -64,6 +65,23 @@ def test_atis_corpus_labels_come_from_train_only() -> None:
     assert set(corpus.intents) == train_intents
     unseen = {e.intent for e in corpus.test["atis"]} - train_intents
     assert unseen, "ATIS test is known to hold intents unseen in train"
+
+
+def test_real_in_scope_phrasings_repeat_and_nothing_else_does() -> None:
+    def ex(intent: str) -> Example:
+        return Example(("w",), ("O",), intent)
+
+    corpus = Corpus(
+        "assistant",
+        train={"snips": [ex("PlayMusic")], "slurp": [ex("GetWeather"), ex("OutOfScope"), ex("SetAlarm")]},
+        dev={}, test={}, intents=[], slot_tags=["O"],
+    )  # fmt: skip
+    once = ["PlayMusic", "GetWeather", "OutOfScope", "SetAlarm"]
+    assert [e.intent for e in corpus.train_examples()] == once
+    intents = [e.intent for e in corpus.train_examples(3)]
+    assert intents.count("GetWeather") == intents.count("SetAlarm") == 3
+    assert intents.count("OutOfScope") == intents.count("PlayMusic") == 1
+    assert recipe_for("assistant", "full").real_in_scope_repeats == 1  # 3 tried: no gain (recipes.py)
 
 
 def test_subsample_caps_each_intent_deterministically() -> None:
