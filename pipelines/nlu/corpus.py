@@ -35,10 +35,12 @@ class Corpus:
         """Every training example; each real in-scope one (the intent-only sources' examples of an
         assistant intent) `real_in_scope_repeats` times."""
         out = [e for examples in self.train.values() for e in examples]
+        if real_in_scope_repeats <= 1:
+            return out
         out_of_scope = slurp.load_mapping().out_of_scope_intent
         for name in INTENT_ONLY_SOURCES:
             real = [e for e in self.train.get(name, []) if e.intent != out_of_scope]
-            out += real * (max(real_in_scope_repeats, 1) - 1)
+            out += real * (real_in_scope_repeats - 1)
         return out
 
 

@@ -278,13 +278,8 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
     def decode(self, requests: list[tuple[np.ndarray, DecodeOptions]]) -> list[dict]:
         out: list[dict | None] = [None] * len(requests)
         live = []
-        clips = [clip for clip, _ in requests]
-        heard = (
-            self._pool.map(self.has_speech, clips)
-            if self._pool and len(clips) > 1
-            else map(self.has_speech, clips)
-        )
-        for i, speech in enumerate(list(heard)):
+        heard = list((self._pool.map if self._pool else map)(self.has_speech, [c for c, _ in requests]))
+        for i, speech in enumerate(heard):
             if speech:
                 live.append(i)
             else:
@@ -317,7 +312,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 # does not return: computed beside the beam
                 firsts = (
                     [self._submit(self._first_step, encoded[j : j + 1]) for j in members]
-                    if not free and beam > 1 and any(requests[live[j]][1].phrases for j in members)
+                    if not free and beam > 1
                     else [None] * len(members)
                 )
                 results = self._generate(
