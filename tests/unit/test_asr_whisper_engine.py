@@ -241,3 +241,33 @@ def test_parallel_decoder_calls_write_what_one_call_at_a_time_writes(module):
     assert len({r["hypotheses"][0]["text"] for r in got}) == len(batch)  # six different utterances
     for r, e in zip(got, expected, strict=True):
         assert r["hypotheses"][0]["score"] == pytest.approx(e["hypotheses"][0]["score"], abs=1e-3)
+
+
+def test_only_a_phrase_that_can_still_win_is_continued(module, engine):
+    """Each hinted form is first forced alone (a few decoder steps); Whisper's continuation after it
+    (tens of steps) is decoded only while the form's own tokens, with its boost, can still beat the
+    best transcript. A held-out speaker's "enter nine eighty nine": the hint "enter" is continued
+    (and the transcript stays Whisper's), "enter about" — a likely first token, an unlikely second —
+    is scored alone and never continued."""
+    clip = _held_out("an4", "enter nine eighty nine")
+    budgets, forced = [], engine._forced
+
+    def recorded(encoded, forms, budget=0):
+        out = forced(encoded, forms, budget)
+        budgets.extend(
+            (engine.tokenizer.decode(f).strip(), budget, o.prefix) for f, o in zip(forms, out, strict=True)
+        )
+        return out
+
+    engine._forced = recorded
+    try:
+        wrong = engine.decode([(clip, module.DecodeOptions(beam_size=2, phrases=[("enter about", 30.0)]))])
+        assert [b for _, b, _ in budgets] and not any(b for _, b, _ in budgets)
+        assert all(prefix < 0 for _, _, prefix in budgets)
+        budgets.clear()
+        right = engine.decode([(clip, module.DecodeOptions(beam_size=2, phrases=[("enter", 30.0)]))])
+        assert any(b and form == "Enter" for form, b, _ in budgets)
+    finally:
+        del engine._forced
+    for result in (wrong, right):
+        assert result[0]["hypotheses"][0]["text"].lower().startswith("enter")

@@ -1,6 +1,7 @@
 """Hints for the Whisper pass (Riva speech_contexts): each phrase's written forms ranked by the first
-decoding step, the likeliest scored exactly by forced decoding beside the beam's n-best, and every
-candidate's bonus for the boosted phrases it holds. A mixin of `whisper_engine.WhisperEngine`, whose
+decoding step, the likeliest scored exactly by forced decoding beside the beam's n-best (alone first,
+then with Whisper's continuation only while its own tokens can still win), and every candidate's
+bonus for the boosted phrases it holds. A mixin of `whisper_engine.WhisperEngine`, whose
 model, tokenizer, prompt, `boost_scale`, `max_phrase_candidates` and token budget it uses."""
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ class Candidate:
 
 @dataclass
 class Forced:
-    """A token list forced as the transcript's start: its score as the whole transcript, and as
-    the start of Whisper's own continuation (`continued`, empty when it ends there)."""
+    """A token list forced as the transcript's start: its own tokens' score (`prefix`, which any
+    continuation only lowers), its score as the whole transcript, and as the start of Whisper's own
+    continuation (`continued`, empty when it ends there)."""
 
     whole: float
+    prefix: float = -math.inf
     continued: list[int] = field(default_factory=list)
     continued_logprob: float = -math.inf
+
+
+FORMS_AT_ONCE = 4  # phrase forms forced in one round (each a few decoder steps)
 
 
 class PhraseScoring:
@@ -76,7 +82,7 @@ class PhraseScoring:
                 continued = said[length:] if budget and ended and len(said) > length else []
                 rest = sum(float(st[t]) for st, t in zip(steps[length:], continued, strict=False))
                 out[i] = Forced(
-                    forced + float(steps[length][eot]), continued,
+                    forced + float(steps[length][eot]), forced, continued,
                     forced + rest + float(steps[len(said)][eot]) if continued else -math.inf,
                 )  # fmt: skip
         return out
@@ -131,16 +137,28 @@ class PhraseScoring:
         forms = sorted(plain + led, key=lambda f: f[0], reverse=True)
         cands: list[Candidate] = []
         best = bound
-        # an answer may go on after the phrase ("four people"): unless the set is closed, each form
-        # is also scored as the start of Whisper's own continuation
-        budget = 0 if opts.closed else self._max_length
-        while forms and forms[0][0] > best:  # two at a time, until none left can beat the best
-            batch, forms = forms[:2], forms[2:]
-            scored = self._forced(encoded, [tokens for _, _, tokens in batch], budget)
+        # First each form alone (its tokens and the end: a few decoder steps), a few at a time until
+        # none left can beat the best; its own tokens' score bounds every continuation of it
+        pending: list[tuple[float, list[int], float]] = []
+        while forms and forms[0][0] > best:
+            batch, forms = forms[:FORMS_AT_ONCE], forms[FORMS_AT_ONCE:]
+            scored = self._forced(encoded, [tokens for _, _, tokens in batch])
             for (upper, form, tokens), forced in zip(batch, scored, strict=True):
                 bonus = upper - float(first[tokens[0]])
                 cands.append(Candidate(tokens, form, forced.whole, source="phrase"))
                 best = max(best, forced.whole + bonus)
+                pending.append((forced.prefix + bonus, tokens, bonus))
+        if opts.closed:
+            return cands
+        # An answer may go on after the phrase ("four people"): unless the set is closed, the forms
+        # whose own tokens can still beat the best are scored as the start of Whisper's own
+        # continuation (tens of greedy steps: most forms are cut here, "What about" on "what is on
+        # my shopping list" at -17), two at a time
+        pending.sort(key=lambda p: p[0], reverse=True)
+        while pending and pending[0][0] > best:
+            batch, pending = pending[:2], pending[2:]
+            scored = self._forced(encoded, [tokens for _, tokens, _ in batch], self._max_length)
+            for (_, tokens, bonus), forced in zip(batch, scored, strict=True):
                 longer = [*tokens, *forced.continued]
                 if forced.continued and tuple(longer) not in seen:
                     seen.add(tuple(longer))
