@@ -3,14 +3,15 @@ dialog sends after an answer (`rivulet.dialog.hints.FOLLOW_UP`), through the eng
 runs, built with the served config's parameters and asked for the dialog's 10 s window.
 
     python -m bench.whisper_pass_cost                      # the committed engine
-    python -m bench.whisper_pass_cost --engine-dir DIR     # another copy of models/asr_whisper/1 (an A/B:
-                                                           # e.g. `git show REV:models/asr_whisper/1/…`)
+    python -m bench.whisper_pass_cost --engine-dir DIR     # another copy of models/asr_whisper/1, of
+                                                           # this revision or later (an A/B: one module
+                                                           # from another REV, `git show REV:…`)
     python -m bench.whisper_pass_cost --name NAME          # the report's name (default whisper_pass_cost)
 
-The requests are `bench.dialog_latency`'s, spoken by its six held-out synthetic voices, cut as the ASR
-cuts an utterance (0.1 s before the speech, 60 ms after). Each is decoded `--repeats` times, one at a
-time. Prints p50 / p95 and writes bench/reports/<name>.{md,json,png} with the transcripts, so that
-two engines can be compared word for word.
+The requests are `bench.dialog_latency`'s, spoken by its six held-out synthetic voices, from 0.1 s
+before the words to 60 ms after them (the silence that starts the ASR's pass). Each is decoded
+`--repeats` times, one at a time. Prints p50 / p95 and writes bench/reports/<name>.{md,json,png}
+with the transcripts, so that two engines can be compared word for word.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import matplotlib.pyplot as plt
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import HELD_OUT_VOICES, user_speech
 from bench.report_files import write_report_files
+from rivulet.asr.session import SPECULATE_AFTER_MS
 from rivulet.asr.settings import AsrSettings
 from rivulet.core.processes import ROOT
 from rivulet.dialog import hints
@@ -41,41 +43,37 @@ from rivulet.stack_models import config_parameters
 
 MODEL = ROOT / "models" / "asr_whisper"
 RATE = 16000
-LEAD_S, TAIL_S = 0.1, 0.06  # the ASR's context before an utterance, and its speculation's silence after
+SPOKEN_LEAD_S = 0.25  # the silence `user_speech` puts before the words
+LEAD_S = 0.1  # kept before the words
+TAIL_S = SPECULATE_AFTER_MS / 1000  # kept after them: the silence that starts the ASR's pass
 WINDOW_S = DialogSettings.model_fields["dialog_asr_second_pass_window_s"].default  # the dialog's
 HINT_BOOST = DialogSettings.model_fields["dialog_asr_hint_boost"].default  # the dialog's
 BEAM = AsrSettings.model_fields["asr_second_pass_beam_size"].default  # the service's Whisper beam
 
 
 def load_engine(engine_dir: Path):
-    """`whisper_engine` from `engine_dir` and an engine built as `model.py` builds it from the config."""
+    """`whisper_engine` from `engine_dir` (this revision's or later: it builds the engine from the
+    config as `model.py` does) and the engine."""
     sys.path.insert(0, str(engine_dir))
     module = importlib.import_module("whisper_engine")
     from rivulet.asr.whisper_weights import check
 
     params = config_parameters(MODEL)
-    engine = module.WhisperEngine(
-        str(check(params.get("whisper_model", "tiny.en-rivulet"), deep=False)),
-        cpu_threads=int(params.get("cpu_threads", "2")),
-        decoder_threads=int(params.get("decoder_threads", "1")),
-        decoder_parallel=int(params.get("decoder_parallel", "2")),
-        min_window_s=float(params.get("min_window_s", "10")),
-        short_clip_s=float(params.get("short_clip_s", "0")),
-        timestamps=params.get("timestamps", "true").lower() == "true",
-        boost_scale=float(params.get("boost_scale", "0.2")),
-    )
+    weights = check(params.get("whisper_model", "tiny.en-rivulet"), deep=False)
+    engine = module.WhisperEngine.from_parameters(str(weights), params)
     engine.warm_up()
     return module, engine
 
 
 def utterances() -> list[tuple[str, str, np.ndarray]]:
-    """(voice, text, samples) of every request, cut as the ASR cuts it."""
+    """(voice, text, samples) of every request, from 0.1 s before its words to 60 ms after them."""
     out = []
     for voice in HELD_OUT_VOICES:
         for text in REQUESTS:
-            pcm, end_s = user_speech(text, voice, lead_s=0.25)
+            pcm, end_s = user_speech(text, voice, lead_s=SPOKEN_LEAD_S)
             samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
-            out.append((voice, text, samples[int((0.25 - LEAD_S) * RATE) : int((end_s + TAIL_S) * RATE)]))
+            cut = samples[int((SPOKEN_LEAD_S - LEAD_S) * RATE) : int((end_s + TAIL_S) * RATE)]
+            out.append((voice, text, cut))
     return out
 
 

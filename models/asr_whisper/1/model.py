@@ -45,18 +45,8 @@ class TritonPythonModel:
             weights = str(check(params.get("whisper_model", "tiny.en-rivulet"), deep=False))
         gpu = args.get("model_instance_kind") == "GPU"
         self.engine_module = _load_engine_module()
-        self.engine = self.engine_module.WhisperEngine(
-            weights,
-            device="cuda" if gpu else "cpu",
-            device_index=int(args.get("model_instance_device_id", 0)) if gpu else 0,
-            compute_type=params.get("compute_type", "float16" if gpu else "int8"),
-            cpu_threads=int(params.get("cpu_threads", "2")),
-            decoder_threads=int(params.get("decoder_threads", "1")),
-            decoder_parallel=int(params.get("decoder_parallel", "2")),
-            min_window_s=float(params.get("min_window_s", "10")),
-            short_clip_s=float(params.get("short_clip_s", str(self.engine_module.SHORT_CLIP_S))),
-            timestamps=params.get("timestamps", "true").lower() == "true",
-            boost_scale=float(params.get("boost_scale", "0.2")),
+        self.engine = self.engine_module.WhisperEngine.from_parameters(
+            weights, params, gpu=gpu, device_index=int(args.get("model_instance_device_id", 0))
         )
         self.engine.warm_up()
 

@@ -174,6 +174,26 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
             VadOptions(threshold=vad_threshold, min_speech_duration_ms=90) if vad_filter else None
         )
 
+    @classmethod
+    def from_parameters(
+        cls, weights: str | Path, params: dict[str, str], *, gpu: bool = False, device_index: int = 0
+    ) -> WhisperEngine:
+        """The engine `config.pbtxt`'s parameters describe (their string values; a missing one takes
+        its default): what the Triton model loads, and what benches load to measure it."""
+        return cls(
+            weights,
+            device="cuda" if gpu else "cpu",
+            device_index=device_index if gpu else 0,
+            compute_type=params.get("compute_type", "float16" if gpu else "int8"),
+            cpu_threads=int(params.get("cpu_threads", "2")),
+            decoder_threads=int(params.get("decoder_threads", "1")),
+            decoder_parallel=int(params.get("decoder_parallel", "2")),
+            min_window_s=float(params.get("min_window_s", "10")),
+            short_clip_s=float(params.get("short_clip_s", str(SHORT_CLIP_S))),
+            timestamps=params.get("timestamps", "true").lower() == "true",
+            boost_scale=float(params.get("boost_scale", "0.2")),
+        )
+
     def warm_up(self) -> None:
         """Load the VAD and run the model once, so the first user does not pay for it."""
         self.has_speech(np.zeros(SAMPLE_RATE, dtype=np.float32))
