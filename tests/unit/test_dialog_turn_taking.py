@@ -8,6 +8,7 @@ import time
 
 from riva.proto import riva_asr_pb2 as asr
 
+from rivulet.dialog import hints
 from rivulet.dialog.asr_listening import AsrCall
 from rivulet.dialog.clients import AsrClient, DependencyError
 from rivulet.dialog.converse import ConverseSession
@@ -152,6 +153,24 @@ async def test_word_times_are_asked_for_only_where_the_asr_ends_turns():
         s = session(asr=scripted, vad=vad)
         s._on_audio(SILENCE)
         assert scripted.options[0]["word_times"] is word_times
+        await s.close()
+
+
+async def test_follow_ups_are_boosted_less_than_the_answers_to_a_question():
+    """The answers to a question are expected; the follow-ups after an answer only possible: the
+    ASR call hearing the next turn carries each with its own boost."""
+    settings = DialogSettings()
+    assert settings.dialog_asr_follow_up_boost < settings.dialog_asr_hint_boost
+    for expected, boost in (
+        (hints.CONFIRM, settings.dialog_asr_hint_boost),
+        (hints.FOLLOW_UP, settings.dialog_asr_follow_up_boost),
+        (("kitchen", "cancel"), settings.dialog_asr_hint_boost),
+    ):
+        scripted = ScriptedAsr()
+        s = session(asr=scripted)
+        s.hints = expected
+        s._on_audio(SILENCE)
+        assert scripted.options[0]["hints"] == expected and scripted.options[0]["boost"] == boost
         await s.close()
 
 

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from rivulet.core.errors import invalid_argument
-from rivulet.dialog import metrics
+from rivulet.dialog import hints, metrics
 from rivulet.dialog.clients import AsrStream, DependencyError
 from rivulet.dialog.converse_config import BYTES_PER_SAMPLE
 from rivulet.dialog.converse_turns import NoInput, UserTurn, spoken_words
@@ -98,8 +98,8 @@ class AsrListening(PlaybackTracking):
             self.cfg.language_code,
             self._asr_stop_ms(),
             self.cfg.start_ms,
-            self.hints,
-            self.settings.dialog_asr_hint_boost,
+            hints=self.hints,
+            boost=self._hint_boost(),
             # the last word's end time is read only where the ASR's endpoint ends turns; where the
             # VAD does, aligning Whisper's words would cost every turn's pass about 20 ms
             word_times=not self._vad_ends_turns(),
@@ -107,8 +107,12 @@ class AsrListening(PlaybackTracking):
         )
         self.asr = AsrCall(stream, offset_ms, self.hints)
         self.asr_task = self._spawn(self._read_asr(self.asr), "asr")
-        if self.hints and self.settings.dialog_asr_hint_boost:
+        if self.hints and self._hint_boost():
             metrics.ASR_HINTED_CALLS.labels(how).inc()
+
+    def _hint_boost(self) -> float:
+        s = self.settings
+        return hints.boost(self.hints, s.dialog_asr_hint_boost, s.dialog_asr_follow_up_boost)
 
     def _asr_stop_ms(self) -> int:
         """The ASR's own end-of-utterance silence. Where the VAD ends turns, the ASR's endpointer

@@ -36,3 +36,10 @@ CITIES = (
 )  # fmt: skip
 # After an answer that a follow-up can change one slot of ("what about tomorrow?", "and in Paris?")
 FOLLOW_UP = ("what about", "how about", *DAYS_AHEAD)
+
+
+def boost(phrases: tuple[str, ...], answer_boost: float, follow_up_boost: float) -> float:
+    """The speech_contexts boost of a turn's hints: the answers to a question are expected
+    (`answer_boost`); the follow-ups on an answer only possible (`follow_up_boost`, lower: with the
+    answers' boost they won over other requests, "Saturday time of 4" for "set a timer...")."""
+    return follow_up_boost if tuple(phrases) == FOLLOW_UP else answer_boost
