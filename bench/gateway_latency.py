@@ -33,6 +33,7 @@ import numpy as np
 from playwright.async_api import async_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.cpu_share import CpuShare
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import MODELS, SpeechStack, compose_repository, find_model, open_meteo_server
 from bench.dialog_task_success import nlu_source
@@ -101,12 +102,14 @@ async def run_level(browser, url: str, pages: int, seconds: float, screenshot: P
     for page in opened:
         await page.click("#mic")
     started = time.monotonic()
+    usage = CpuShare()
     while (elapsed := time.monotonic() - started) < seconds:
         await asyncio.sleep(10)
         done = await opened[0].evaluate("Object.values(window.rivulet.turns).filter(t => t.latency).length")
         print(
             f"  {pages} page(s): {elapsed:4.0f}/{seconds:.0f} s, {done} turns in the first page", flush=True
         )
+    cpu = usage.cores()
     if screenshot:  # the app as it looks after the run, on a desktop and at a phone's width
         await opened[0].screenshot(path=str(screenshot), full_page=True)
         await opened[0].set_viewport_size({"width": 390, "height": 844})
@@ -125,12 +128,12 @@ async def run_level(browser, url: str, pages: int, seconds: float, screenshot: P
         underruns += probe["underruns"]
     for context in contexts:
         await context.close()
-    return {"turns": turns, "barge_ins": barge_ins, "underruns": underruns, "probes": raw}
+    return {"turns": turns, "barge_ins": barge_ins, "underruns": underruns, "probes": raw, "cpu": cpu}
 
 
 def summarize(result: dict) -> dict:
     page = [t["page_ms"] for t in result["turns"]]
-    out = {"turns": len(page), "underruns": result["underruns"]}
+    out = {"turns": len(page), "underruns": result["underruns"], "cpu": result.get("cpu", {})}
     for q in (50, 95, 99):
         out[f"page_p{q}"] = pct(page, q)
     for stage in STAGES:
@@ -252,6 +255,23 @@ def write_report(out: Path, data: dict) -> None:
             f"{s['asr_final_ms_p50']:.0f} | {s['nlu_ms_p50']:.0f} | {s['policy_ms_p50']:.0f} | "
             f"{s['tts_first_audio_ms_p50']:.0f} | {s['playout_p50']:.0f} |"
         )
+    groups = sorted({g for s in data["levels"].values() for g in s.get("cpu", {}) if g != "machine"})
+    if groups:
+        lines += [
+            "",
+            "Where the CPU went while the pages talked (cores used on average by each group of processes, "
+            "from their CPU times; `bench`: the bench's own clients and the browser's driver):",
+            "",
+            "| browsers | " + " | ".join(groups) + " | all | cores |",
+            "|---|" + "---|" * (len(groups) + 2),
+        ]
+        for n, s in data["levels"].items():
+            cpu = s.get("cpu", {})
+            used = [cpu.get(g, 0.0) for g in groups]
+            lines.append(
+                f"| {n} | " + " | ".join(f"{u:.2f}" for u in used) + f" | {sum(used):.2f} | "
+                f"{cpu.get('machine', 0):.0f} |"
+            )
     lines += ["", "Barge-in as the page sees it (start of the interrupting speech → playback stopped):", ""]
     lines += ["| browsers | barge-ins | p50 (ms) | p95 (ms) |", "|---|---|---|---|"]
     for n, s in data["levels"].items():

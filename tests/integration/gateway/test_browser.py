@@ -70,6 +70,10 @@ async def test_spoken_turn_shows_its_transcript_and_plays_the_reply(voice_gatewa
         assert await page.locator("#log li.assistant").count() >= 1
         assert await page.locator("#waterfall li").count() >= 1
         assert turn["latency"]["endpointing_ms"] > 0  # a voice turn: the ASR stages were measured
+        # the level meter moved with the speech, redrawn once per five 20 ms frames at most (each
+        # redraw costs the renderer: once a frame took a tenth of a core)
+        meter = await page.evaluate("window.rivulet.meter")
+        assert meter["loudest"] > 0.1 and meter["fewestBetween"] >= 5
         # the page's own audio clock advanced past the reply's start: it was played, not just queued
         await page.wait_for_function(
             f"window.rivulet.audioTime() > {turn['firstPlayAt']} + 0.2", timeout=TIMEOUT_MS

@@ -10,6 +10,9 @@ import { drawLegend, drawTurn } from "./waterfall.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const MAX_FRAMES_KEPT = 30000; // 10 min of 20 ms capture frames (time, level) for measurements
+// The level meter shows the loudest frame of every 100 ms: redrawn for each 20 ms frame it cost the
+// page's renderer about a tenth of a CPU core (bench/reports/gateway_latency.md)
+const LEVEL_EVERY_FRAMES = 5;
 const CLOSE_TEXT = {
   4400: "The app sent a message the gateway refused",
   4403: "This page's origin is not allowed",
@@ -58,6 +61,10 @@ const probe = {
   get underruns() {
     return player.underruns;
   },
+  get meter() {
+    // the fewest capture frames between two redraws of the level meter, and its highest level
+    return { fewestBetween: meter.fewestBetween, loudest: meter.loudest };
+  },
   get microphone() {
     return microphone.settings; // the capture processing the browser applied (null when off)
   },
@@ -85,10 +92,26 @@ player.onFirstPlay = (turnId, at, arrival) => {
   if (t.latency && !t.drawn) drawLatency(turnId);
 };
 
+const meter = { peak: 0, frames: 0, shown: -1, sinceDraw: 0, fewestBetween: Infinity, loudest: 0 };
+function showLevel(rms) {
+  meter.peak = Math.max(meter.peak, rms);
+  meter.sinceDraw += 1;
+  if (++meter.frames < LEVEL_EVERY_FRAMES) return;
+  const level = Math.round(Math.min(1, meter.peak * 4) * 50) / 50; // 2 % steps: unchanged draws nothing
+  meter.peak = 0;
+  meter.frames = 0;
+  if (level === meter.shown) return;
+  meter.shown = level;
+  meter.fewestBetween = Math.min(meter.fewestBetween, meter.sinceDraw);
+  meter.sinceDraw = 0;
+  meter.loudest = Math.max(meter.loudest, level);
+  $("level").firstElementChild.style.transform = `scaleX(${level})`; // composited: no layout
+}
+
 const microphone = new Microphone(context, (pcm, t, rms) => {
   probe.frames.push([t, rms]);
   if (probe.frames.length > MAX_FRAMES_KEPT) probe.frames.splice(0, probe.frames.length - MAX_FRAMES_KEPT);
-  $("level").firstElementChild.style.width = `${Math.min(100, rms * 400)}%`;
+  showLevel(rms);
   if (state.mode === "push-to-talk" && !state.talking) pcm = new ArrayBuffer(pcm.byteLength); // silence
   connection.sendAudio(pcm);
 });

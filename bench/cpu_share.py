@@ -1,0 +1,72 @@
+"""Where a machine's CPU went during a bench: the cores each group of processes used, from psutil's
+per-process CPU times (user + system) at the start and at the end of a measured stretch.
+
+    usage = CpuShare()            # at the start
+    ...
+    usage.cores()                 # {"browser": 0.9, "triton": 0.6, ...}: cores used on average since
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+
+# (group, what a process's name or command line holds), first match wins
+GROUPS = (
+    ("browser", ("chrom", "firefox", "headless_shell")),
+    ("triton", ("tritonserver", "triton_python_backend_stub")),
+    ("gateway", ("rivulet.gateway",)),
+    ("dialog", ("rivulet.dialog",)),
+    ("asr", ("rivulet.asr",)),
+    ("nlu", ("rivulet.nlu",)),
+    ("tts", ("rivulet.tts",)),
+    ("redis", ("redis-server",)),
+    ("bench", ("playwright",)),  # the browser's driver: the bench's
+)
+BENCH = "bench"  # this process and its threads (the clients of the bench)
+
+
+def _group(proc: psutil.Process) -> str:
+    if proc.pid == os.getpid():
+        return BENCH
+    try:
+        text = f"{proc.name()} {' '.join(proc.cmdline()[:4])}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "other"
+    for group, marks in GROUPS:
+        if any(mark in text for mark in marks):
+            return group
+    return "other"
+
+
+def _snapshot() -> dict[tuple[int, float], tuple[str, float]]:
+    out = {}
+    for proc in psutil.process_iter():
+        try:
+            times = proc.cpu_times()
+            out[(proc.pid, proc.create_time())] = (_group(proc), times.user + times.system)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return out
+
+
+class CpuShare:
+    """CPU used by each group of processes since it was made (a process started since counts whole;
+    one that ended since is lost: measure stretches in which the stack keeps running)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.before = _snapshot()
+
+    def cores(self) -> dict[str, float]:
+        """Cores each group used on average since the start (1.0: one core all the time), and
+        `machine`: the cores the machine has."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        used: dict[str, float] = {}
+        for key, (group, seconds) in _snapshot().items():
+            previous = self.before.get(key, (group, 0.0))[1]
+            used[group] = used.get(group, 0.0) + max(seconds - previous, 0.0)
+        shares = {g: round(s / elapsed, 2) for g, s in sorted(used.items(), key=lambda kv: -kv[1])}
+        return {**shares, "machine": float(psutil.cpu_count() or 0)}
