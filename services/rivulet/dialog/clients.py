@@ -30,6 +30,11 @@ CHANNEL_OPTIONS = [
     ("grpc.enable_retries", 0),
 ]
 CLOSE_WAIT_S = 5.0  # how long closing a client waits for calls still in flight
+# What grpc.aio reports, in place of the server's own status, when it could not write a request
+# because the server had already ended the call (grpc/aio/_call.py `_write`: set_internal_error).
+# The service never said INTERNAL: it ended the call (with Triton killed under a dialog, its status
+# was UNAVAILABLE), and the status it sent is lost.
+LOST_STATUS = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 class DependencyError(Exception):
@@ -43,6 +48,13 @@ class DependencyError(Exception):
     def from_rpc(cls, stage: str, exc: grpc.RpcError, address: str) -> DependencyError:
         code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
         details = exc.details() if hasattr(exc, "details") else str(exc)
+        if (code, details) == LOST_STATUS:
+            return cls(
+                stage,
+                grpc.StatusCode.UNAVAILABLE.name,
+                f"the {stage.upper()} service at {address} ended the call while the dialog was still "
+                "sending to it (grpc lost the status it sent); retry when it is back",
+            )
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         return cls(stage, name, f"the {stage.upper()} service at {address} failed: {details}")
 
