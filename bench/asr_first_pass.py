@@ -2,6 +2,7 @@
 on held-out real speakers (`pipelines.asr.real_speech` test split), for one or more model repositories.
 
     python -m bench.asr_first_pass [--per-set N] [--model NAME=REPOSITORY ...]
+    python -m bench.asr_first_pass --per-set 40 --whisper-interims 500 --name asr_live_captions
 
 Each repository's `asr_streaming` is served by tritonserver + `python -m rivulet.asr` (no Whisper
 model loaded, so finals are the streaming model's own, decoded with its LM); each clip is streamed
@@ -15,13 +16,20 @@ Riva's default endpointing. Per set:
   and the finals no interim preceded (nothing shown live: a short word is over before the
   endpointer's 300 ms start window has filled).
 
-WER in the canonical form of `bench.asr_real_speech`. Writes bench/reports/asr_first_pass.{md,json,png}.
+`--whisper-interims MS` adds a row served with Whisper too and custom_configuration
+`whisper_interims_ms` = MS (`rivulet.asr.live_captions`): the interims are Whisper's transcript of the
+utterance so far, the finals Whisper's; its clips are streamed at real-time pace (a caption needs time
+to come back), and the streaming model alone is measured the same way beside it.
+
+WER in the canonical form of `bench.asr_real_speech`. Writes bench/reports/<name>.{md,json,png}
+(`--name`, default asr_first_pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +46,27 @@ MESSAGE = 1600  # samples: 100 ms
 TRAILING_SILENCE = 8000
 
 
-def stream_clip(asr, samples: np.ndarray) -> tuple[list[str], list[str]]:
-    """(the last interim before each final, the finals) of one clip streamed as fast as it is read."""
+def stream_clip(
+    asr, samples: np.ndarray, custom: dict[str, str] | None = None, real_time: bool = False
+) -> tuple[list[str], list[str]]:
+    """(the last interim before each final, the finals) of one clip streamed as fast as it is read,
+    or at `real_time` pace; `custom`: the request's custom_configuration."""
     import riva.client
 
-    config = riva.client.StreamingRecognitionConfig(config=recognition_config(), interim_results=True)
+    config = riva.client.StreamingRecognitionConfig(
+        config=recognition_config(custom_configuration=custom or {}), interim_results=True
+    )
     pcm = audio.encode(
         np.concatenate([samples, np.zeros(TRAILING_SILENCE, np.float32)]), audio.LINEAR_PCM, 16000
     )
-    chunks = (pcm[i : i + 2 * MESSAGE] for i in range(0, len(pcm), 2 * MESSAGE))  # 2 bytes a sample
+
+    def messages():
+        for i in range(0, len(pcm), 2 * MESSAGE):  # 2 bytes a sample
+            if real_time:
+                time.sleep(MESSAGE / 16000)
+            yield pcm[i : i + 2 * MESSAGE]
+
+    chunks = messages()
     shown, finals, last_interim = [], [], ""
     for response in asr.streaming_response_generator(chunks, config):
         for result in response.results:
@@ -64,18 +84,22 @@ def stream_clip(asr, samples: np.ndarray) -> tuple[list[str], list[str]]:
     return shown, finals
 
 
-def measure(repository: Path, sets: dict, log_dir: Path) -> dict:
+def measure(
+    repository: Path, sets: dict, log_dir: Path, captions_ms: int = 0, real_time: bool = False
+) -> dict:
+    """Each set's clips through the repository's streaming model, alone or (`captions_ms` > 0) with
+    Whisper writing the finals and a live caption every `captions_ms` of speech."""
     import riva.client
 
     out: dict = {}
-    with service_stack(
-        "rivulet.asr", repository, log_dir, ("asr_streaming",), only_these_models=True
-    ) as address:
+    models = ("asr_streaming", "asr_whisper") if captions_ms else ("asr_streaming",)
+    custom = {"whisper_interims_ms": str(captions_ms)} if captions_ms else None
+    with service_stack("rivulet.asr", repository, log_dir, models, only_these_models=True) as address:
         asr = riva.client.ASRService(riva.client.Auth(uri=address))
         for name, (clips, samples) in sets.items():
             shown, finals, counts, uncaptioned = [], [], [], 0
             for s in tqdm(samples, desc=f"{repository} {name}", leave=False):
-                interims, texts = stream_clip(asr, s)
+                interims, texts = stream_clip(asr, s, custom, real_time or bool(captions_ms))
                 uncaptioned += sum(not i for i in interims)
                 shown.append(" ".join(i for i in interims if i))
                 finals.append(" ".join(texts))
@@ -100,12 +124,16 @@ def measure(repository: Path, sets: dict, log_dir: Path) -> dict:
 
 def report(log: dict, args: argparse.Namespace) -> Path:
     models = list(log["models"])
+    command = f"python -m bench.asr_first_pass --per-set {args.per_set}"
+    if args.whisper_interims:
+        command += f" --whisper-interims {args.whisper_interims} --name {args.name}"
     lines = [
         "# The first pass on held-out real speakers: interims and endpoints",
         "",
-        f"`python -m bench.asr_first_pass --per-set {args.per_set}`; speakers of the "
+        f"`{command}`; speakers of the "
         "`pipelines.asr.real_speech` test split (never trained or tuned on). Interim WER: the last "
-        "caption shown before each final; final WER: the streaming model's own finals (LM search); "
+        "caption shown before each final; final WER: the streaming model's own finals (LM search), "
+        "Whisper's in the rows with Whisper captions; "
         "endpoints: clips with one final / none / several.",
         "",
         "| model | set | clips | interim WER | final WER | one final | none | several | no caption |",
@@ -119,7 +147,7 @@ def report(log: dict, args: argparse.Namespace) -> Path:
                 f"{100 * m['final']['wer']:.1f} % | {e['one']} | {e['none']} | {e['several']} | "
                 f"{m['finals_without_caption']} |"
             )
-    lines += ["", "![interim WER per set](asr_first_pass.png)", ""]
+    lines += ["", f"![interim WER per set]({args.name}.png)", ""]
 
     def plot(path: Path) -> None:
         import matplotlib
@@ -144,7 +172,7 @@ def report(log: dict, args: argparse.Namespace) -> Path:
         fig.savefig(path, dpi=110)
         plt.close(fig)
 
-    path = write_report_files("asr_first_pass", lines, log, plot)
+    path = write_report_files(args.name, lines, log, plot)
     print("\n".join(lines))
     return path
 
@@ -162,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sets", nargs="*", default=list(real_speech.SETS))
     parser.add_argument("--log-dir", type=Path, default=Path(".run/bench-asr-first-pass"))
+    parser.add_argument(
+        "--whisper-interims", type=int, default=0, help="MS: a row with Whisper's live captions every MS"
+    )
+    parser.add_argument("--name", default="asr_first_pass", help="the report's file name")
     args = parser.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.model) or {"embedded": str(ROOT / "models")}
     sets = {}
@@ -170,7 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         sets[name] = (clips, [load(c) for c in clips])
     log = {"per_set": args.per_set, "models": {}}
     for label, repository in models.items():
-        log["models"][label] = measure(Path(repository).resolve(), sets, args.log_dir / label)
+        log["models"][label] = measure(
+            Path(repository).resolve(), sets, args.log_dir / label, real_time=bool(args.whisper_interims)
+        )
+    if args.whisper_interims:
+        label, repository = next(iter(models.items()))
+        row = f"{label} + Whisper captions every {args.whisper_interims} ms"
+        log["models"][row] = measure(
+            Path(repository).resolve(), sets, args.log_dir / "captions", args.whisper_interims
+        )
     report(log, args)
     return 0
 

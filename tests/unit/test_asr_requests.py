@@ -179,6 +179,20 @@ def test_custom_configuration_sets_the_whisper_window():
         assert f"second_pass_window_s={bad!r}: use a number of seconds from 10" in err.message
 
 
+def test_custom_configuration_asks_for_whispers_interims(catalog):
+    assert options(config(), catalog).whisper_interims_ms == 0  # the streaming model's interims
+    assert (
+        options(config(custom_configuration={"whisper_interims_ms": "500"}), catalog).whisper_interims_ms
+        == 500
+    )
+    for bad in ("50", "20000", "-1", "fast", "0.5"):
+        err = error(
+            lambda bad=bad: options(config(custom_configuration={"whisper_interims_ms": bad}), catalog)
+        )
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"whisper_interims_ms={bad!r}: use 0" in err.message and "200 to 10000" in err.message
+
+
 def test_custom_configuration_picks_the_lm_search_and_ignores_other_keys(catalog):
     assert options(config(), catalog).lm_search is None  # the service's setting
     chosen = config(custom_configuration={"lm_search": "open", "some_riva_key": "x"})

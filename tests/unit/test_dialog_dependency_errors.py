@@ -1,11 +1,15 @@
-"""How a failed call to a dependency reads in the dialog's error event."""
+"""The dialog's calls to its dependencies: how a failed one reads in the error event, and what the
+ASR call asks for."""
 
 from __future__ import annotations
 
 import grpc
+import pytest
 from grpc.aio import AioRpcError, Metadata
+from pydantic import ValidationError
 
-from rivulet.dialog.clients import DependencyError
+from rivulet.dialog.clients import AsrClient, DependencyError
+from rivulet.dialog.settings import DialogSettings
 
 
 def failed(code: grpc.StatusCode, details: str) -> AioRpcError:
@@ -31,3 +35,16 @@ def test_a_status_the_service_sent_is_reported_as_sent():
     ):
         error = DependencyError.from_rpc("tts", failed(code, details), "h:2")
         assert error.code == code.name and error.message == f"the TTS service at h:2 failed: {details}"
+
+
+async def test_the_asr_call_asks_for_whispers_live_captions_only_when_set():
+    for captions_ms, asked in ((0, None), (500, "500")):
+        client = AsrClient("127.0.0.1:1", "", window_s=10.0, captions_ms=captions_ms)
+        stream = client.open(1, 16000, "en-US", 160, 0)
+        custom = stream.config.config.custom_configuration
+        assert custom.get("whisper_interims_ms") == asked and custom["second_pass_window_s"] == "10"
+        stream.cancel()
+        await client.close()
+    assert DialogSettings(dialog_asr_whisper_interims_ms=500).dialog_asr_whisper_interims_ms == 500
+    with pytest.raises(ValidationError, match="0 or 200-10000 ms"):
+        DialogSettings(dialog_asr_whisper_interims_ms=50)

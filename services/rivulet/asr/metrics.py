@@ -54,6 +54,12 @@ SPECULATIVE_PASSES = Counter(
     "'dropped' (speech resumed first).",
     ["outcome"],
 )
+LIVE_CAPTIONS = Counter(
+    "rivulet_asr_live_captions_total",
+    "Interim results written by Whisper (custom_configuration whisper_interims_ms), by outcome: "
+    "'shown' (sent to the client), 'refused' (no room at the second-pass admission limit).",
+    ["outcome"],
+)
 PASSES_IN_FLIGHT = Gauge(
     "rivulet_asr_second_passes_in_flight",
     "Second passes whose Triton request has not ended, awaited or not (a dropped speculation, or a "

@@ -8,7 +8,9 @@ both are accepted and ignored (lower-case words). `profanity_filter` is accepted
 decodes the streaming model's finals, instead of `RIVULET_ASR_LM_SEARCH`) and
 `speech_contexts_mode` (`boost`, the default, or `closed`: the final is one of the
 speech_contexts phrases), `second_pass` (`false`: the streaming model's finals) and
-`second_pass_window_s` (10-30: the least Whisper encoder window, faster when smaller); other keys
+`second_pass_window_s` (10-30: the least Whisper encoder window, faster when smaller) and
+`whisper_interims_ms` (0, the default, or 200-10000: while an utterance goes on, Whisper's transcript
+of it so far as the interim results, every that many ms of speech; `live_captions.py`); other keys
 are ignored, as Riva ignores keys its pipeline does not use.
 """
 
@@ -49,6 +51,7 @@ class RecognitionOptions:
     pass_options: PassOptions = field(default_factory=PassOptions)
     verbatim: bool = True  # second-pass finals: spoken form (words) or written form (digits)
     punctuation: bool = False  # second-pass finals: keep punctuation and capitals
+    whisper_interims_ms: int = 0  # live captions by Whisper every this many ms of speech; 0: off
 
 
 CONTEXT_MODES = ("boost", CLOSED_SET)
@@ -103,6 +106,26 @@ def _second_pass_window_s(config: asr.RecognitionConfig) -> float:
 
 
 LM_SEARCHES = typing.get_args(AsrSettings.model_fields["asr_lm_search"].annotation)
+
+
+WHISPER_INTERIMS_MS = (200, 10_000)  # the allowed interval between live captions
+
+
+def _whisper_interims_ms(config: asr.RecognitionConfig) -> int:
+    """custom_configuration whisper_interims_ms: 0 (off) or 200-10000 ms of speech between captions."""
+    value = config.custom_configuration.get("whisper_interims_ms", "0")
+    low, high = WHISPER_INTERIMS_MS
+    try:
+        ms = int(value)
+    except ValueError:
+        ms = -1
+    if ms != 0 and not low <= ms <= high:
+        raise invalid_argument(
+            f"custom_configuration whisper_interims_ms={value!r}: use 0 (interim results from the "
+            f"streaming model) or a whole number of milliseconds from {low} to {high} (Whisper's "
+            "transcript of the utterance so far, that often while it goes on)"
+        )
+    return ms
 
 
 def _lm_search(config: asr.RecognitionConfig) -> str | None:
@@ -201,4 +224,5 @@ def recognition_options(
         pass_options=pass_options(config, settings, alternatives),
         verbatim=config.verbatim_transcripts,
         punctuation=config.enable_automatic_punctuation,
+        whisper_interims_ms=_whisper_interims_ms(config),
     )

@@ -22,6 +22,7 @@ from rivulet.asr.catalog import AsrModel
 from rivulet.asr.decoding import Hypothesis, words_of
 from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.lexicon_decoding import LexiconSearch
+from rivulet.asr.live_captions import CAPTION_STABILITY, LiveCaptions, caption_pass
 from rivulet.asr.metrics import AUDIO_SECONDS, CHUNK_LATENCY, FINAL_LATENCY, FINALS, SPECULATIVE_PASSES
 from rivulet.asr.options import RecognitionOptions
 from rivulet.asr.pass_admission import PassAdmission
@@ -169,14 +170,16 @@ class AudioHistory:
 @dataclass(frozen=True)
 class SecondPassFinal:
     """A result written by the second pass: the final, or (is_final False) the intermediate final
-    that Riva's `stop_history_eou` asks for, stability 1.0."""
+    that Riva's `stop_history_eou` asks for, stability 1.0, or a live caption (`live_captions.py`),
+    stability `CAPTION_STABILITY`."""
 
     result: WhisperResult
     is_final: bool = True
+    interim_stability: float = 1.0
 
     @property
     def stability(self) -> float:
-        return 0.0 if self.is_final else 1.0
+        return 0.0 if self.is_final else self.interim_stability
 
 
 PASS_DEADLINE_SLACK_S = 1.0  # a pass's deadline beyond the second-pass timeout (it may start early)
@@ -249,14 +252,17 @@ class StreamSession:
         self._sent = 0  # samples sent to the model
         self.final_passes: list[str] = []  # which pass wrote each final, in order
         self.second: SpeculativePass | None = None
+        self.captions: LiveCaptions | None = None  # Whisper's interim results, when asked for
         if options.second_pass is not None:
             # a pass nobody waits for any more (dropped, or later than the timeout) ends at its
             # deadline: it is not cancelled (rivulet.core.triton)
             deadline_s = settings.asr_second_pass_timeout_ms / 1000 + PASS_DEADLINE_SLACK_S
-            self.second = SpeculativePass(
-                SecondPass(triton, options.second_pass, options.pass_options, request_id, deadline_s),
-                admission,
-            )
+            pass_options = options.pass_options
+            second_pass = SecondPass(triton, options.second_pass, pass_options, request_id, deadline_s)
+            self.second = SpeculativePass(second_pass, admission)
+            every = options.whisper_interims_ms * self.model.sample_rate_hz // 1000
+            if every:
+                self.captions = LiveCaptions(caption_pass(second_pass), admission, every)
             self.history = AudioHistory()
             self.silence = SilenceTracker(audio.LINEAR_PCM, self.model.sample_rate_hz)
             self._voiced_end = 0  # sample index just after the last audio the VAD called speech
@@ -313,23 +319,27 @@ class StreamSession:
         """The key, samples and start time (s) of the audio of an utterance whose frames are `span`:
         from its first frame (less the context) to the end of the speech the VAD heard (plus the
         context), never before the previous final's audio."""
-        rate, context = (
-            self.model.sample_rate_hz,
-            self.settings.asr_second_pass_context_ms * self.model.sample_rate_hz // 1000,
-        )
-        frame = self.model.frame_samples
+        rate, frame = self.model.sample_rate_hz, self.model.frame_samples
         # the end of the speech the VAD heard plus the speculation's silence: the same audio whether
         # the pass started at the first silence or at the endpoint (the transcript does not depend
         # on when it ran)
-        start = max(span[0] * frame - context, self._consumed, 0)
+        start = self._utterance_start(span)
         voiced = self._voiced_end if self._voiced_end > start else span[1] * frame
         end = min(voiced + SPECULATE_AFTER_MS * rate // 1000, self._received)
         begin = max(start, end - int(MAX_UTTERANCE_S * rate))
         return (begin, self._voiced_end), self.history.slice(begin, end), begin / rate, end
 
+    def _utterance_start(self, span: tuple[int, int]) -> int:
+        """Where the audio of the utterance whose frames are `span` starts (sample): its first frame
+        less the context, never before the previous final's audio."""
+        context = self.settings.asr_second_pass_context_ms * self.model.sample_rate_hz // 1000
+        return max(span[0] * self.model.frame_samples - context, self._consumed, 0)
+
     async def _transcribe(self, span: tuple[int, int]) -> WhisperResult | None:
         key, samples, offset, end = self._utterance_audio(span)
         self._consumed = end
+        if self.captions is not None:
+            self.captions.reset()
         self.history.forget_before(end - int(MAX_UTTERANCE_S * self.model.sample_rate_hz))
         return await self.second.result(key, samples, offset, self.settings.asr_second_pass_timeout_ms / 1000)
 
@@ -344,7 +354,9 @@ class StreamSession:
         out: list[Result | SecondPassFinal] = []
         for r in results:
             if not r.is_final:
-                if r.stability < 1.0:  # the early final is Whisper's (`_early_final`), not the first pass's
+                # the early final is Whisper's (`_early_final`), not the first pass's; so are the
+                # utterance's interims once a live caption of it was shown
+                if r.stability < 1.0 and not (self.captions is not None and self.captions.shown):
                     out.append(r)
                 continue
             out += self._final_from(r, await self._transcribe(r.span))
@@ -420,7 +432,25 @@ class StreamSession:
         if self.second is not None:
             self._speculate()
             results += self._early_final()
+            if self.captions is not None:
+                results += self._live_caption()
         return self._responses(results)
+
+    def _live_caption(self) -> list[SecondPassFinal]:
+        """The caption pass's transcript once it is back; a new pass while speech goes on."""
+        if not self.recognizer.active:
+            return []
+        utterance = self._utterance_start(self.recognizer.span())
+        out = []
+        result = self.captions.ready(utterance)
+        if result is not None:
+            out.append(SecondPassFinal(result, is_final=False, interim_stability=CAPTION_STABILITY))
+        if self.silence.silence_ms < SPECULATE_AFTER_MS:  # the VAD hears speech: the caption may grow
+            rate = self.model.sample_rate_hz
+            begin = max(utterance, self._received - int(MAX_UTTERANCE_S * rate))
+            samples = self.history.slice(begin, self._received)
+            self.captions.maybe_start(utterance, samples, begin / rate, self._received)
+        return out
 
     async def finish(self) -> list[asr.StreamingRecognizeResponse]:
         """End of audio: the rest goes with END (the model flushes), then the last final."""

@@ -188,7 +188,7 @@ class AsrStream:
         config: asr.StreamingRecognitionConfig,
         address: str,
     ) -> None:
-        self.address = address
+        self.address, self.config = address, config
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._call = stub.StreamingRecognize(self._requests(config))
 
@@ -223,11 +223,17 @@ class AsrStream:
 
 class AsrClient(_Channel):
     def __init__(
-        self, address: str, model: str, security: ChannelSecurity | None = None, window_s: float = 0.0
+        self,
+        address: str,
+        model: str,
+        security: ChannelSecurity | None = None,
+        window_s: float = 0.0,
+        captions_ms: int = 0,
     ) -> None:
         super().__init__(address, security)
         self.model = model
         self.window_s = window_s  # the Whisper pass's least window (custom_configuration); 0: the ASR's
+        self.captions_ms = captions_ms  # Whisper's live captions every that many ms of speech; 0: none
 
     def open(
         self,
@@ -266,6 +272,8 @@ class AsrClient(_Channel):
             config.config.speech_contexts.add(phrases=list(hints), boost=boost)
         if self.window_s:
             config.config.custom_configuration["second_pass_window_s"] = f"{self.window_s:g}"
+        if self.captions_ms:
+            config.config.custom_configuration["whisper_interims_ms"] = str(self.captions_ms)
         return AsrStream(riva_asr_pb2_grpc.RivaSpeechRecognitionStub(self.channel), config, self.address)
 
 

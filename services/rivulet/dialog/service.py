@@ -38,6 +38,7 @@ class DialogService:
             settings.dialog_asr_model,
             security,
             window_s=settings.dialog_asr_second_pass_window_s,
+            captions_ms=settings.dialog_asr_whisper_interims_ms,
         )
         self.tts = TtsClient(settings.dialog_tts_url, settings.dialog_rpc_timeout_s, security)
         self.engine = DialogEngine(settings, self.redis, self.registry, self.nlu)

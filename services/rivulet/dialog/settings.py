@@ -95,6 +95,17 @@ class DialogSettings(ServiceSettings):
             "ASR model's own setting."
         ),
     )
+    dialog_asr_whisper_interims_ms: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description=(
+            "Ask the ASR for Whisper's live captions (custom_configuration whisper_interims_ms, 200-10000): "
+            "the interim transcripts the web app shows are Whisper's transcript of the turn so far, every "
+            "that many ms of speech, instead of the streaming model's; each caption is a Whisper pass "
+            "beside the turn's own, so it is off (0) by default on 2 CPU cores."
+        ),
+    )
     dialog_backchannels: str = Field(
         DEFAULT_BACKCHANNELS, description="Space-separated words that never barge in over a reply."
     )
@@ -130,3 +141,10 @@ class DialogSettings(ServiceSettings):
         if seconds and not 10.0 <= seconds <= 30.0:
             raise ValueError("RIVULET_DIALOG_ASR_SECOND_PASS_WINDOW_S must be 0 or 10-30 seconds")
         return seconds
+
+    @field_validator("dialog_asr_whisper_interims_ms")
+    @classmethod
+    def _captions_in_range(cls, ms: int) -> int:
+        if ms and not 200 <= ms <= 10_000:
+            raise ValueError("RIVULET_DIALOG_ASR_WHISPER_INTERIMS_MS must be 0 or 200-10000 ms")
+        return ms

@@ -280,6 +280,33 @@ def test_the_early_final_is_whispers_transcript_before_the_final(client):
     assert all(r.stability <= 0.9 for i, r in enumerate(results) if not r.is_final and i != early[0])
 
 
+def test_whisper_interims_are_live_captions_of_what_was_said_so_far(client):
+    """custom_configuration whisper_interims_ms: while a held-out speaker's utterance goes on, the
+    interim results are Whisper's transcript of it so far (stability 0.5), and once one is shown the
+    streaming model's are not; the final is Whisper's as always."""
+    clip = max(real_speech.sample(real_speech.clips("an4", "test"), 12), key=lambda c: len(c.text))
+    reference = canonical_words(clip.text)
+    samples = np.concatenate([load(clip), np.zeros(RATE, np.float32)])
+    cfg = config(custom_configuration={"whisper_interims_ms": "500"})
+    request = riva.client.StreamingRecognitionConfig(config=cfg, interim_results=True)
+
+    def microphone():  # 100 ms messages at real-time pace
+        for chunk in chunks(pcm16(samples)):
+            time.sleep(len(chunk) / 2 / RATE)
+            yield chunk
+
+    call = client.stub.StreamingRecognize(riva.client.asr.streaming_request_generator(microphone(), request))
+    results = [r for response in call for r in response.results]
+    shown = [(r.is_final, r.stability, r.alternatives[0].transcript) for r in results]
+    captions = [i for i, r in enumerate(results) if not r.is_final and r.stability == 0.5]
+    final = next(i for i, r in enumerate(results) if r.is_final)
+    assert captions and captions[0] < final, shown
+    # after the first caption, every interim of the utterance is a caption
+    assert all(r.stability == 0.5 for r in results[captions[0] : final] if not r.is_final), shown
+    heard = canonical_words(results[captions[-1]].alternatives[0].transcript)
+    assert heard and edit_distance(reference[: len(heard)], heard) <= len(heard) // 3, (reference, shown)
+
+
 BUSY_SENTENCES = (
     "please set a timer for ten minutes and then call my sister",
     "what will the weather be like in boston tomorrow morning",
