@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 
 from bench import whisper_pass_cost as pass_cost
 from bench.dialog_latency import REQUESTS
-from bench.dialog_support import HELD_OUT_VOICES, user_speech
+from bench.dialog_support import HELD_OUT_VOICES
 from bench.report_files import write_report_files
 from pipelines.asr.canonical import canonical_words
 from rivulet.dialog import hints
@@ -49,19 +49,6 @@ FOLLOW_UPS = (
 )
 ANSWER_BOOST = DialogSettings.model_fields["dialog_asr_hint_boost"].default
 SERVED = DialogSettings.model_fields["dialog_asr_follow_up_boost"].default
-
-
-def follow_up_clips() -> list[tuple[str, str, np.ndarray]]:
-    """(voice, text, samples) of every follow-up, cut as `whisper_pass_cost.utterances` cuts."""
-    out = []
-    rate = pass_cost.RATE
-    for voice in HELD_OUT_VOICES:
-        for text in FOLLOW_UPS:
-            pcm, end_s = user_speech(text, voice, lead_s=pass_cost.SPOKEN_LEAD_S)
-            samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
-            start = int((pass_cost.SPOKEN_LEAD_S - pass_cost.LEAD_S) * rate)
-            out.append((voice, text, samples[start : int((end_s + pass_cost.TAIL_S) * rate)]))
-    return out
 
 
 def measure(module, engine, sets: dict[str, list], boosts: list[float]) -> dict:
@@ -109,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="dialog_follow_up_boost")
     args = parser.parse_args(argv)
     module, engine = pass_cost.load_engine(pass_cost.MODEL / "1")
-    sets = {"requests": pass_cost.utterances(), "follow-ups": follow_up_clips()}
+    sets = {"requests": pass_cost.utterances(), "follow-ups": pass_cost.utterances(FOLLOW_UPS)}
     results = measure(module, engine, sets, args.boosts)
     data = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

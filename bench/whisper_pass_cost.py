@@ -65,11 +65,12 @@ def load_engine(engine_dir: Path):
     return module, engine
 
 
-def utterances() -> list[tuple[str, str, np.ndarray]]:
-    """(voice, text, samples) of every request, from 0.1 s before its words to 60 ms after them."""
+def utterances(texts: tuple[str, ...] | list[str] = tuple(REQUESTS)) -> list[tuple[str, str, np.ndarray]]:
+    """(voice, text, samples) of every request (or of `texts`) by every held-out voice, from 0.1 s
+    before its words to 60 ms after them."""
     out = []
     for voice in HELD_OUT_VOICES:
-        for text in REQUESTS:
+        for text in texts:
             pcm, end_s = user_speech(text, voice, lead_s=SPOKEN_LEAD_S)
             samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
             cut = samples[int((SPOKEN_LEAD_S - LEAD_S) * RATE) : int((end_s + TAIL_S) * RATE)]

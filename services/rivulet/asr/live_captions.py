@@ -43,7 +43,7 @@ class LiveCaptions:
         self.second_pass, self.admission, self.every = second_pass, admission, every_samples
         self.utterance: int | None = None  # where the captioned utterance's audio starts (sample)
         self.task: asyncio.Task | None = None
-        self.covered = 0  # where the audio of the last caption pass started ended (sample)
+        self.covered = 0  # where the audio of the last caption pass ended (sample)
         self.shown = False  # a caption of this utterance was sent
 
     def reset(self) -> None:
@@ -66,14 +66,17 @@ class LiveCaptions:
         LIVE_CAPTIONS.labels("shown").inc()
         return result
 
-    def maybe_start(self, utterance: int, samples: np.ndarray, offset_s: float, end: int) -> None:
-        """Start a caption pass over `samples` (the utterance from its start to `end`) when none is in
-        flight, `every` samples of new audio have come since the last one, and the admission has room."""
+    def due(self, utterance: int, end: int) -> bool:
+        """Whether a caption pass of `utterance` (its audio up to `end`) is due: none in flight and
+        `every` samples of new audio since the last one."""
         if self.utterance != utterance:
             self.reset()
             self.utterance = utterance
-        if self.task is not None or end - max(self.covered, utterance) < self.every:
-            return
+        return self.task is None and end - max(self.covered, utterance) >= self.every
+
+    def start(self, samples: np.ndarray, offset_s: float, end: int) -> None:
+        """Start the due caption pass over `samples` (the utterance up to `end`) if the admission has
+        room."""
         task = self.admission.start(self.second_pass.transcribe(samples, offset_s))
         if task is None:
             LIVE_CAPTIONS.labels("refused").inc()

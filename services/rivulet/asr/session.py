@@ -257,8 +257,9 @@ class StreamSession:
             # a pass nobody waits for any more (dropped, or later than the timeout) ends at its
             # deadline: it is not cancelled (rivulet.core.triton)
             deadline_s = settings.asr_second_pass_timeout_ms / 1000 + PASS_DEADLINE_SLACK_S
-            pass_options = options.pass_options
-            second_pass = SecondPass(triton, options.second_pass, pass_options, request_id, deadline_s)
+            second_pass = SecondPass(
+                triton, options.second_pass, options.pass_options, request_id, deadline_s
+            )
             self.second = SpeculativePass(second_pass, admission)
             every = options.whisper_interims_ms * self.model.sample_rate_hz // 1000
             if every:
@@ -445,11 +446,11 @@ class StreamSession:
         result = self.captions.ready(utterance)
         if result is not None:
             out.append(SecondPassFinal(result, is_final=False, interim_stability=CAPTION_STABILITY))
-        if self.silence.silence_ms < SPECULATE_AFTER_MS:  # the VAD hears speech: the caption may grow
+        # while the VAD hears speech the caption may grow
+        if self.silence.silence_ms < SPECULATE_AFTER_MS and self.captions.due(utterance, self._received):
             rate = self.model.sample_rate_hz
             begin = max(utterance, self._received - int(MAX_UTTERANCE_S * rate))
-            samples = self.history.slice(begin, self._received)
-            self.captions.maybe_start(utterance, samples, begin / rate, self._received)
+            self.captions.start(self.history.slice(begin, self._received), begin / rate, self._received)
         return out
 
     async def finish(self) -> list[asr.StreamingRecognizeResponse]:
