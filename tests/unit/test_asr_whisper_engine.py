@@ -271,3 +271,61 @@ def test_only_a_phrase_that_can_still_win_is_continued(module, engine):
         del engine._forced
     for result in (wrong, right):
         assert result[0]["hypotheses"][0]["text"].lower().startswith("enter")
+
+
+def _words_then_full_stops(engine, clip: np.ndarray, tokens: int | None = None):
+    """A held-out clip's encoding in the 10 s window and Whisper's own timestamped transcript of it
+    cut as Whisper cuts it when it loops on punctuation: the opening timestamp, the first `tokens`
+    text tokens (all), then "." until the token budget runs out, no closing timestamp."""
+    from types import SimpleNamespace
+
+    feats, frames = engine.features([clip])
+    view = ctranslate2.StorageView.from_array(feats)
+    encoded = np.array(engine.encoder.encode(view, to_cpu=True))
+    [free] = engine.model.generate(
+        ctranslate2.StorageView.from_array(encoded), [engine.free_prompt], beam_size=1, max_length=448
+    )
+    raw = list(free.sequences_ids[0])
+    begin = engine.tokenizer.timestamp_begin
+    opening, text = raw[0], [t for t in raw[1:] if t < engine.tokenizer.eot]
+    assert opening >= begin and text
+    text = text[:tokens]
+    full_stop = engine.tokenizer.encode(".")[0]
+    written = [opening, *text, *[full_stop] * 12]
+    engine._max_length = len(written)
+    result = SimpleNamespace(sequences_ids=[written], scores=[-0.1], logits=[], no_speech_prob=0.01)
+    return encoded, frames[0], result, text
+
+
+def test_full_stops_written_after_complete_words_end_the_transcript(module):
+    """Whisper may write "." after its words until the token budget runs out (a synthetic voice's
+    "What time is it?" and 18 full stops in the browser, its first request louder while the page's
+    auto gain settled): cut off, such a transcript was decoded again in the whole 30 s window, 350-600
+    ms more at one stream. When Whisper's own timestamp rule after the words holds against every word
+    (a timestamp is likelier than any word to come next), the words are the transcript, closed by the
+    likeliest timestamp inside the clip and scored; when words are missing (a held-out AN4 speaker's
+    first two words of six, or of four), Whisper would go on with a word, and the clip is still
+    decoded again in the whole window."""
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    clip = _held_out("an4", "n l n s one seventy five")
+    encoded, frames, result, text = _words_then_full_stops(engine, clip)
+    ended = engine._words_before_punctuation(encoded, result, frames, engine.free_prompt)
+    assert ended is not None
+    [tokens] = ended.sequences_ids
+    full_stop = engine.tokenizer.encode(".")[0]
+    assert tokens[1:-1] == [*text, full_stop] or tokens[1:-1] == text  # the words and one mark
+    closing = (tokens[-1] - engine.tokenizer.timestamp_begin) * 0.02
+    assert 0 < closing <= len(clip) / 16000 + 0.01  # closed inside the clip
+    assert -1.0 < ended.scores[0] < 0  # a mean log-probability, as Whisper's checks read it
+    encoded, frames, result, text = _words_then_full_stops(
+        engine, clip, tokens=3
+    )  # " N-L", "-N-S 175" missing
+    assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
+    digits = _held_out("an4", "five six one five")
+    encoded, frames, result, _ = _words_then_full_stops(engine, digits)
+    assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is not None
+    encoded, frames, result, _ = _words_then_full_stops(engine, digits, tokens=2)  # " 5 6", "1 5" missing
+    assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
+    # a loop on words is not punctuation: decoded again as before
+    result.sequences_ids = [[result.sequences_ids[0][0], *text * 6][: engine._max_length]]
+    assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None

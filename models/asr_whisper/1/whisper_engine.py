@@ -18,6 +18,9 @@ Its siblings hold the rest by concept: `whisper_hints` (the phrases' forms ranke
   encoded with the largest window any of its clips needs. The window after the clip is padded in
   the normalised log-mel domain with 0.0, as faster-whisper's `transcribe()` pads it (padding with
   the log-mel of silence instead made Whisper write "Thank you for watching." on isolated digits).
+  A timestamped transcript cut off only because Whisper wrote punctuation after its words ("What time
+  is it?" and "." until the budget ran out) is not decoded again when Whisper's timestamp rule after
+  the words says they are complete (`whisper_checks`): one decoder step instead of the whole window.
 - Free transcripts are decoded in Whisper's timestamped mode (`timestamps=True`), as its own
   `transcribe()` does: with a beam it is far more accurate on spelled letters and digit strings
   than the untimed mode. Segments that start after the end of the audio (written over the silent
@@ -197,6 +200,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
     def warm_up(self) -> None:
         """Load the VAD and run the model once, so the first user does not pay for it."""
         self.has_speech(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        _ = self._word_token_ids  # the punctuation check's vocabulary, listed now (~0.2 s)
         noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
         feats, _ = self.features([noise])
         encoded = self.encoder.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True)
@@ -343,8 +347,11 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 for j, result, first in zip(members, results, firsts, strict=True):
                     i = live[j]
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
-                        redo.append(i)  # decoded again below, in the whole window
-                        continue
+                        ended = self._words_before_punctuation(encoded[j : j + 1], result, frames[j], prompt)
+                        if ended is None:
+                            redo.append(i)  # decoded again below, in the whole window
+                            continue
+                        result = ended
                     short = len(requests[i][0]) < SHORT_CLIP_S * SAMPLE_RATE
                     if free and n == 1 and not short:  # a lone word's fallback only guesses
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
