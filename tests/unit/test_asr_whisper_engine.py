@@ -326,6 +326,9 @@ def test_full_stops_written_after_complete_words_end_the_transcript(module):
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is not None
     encoded, frames, result, _ = _words_then_full_stops(engine, digits, tokens=2)  # " 5 6", "1 5" missing
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
-    # a loop on words is not punctuation: decoded again as before
+    # full stops and no word, or a loop on words, are decoded again as before
+    result.sequences_ids = [[result.sequences_ids[0][0], *[engine.tokenizer.encode(".")[0]] * 12]]
+    engine._max_length = 13
+    assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
     result.sequences_ids = [[result.sequences_ids[0][0], *text * 6][: engine._max_length]]
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
