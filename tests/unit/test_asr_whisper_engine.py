@@ -303,9 +303,9 @@ def test_full_stops_written_after_complete_words_end_the_transcript(module):
     auto gain settled): cut off, such a transcript was decoded again in the whole 30 s window, 350-600
     ms more at one stream. When Whisper's own timestamp rule after the words holds against every word
     (a timestamp is likelier than any word to come next), the words are the transcript, closed by the
-    likeliest timestamp inside the clip and scored; when words are missing (a held-out AN4 speaker's
-    first two words of six, or of four), Whisper would go on with a word, and the clip is still
-    decoded again in the whole window."""
+    likeliest timestamp inside the clip and scored; when words are missing (held-out AN4 speakers'
+    "N-L" of "N-L-N-S 175", "5 6" of "5 6 1 5"), Whisper would go on with a word, and the clip is
+    still decoded again in the whole window."""
     engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
     clip = _held_out("an4", "n l n s one seventy five")
     encoded, frames, result, text = _words_then_full_stops(engine, clip)
@@ -317,17 +317,17 @@ def test_full_stops_written_after_complete_words_end_the_transcript(module):
     closing = (tokens[-1] - engine.tokenizer.timestamp_begin) * 0.02
     assert 0 < closing <= len(clip) / 16000 + 0.01  # closed inside the clip
     assert -1.0 < ended.scores[0] < 0  # a mean log-probability, as Whisper's checks read it
-    encoded, frames, result, text = _words_then_full_stops(
-        engine, clip, tokens=3
-    )  # " N-L", "-N-S 175" missing
+    # " N-L" and full stops: "-N-S 175" missing
+    encoded, frames, result, text = _words_then_full_stops(engine, clip, tokens=3)
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
     digits = _held_out("an4", "five six one five")
     encoded, frames, result, _ = _words_then_full_stops(engine, digits)
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is not None
-    encoded, frames, result, _ = _words_then_full_stops(engine, digits, tokens=2)  # " 5 6", "1 5" missing
+    # " 5 6" and full stops: "1 5" missing
+    encoded, frames, result, _ = _words_then_full_stops(engine, digits, tokens=2)
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
     # full stops and no word, or a loop on words, are decoded again as before
-    result.sequences_ids = [[result.sequences_ids[0][0], *[engine.tokenizer.encode(".")[0]] * 12]]
+    result.sequences_ids = [[result.sequences_ids[0][0], *[full_stop] * 12]]
     engine._max_length = 13
     assert engine._words_before_punctuation(encoded, result, frames, engine.free_prompt) is None
     result.sequences_ids = [[result.sequences_ids[0][0], *text * 6][: engine._max_length]]
