@@ -167,9 +167,12 @@ def test_a_transcript_that_loops_in_the_cut_window_is_decoded_again_in_the_whole
     [result] = engine.decode([(spelled, options)])
     assert len(widths) == 2 and widths[0] < 3000 and widths[1] == 3000  # max(clip + 1 s, 10 s), then 30 s
     assert result["hypotheses"][0]["text"] == whole.decode([(spelled, options)])[0]["hypotheses"][0]["text"]
+    assert result["decoding"] == "whole_window_again"  # what the service counts
     widths.clear()
     [result] = engine.decode([(_held_out("an4"), options)])
-    assert widths == [1000] and result["hypotheses"]
+    assert widths == [1000] and result["hypotheses"] and result["decoding"] == "cut_window"
+    [result] = engine.decode([(np.zeros(16000, dtype=np.float32), options)])
+    assert (result["reason"], result["decoding"], result["fallback"]) == ("vad", "none", False)
 
 
 def test_a_repeated_phrase_longer_than_the_audio_could_hold_is_one_copy(module, engine):

@@ -52,6 +52,9 @@ Its siblings hold the rest by concept: `whisper_hints` (the phrases' forms ranke
   scores of different lengths run beside each other. The calls are the same, so are the words.
 - Non-speech gives no text: the Silero VAD (shipped in faster-whisper) finds no speech, or Whisper's
   own no-speech probability is high while its transcript is unlikely.
+- Every result says how it was decoded (`decoding`: cut_window, whole_window, whole_window_again,
+  full_stops_closed, none when the VAD heard no speech; `fallback`: the temperature fallback wrote it),
+  which the ASR service counts (`rivulet_asr_whisper_decodings_total`).
 """
 
 from __future__ import annotations
@@ -308,6 +311,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 live.append(i)
             else:
                 out[i] = {"hypotheses": [], "no_speech_prob": 1.0, "words": [], "reason": "vad"}
+                out[i].update(decoding="none", fallback=False)
         if live:
             feats, frames = self.features(
                 [requests[i][0] for i in live], [self._least_window(*requests[i]) for i in live]
@@ -346,21 +350,24 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 )  # fmt: skip
                 for j, result, first in zip(members, results, firsts, strict=True):
                     i = live[j]
+                    decoding = "cut_window" if cut else "whole_window"
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
                         ended = self._words_before_punctuation(encoded[j : j + 1], result, frames[j], prompt)
                         if ended is None:
                             redo.append(i)  # decoded again below, in the whole window
                             continue
-                        result = ended
+                        result, decoding = ended, "full_stops_closed"
                     short = len(requests[i][0]) < SHORT_CLIP_S * SAMPLE_RATE
+                    checked = result
                     if free and n == 1 and not short:  # a lone word's fallback only guesses
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
                     first = first.result() if first is not None else None
                     out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1], first)
+                    out[i].update(decoding=decoding, fallback=result is not checked)
             if redo:
                 again = [(requests[i][0], replace(requests[i][1], window_s=MAX_WINDOW_S)) for i in redo]
                 for i, decoded in zip(redo, self.decode(again), strict=True):
-                    out[i] = decoded
+                    out[i] = {**decoded, "decoding": "whole_window_again"}
         return out  # type: ignore[return-value]
 
     def _submit(self, fn, *args):

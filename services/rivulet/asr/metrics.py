@@ -48,6 +48,16 @@ SECOND_PASS_LATENCY = Histogram(
     "near 0 when the pass started speculatively at the first silence finished before the endpoint.",
     buckets=LATENCY_BUCKETS,
 )
+WHISPER_DECODINGS = Counter(
+    "rivulet_asr_whisper_decodings_total",
+    "Second passes by how Whisper decoded them (the model's answer says): 'cut_window' (the encoder "
+    "window cut to the clip), 'whole_window' (Whisper's whole 30 s window from the start: a short "
+    "hinted clip, or asked for), 'whole_window_again' (failed Whisper's checks in the cut window and "
+    "was decoded again in the whole one: a few hundred ms more on a CPU), 'full_stops_closed' (cut off "
+    "while writing full stops after complete words, closed by Whisper's timestamp rule), 'none' (the "
+    "VAD heard no speech); fallback='true' when Whisper's temperature fallback wrote the transcript.",
+    ["decoding", "fallback"],
+)
 SPECULATIVE_PASSES = Counter(
     "rivulet_asr_speculative_passes_total",
     "Second passes started at the first silence, by outcome: 'used' (the endpoint followed), "

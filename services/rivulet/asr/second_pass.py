@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rivulet.asr.metrics import PASSES_REFUSED, SECOND_PASS_LATENCY, SPECULATIVE_PASSES
+from rivulet.asr.metrics import PASSES_REFUSED, SECOND_PASS_LATENCY, SPECULATIVE_PASSES, WHISPER_DECODINGS
 from rivulet.asr.pass_admission import PassAdmission
 from rivulet.core.errors import RivuletError
 from rivulet.core.triton import TritonClient
@@ -131,8 +131,11 @@ class SecondPass:
             request_id=self.request_id,
             timeout_s=self.timeout_s,
         )  # fmt: skip
-        raw = outputs["RESULT"].reshape(-1)[0]
-        return WhisperResult.from_json(json.loads(raw), offset_s)
+        decoded = json.loads(outputs["RESULT"].reshape(-1)[0])
+        WHISPER_DECODINGS.labels(
+            str(decoded.get("decoding", "unknown")), "true" if decoded.get("fallback") else "false"
+        ).inc()
+        return WhisperResult.from_json(decoded, offset_s)
 
 
 class SpeculativePass:

@@ -186,6 +186,25 @@ def test_hints_turn_a_misheard_isolated_word_right(client):
     assert heard == clip.text
 
 
+def test_every_pass_is_counted_by_how_whisper_decoded_it(client, asr):
+    """`rivulet_asr_whisper_decodings_total{decoding}`, from the model's answer: a held-out AN4
+    sentence is decoded in the encoder window cut to the clip; a held-out lone command with the
+    command list as hints (an expected short answer) in Whisper's whole 30 s window."""
+
+    def count(decoding: str) -> float:
+        name = "rivulet_asr_whisper_decodings_total"
+        return sum(metric(asr, name, decoding=decoding, fallback=f) for f in ("false", "true"))
+
+    cut, whole = count("cut_window"), count("whole_window")
+    sentence = real_speech.clips("an4", "test")[3]
+    assert offline(client, load(sentence), config())
+    assert (count("cut_window"), count("whole_window")) == (cut + 1, whole)
+    word = real_speech.clips("commands", "test")[836]
+    hints = rasr.SpeechContext(phrases=real_speech.COMMAND_WORDS, boost=30.0)
+    assert offline(client, load(word), config(speech_contexts=[hints])) == word.text
+    assert (count("cut_window"), count("whole_window")) == (cut + 1, whole + 1)
+
+
 def test_closed_set_allows_only_its_phrases(client):
     samples = speech("turn on the lights")
     closed = config(
