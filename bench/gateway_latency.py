@@ -311,6 +311,13 @@ def write_report(out: Path, data: dict) -> None:
         "received → its WebSocket write done; `turn_overhead`: the sum over a turn's outgoing "
         "messages; `first_audio_forward`: a turn's first reply audio chunk.",
     ]
+    if data.get("whisper_decodings"):
+        counts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(data["whisper_decodings"].items()))
+        lines += [
+            "",
+            "Whisper passes over the whole run by how they were decoded (the ASR's "
+            f"`rivulet_asr_whisper_decodings_total`, fallbacks included): {counts}.",
+        ]
     underruns = ", ".join(f"{n}: {s['underruns']}" for n, s in data["levels"].items())
     lines += [
         "",
@@ -320,6 +327,16 @@ def write_report(out: Path, data: dict) -> None:
         "",
     ]
     (out / "gateway_latency.md").write_text("\n".join(lines))
+
+
+def whisper_decodings(samples) -> dict[str, float]:
+    """Whisper passes by how they were decoded (the ASR's counter; fallbacks summed in)."""
+    counts: dict[str, float] = {}
+    for sample in samples:
+        if sample.name == "rivulet_asr_whisper_decodings_total":
+            key = sample.labels["decoding"]
+            counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 async def run_barge_ins(url: str, wav: Path, seconds: float) -> dict:
@@ -422,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                         barge_s = script.duration_s * args.barge_ins + 5
                         barge_run = asyncio.run(run_barge_ins(gateway.url, script.path, barge_s))
                     overhead = gateway_overhead(gateway.metrics())
+                    decodings = whisper_decodings(stack.services["asr"].metric_samples())
                 finally:
                     gateway.stop()
     finally:
@@ -433,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": load,
         "levels": {str(n): summarize(r) for n, r in results.items()},
         "gateway": overhead,
+        "whisper_decodings": decodings,
         "turns": {str(n): r["turns"] for n, r in results.items()},
         "barge_ins": {str(n): r["barge_ins"] for n, r in results.items()},
     }
