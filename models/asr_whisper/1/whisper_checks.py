@@ -74,10 +74,10 @@ class TranscriptChecks:
         return cut_off or ratio > COMPRESSION_RATIO_THRESHOLD or unlikely
 
     @cached_property
-    def _word_token_ids(self) -> np.ndarray:
-        """The text tokens that spell a word or a digit (not only punctuation)."""
-        eot = self.tokenizer.eot
-        return np.array([t for t in range(eot) if canon(self.tokenizer.decode([t]))], dtype=np.int64)
+    def _spells_word(self) -> np.ndarray:
+        """For each text token (below the end token), whether it spells a word or a digit (not only
+        punctuation)."""
+        return np.array([bool(canon(self.tokenizer.decode([t]))) for t in range(self.tokenizer.eot)])
 
     def _words_before_punctuation(
         self, encoded: np.ndarray, result, frames: int, prompt: list[int]
@@ -96,7 +96,7 @@ class TranscriptChecks:
         if prompt[-1] == self.tokenizer.no_timestamps or not raw or len(raw) < self._max_length:
             return None  # untimed (no closing timestamp to ask for), or not cut off
         tail = 0
-        while tail < len(raw) and raw[-1 - tail] < eot and not canon(self.tokenizer.decode([raw[-1 - tail]])):
+        while tail < len(raw) and raw[-1 - tail] < eot and not self._spells_word[raw[-1 - tail]]:
             tail += 1
         kept = raw[: len(raw) - tail + 1]
         opened = [t for t in kept if t >= begin]
@@ -111,7 +111,7 @@ class TranscriptChecks:
         if len(steps) <= len(kept):
             return None
         after = steps[len(kept)]
-        if np.logaddexp.reduce(after[opened[-1] :]) <= after[self._word_token_ids].max():
+        if np.logaddexp.reduce(after[opened[-1] :]) <= after[:eot][self._spells_word].max():
             return None  # Whisper would rather go on with words: some are missing
         # the closing timestamp: not before the segment's opening one (Whisper's rule), nor after the
         # clip's end

@@ -203,7 +203,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
     def warm_up(self) -> None:
         """Load the VAD and run the model once, so the first user does not pay for it."""
         self.has_speech(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        _ = self._word_token_ids  # the punctuation check's vocabulary, listed now (~0.2 s)
+        _ = self._spells_word  # the punctuation check's vocabulary, listed now (~0.2 s)
         noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
         feats, _ = self.features([noise])
         encoded = self.encoder.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True)
