@@ -276,6 +276,34 @@ def test_only_a_phrase_that_can_still_win_is_continued(module, engine):
         assert result[0]["hypotheses"][0]["text"].lower().startswith("enter")
 
 
+def test_a_phrase_is_tried_after_a_lead_in_only_where_whisper_starts_with_it(module):
+    """A hinted phrase is also scored after the lead-ins people say before an answer ("the bedroom"),
+    but only after a lead-in that one of the beam's transcripts starts with: a held-out speaker's
+    "enter seven thirty eight" with "nine" hinted gets no " The nine" or " At nine" forced (four such
+    forms were, each a decoder call, all losing), while "a s b u r y p l a c e", which Whisper starts
+    with " A", still gets " A tomorrow" scored. The transcripts are Whisper's own either way."""
+    from whisper_text import LEAD_INS
+
+    leads = {w for lead in LEAD_INS for w in (lead.split()[0], lead.split()[0].capitalize())}
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    tried, forced = [], engine._forced
+
+    def recorded(encoded, forms, budget=0):
+        tried.extend(engine.tokenizer.decode(f).split()[0] for f in forms)
+        return forced(encoded, forms, budget)
+
+    engine._forced = recorded
+    numbers = _held_out("an4", "enter seven thirty eight")
+    [result] = engine.decode([(numbers, module.DecodeOptions(beam_size=2, phrases=[("nine", 30.0)]))])
+    assert not leads & set(tried)
+    assert result["hypotheses"][0]["text"] == "Enter 738."
+    tried.clear()
+    place = _held_out("an4", "a s b u r y p l a c e")
+    [result] = engine.decode([(place, module.DecodeOptions(beam_size=2, phrases=[("tomorrow", 10.0)]))])
+    assert "A" in tried
+    assert result["hypotheses"][0]["text"] == "ASBURY PLACE"
+
+
 def _words_then_full_stops(engine, clip: np.ndarray, tokens: int | None = None):
     """A held-out clip's encoding in the 10 s window and Whisper's own timestamped transcript of it
     cut as Whisper cuts it when it loops on punctuation: the opening timestamp, the first `tokens`
