@@ -47,7 +47,11 @@ SPOKEN_LEAD_S = 0.25  # the silence `user_speech` puts before the words
 LEAD_S = 0.1  # kept before the words
 TAIL_S = SPECULATE_AFTER_MS / 1000  # kept after them: the silence that starts the ASR's pass
 WINDOW_S = DialogSettings.model_fields["dialog_asr_second_pass_window_s"].default  # the dialog's
-HINT_BOOST = DialogSettings.model_fields["dialog_asr_hint_boost"].default  # the dialog's
+_DIALOG = {k: f.default for k, f in DialogSettings.model_fields.items()}
+# the boost the dialog gives its follow-up hints (lower than the answers to a question's)
+HINT_BOOST = hints.boost(
+    hints.FOLLOW_UP, _DIALOG["dialog_asr_hint_boost"], _DIALOG["dialog_asr_follow_up_boost"]
+)
 BEAM = AsrSettings.model_fields["asr_second_pass_beam_size"].default  # the service's Whisper beam
 
 

@@ -240,10 +240,19 @@ def test_parallel_decoder_calls_write_what_one_call_at_a_time_writes(module):
         )
     expected = serial.decode(list(batch))
     got = parallel.decode(list(batch))
-    assert [r["hypotheses"][0]["text"] for r in got] == [r["hypotheses"][0]["text"] for r in expected]
-    assert len({r["hypotheses"][0]["text"] for r in got}) == len(batch)  # six different utterances
+
+    def written(results: list[dict]) -> list[str]:
+        return [r["hypotheses"][0]["text"] if r["hypotheses"] else f"({r['reason']})" for r in results]
+
+    assert written(got) == written(expected)
+    # six different utterances, each in its own place: the hinted ones and at least two free ones
+    # written (the one-second "backward" is heard as no speech on an Intel Xeon's int8 kernels, as
+    # speech on an AMD EPYC's: Whisper's no-speech probability there is 0.602 against its 0.6)
+    assert len(set(written(got))) == len(batch) and all(r["hypotheses"] for r in got[1:3])
+    assert sum(bool(r["hypotheses"]) for r in got) >= 5
     for r, e in zip(got, expected, strict=True):
-        assert r["hypotheses"][0]["score"] == pytest.approx(e["hypotheses"][0]["score"], abs=1e-3)
+        if r["hypotheses"]:
+            assert r["hypotheses"][0]["score"] == pytest.approx(e["hypotheses"][0]["score"], abs=1e-3)
 
 
 def test_only_a_phrase_that_can_still_win_is_continued(module, engine):
