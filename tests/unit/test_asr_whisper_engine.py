@@ -285,6 +285,27 @@ def test_only_a_phrase_that_can_still_win_is_continued(module, engine):
         assert result[0]["hypotheses"][0]["text"].lower().startswith("enter")
 
 
+def test_a_form_is_forced_only_while_its_first_two_tokens_can_win(module):
+    """A hinted form is forced only if the log-probability of its opening, plus its boost, can beat
+    the best transcript; where the form starts with Whisper's likeliest first token the second token
+    counts too (one more step of the call that gives the first). A held-out speaker's "enter seven
+    thirty eight" with "enter about" hinted: " Enter" is likely, " about" after it is not, so neither
+    " Enter about" nor " Enter about." is forced (each was, scoring -10 and -16 against Whisper's own
+    "Enter 738."); " enter about", whose first token alone bounds it, still is."""
+    engine = module.WhisperEngine(prepare("tiny.en"), cpu_threads=2, min_window_s=10.0)
+    tried, forced = [], engine._forced
+
+    def recorded(encoded, forms, budget=0):
+        tried.extend(engine.tokenizer.decode(f) for f in forms)
+        return forced(encoded, forms, budget)
+
+    engine._forced = recorded
+    clip = _held_out("an4", "enter seven thirty eight")
+    [result] = engine.decode([(clip, module.DecodeOptions(beam_size=2, phrases=[("enter about", 10.0)]))])
+    assert tried == [" enter about"]
+    assert result["hypotheses"][0]["text"] == "Enter 738."
+
+
 def test_a_phrase_is_tried_after_a_lead_in_only_where_whisper_starts_with_it(module):
     """A hinted phrase is also scored after the lead-ins people say before an answer ("the bedroom"),
     but only after a lead-in that one of the beam's transcripts starts with: a held-out speaker's

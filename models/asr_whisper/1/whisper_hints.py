@@ -1,6 +1,7 @@
 """Hints for the Whisper pass (Riva speech_contexts): each phrase's written forms ranked by the first
-decoding step, the likeliest scored exactly by forced decoding beside the beam's n-best (alone first,
-then with Whisper's continuation only while its own tokens can still win), and every candidate's
+decoding step and kept while their opening can still win (`Opening`), the likeliest scored exactly by
+forced decoding beside the beam's n-best (alone first, then with Whisper's continuation only while its
+own tokens can still win), and every candidate's
 bonus for the boosted phrases it holds. A mixin of `whisper_engine.WhisperEngine`, whose
 model, tokenizer, prompt, `boost_scale`, `max_phrase_candidates` and token budget it uses."""
 
@@ -42,6 +43,33 @@ class Forced:
     prefix: float = -math.inf
     continued: list[int] = field(default_factory=list)
     continued_logprob: float = -math.inf
+
+
+@dataclass
+class Opening:
+    """The decoder's first two steps on a clip: log P(first token), and log P(second token) after
+    Whisper's likeliest first token (`token`; -1 when there is no second step)."""
+
+    first: np.ndarray
+    token: int = -1
+    second: np.ndarray | None = None
+
+    @classmethod
+    def from_greedy(cls, result) -> Opening:
+        """From a greedy `generate` result with `return_logits_vocab` (its first two steps)."""
+        steps = [log_softmax(np.asarray(step)) for step in result.logits[0][:2]]
+        said = list(result.sequences_ids[0])
+        if len(steps) < 2 or not said:
+            return cls(steps[0])
+        return cls(steps[0], said[0], steps[1])
+
+    def bound(self, tokens: list[int]) -> float:
+        """At least the log-probability of every transcript that starts with `tokens`: their first
+        token's, plus the second's where the first is Whisper's likeliest."""
+        upper = float(self.first[tokens[0]])
+        if len(tokens) > 1 and tokens[0] == self.token and self.second is not None:
+            upper += float(self.second[tokens[1]])
+        return upper
 
 
 FORMS_AT_ONCE = 4  # phrase forms forced in one round (each a few decoder steps)
@@ -87,13 +115,16 @@ class PhraseScoring:
                 )  # fmt: skip
         return out
 
-    def _first_step(self, encoded: np.ndarray) -> np.ndarray:
-        """log P(first token | prompt) (beam search returns no logits)."""
+    def _first_step(self, encoded: np.ndarray) -> Opening:
+        """The first two decoder steps' distributions (beam search returns no logits): one call, the
+        second step costs little beside the first (the cross-attention over the window is computed
+        once per call). Nothing suppressed, as in the forced scoring the bound is for."""
         [result] = self.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded)), [self.prompt], beam_size=1,
-            max_length=generate_max_length(1), return_logits_vocab=True,
+            max_length=generate_max_length(2), return_logits_vocab=True, suppress_blank=False,
+            suppress_tokens=[],
         )  # fmt: skip
-        return log_softmax(np.asarray(result.logits[0][0]))
+        return Opening.from_greedy(result)
 
     def _bonus(self, text: str, boosts: dict[str, float]) -> float:
         """The boosts of the phrases a transcript holds: every expected word heard earns its boost."""
@@ -106,37 +137,48 @@ class PhraseScoring:
         return {seq[0] for seq in result.sequences_ids if seq}
 
     def _ranked_forms(
-        self, make_forms, boosts, first, bound: float, seen: set, heard: str, starts: set[int] | None = None
+        self,
+        make_forms,
+        boosts,
+        opening: Opening,
+        bound: float,
+        seen: set,
+        heard: str,
+        starts: set[int] | None = None,
     ) -> list:
-        """(upper bound, form, tokens) of every phrase's forms that could beat `bound`, likeliest first
-        (the first token's log-probability plus the bonus; forms whose first token is the same are
-        ranked by how near they are to what Whisper heard on its own); with `starts`, only the forms
-        that begin with one of those tokens."""
+        """(upper bound, form, tokens) of every phrase's forms that could beat `bound` (the opening's
+        bound on their first tokens plus the bonus), likeliest first (by the first token's
+        log-probability plus the bonus; forms whose first token is the same are ranked by how near
+        they are to what Whisper heard on its own); with `starts`, only the forms that begin with one
+        of those tokens."""
+        first = opening.first
         ranked = []
         for phrase, boost in boosts.items():
             for form in make_forms(phrase):
                 tokens = list(self._form_tokens(form))
                 if starts is not None and (not tokens or tokens[0] not in starts):
                     continue
-                upper = float(first[tokens[0]]) + boost * self.boost_scale if tokens else -math.inf
-                if upper > bound and tuple(tokens) not in seen:
+                if not tokens or opening.bound(tokens) + boost * self.boost_scale <= bound:
+                    continue
+                upper = float(first[tokens[0]]) + boost * self.boost_scale
+                if tuple(tokens) not in seen:
                     seen.add(tuple(tokens))
                     near = SequenceMatcher(None, canon(form), canon(heard)).ratio()
                     ranked.append((upper, near, form, tokens))
         return [(upper, form, tokens) for upper, _, form, tokens in sorted(ranked, reverse=True)]
 
     def _phrase_candidates(
-        self, encoded, result, boosts, opts, seen, bound: float, heard: str, first: np.ndarray | None = None
+        self, encoded, result, boosts, opts, seen, bound: float, heard: str, opening: Opening | None = None
     ) -> list[Candidate]:
-        """The phrases' written forms most likely to start the transcript (by the first step's
-        distribution `first`, bonus included), scored exactly: every token's log-probability and the
-        end's."""
+        """The phrases' written forms most likely to start the transcript (by the decoder's first steps,
+        `opening`, bonus included), scored exactly: every token's log-probability and the end's."""
         if opts.beam_size == 1:
-            first = log_softmax(np.asarray(result.logits[0][0]))
-        elif first is None:  # beam search returns no logits: one decoder step for the first token's
-            first = self._first_step(encoded)
+            opening = Opening.from_greedy(result)
+        elif opening is None:  # beam search returns no logits: two decoder steps for the opening
+            opening = self._first_step(encoded)
+        first = opening.first
         limit = self.max_phrase_candidates * (2 if opts.closed else 1)
-        plain = self._ranked_forms(phrase_forms, boosts, first, bound, seen, heard)[:limit]
+        plain = self._ranked_forms(phrase_forms, boosts, opening, bound, seen, heard)[:limit]
         # unless the set is closed, the answer may also begin with a lead-in ("the bedroom"): those
         # forms compete among themselves for as many places as the phrases alone, and only after a
         # lead-in that one of the beam's transcripts starts with (" The bad room" for "the bedroom";
@@ -147,7 +189,7 @@ class PhraseScoring:
             []
             if opts.closed
             else self._ranked_forms(
-                lead_in_forms, boosts, first, bound, seen, heard, self._heard_starts(result)
+                lead_in_forms, boosts, opening, bound, seen, heard, self._heard_starts(result)
             )[:limit]
         )
         forms = sorted(plain + led, key=lambda f: f[0], reverse=True)
