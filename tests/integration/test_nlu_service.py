@@ -8,9 +8,11 @@ import json
 import grpc
 import pytest
 import riva.client
+import tritonclient.grpc as grpcclient
 from riva.client.proto import riva_nlp_pb2 as rnlp
 
 from rivulet.core.tritonserver import TritonServer
+from rivulet.nlu.service import WARM_UP_TEXTS
 from tests.support import ServiceProcess, free_port, health_status, wait_for_health
 
 pytestmark = pytest.mark.integration
@@ -31,6 +33,30 @@ def nlu(triton, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(nlu) -> riva.client.NLPService:
     return riva.client.NLPService(riva.client.Auth(uri=nlu.address))
+
+
+def _inferences(triton, model: str) -> int:
+    """How many requests Triton has run `model` on."""
+    with grpcclient.InferenceServerClient(triton.grpc_url) as client:
+        [stats] = client.get_inference_statistics(model).model_stats
+        return int(stats.inference_count)
+
+
+def test_the_default_model_is_warmed_up_before_the_service_serves(triton, tmp_path):
+    """A fresh NLU service runs its default model on a few requests before it reports SERVING (the
+    first requests through Triton's python backend are the slow ones), so the first user's is not.
+    Nothing but the service calls Triton here: the model's count grows by the warm-up texts alone."""
+    before = _inferences(triton, "intent_assistant")
+    service = ServiceProcess(
+        "rivulet.nlu", tmp_path / "nlu.log", {"triton_url": triton.grpc_url, "readiness_interval_s": 0.2}
+    )
+    service.start()
+    try:
+        wait_for_health(service.address, service="nvidia.riva.nlp.RivaLanguageUnderstanding")
+        assert _inferences(triton, "intent_assistant") - before == len(WARM_UP_TEXTS)
+        assert "warmed up intent_assistant with 2 requests" in (tmp_path / "nlu.log").read_text()
+    finally:
+        service.stop()
 
 
 def _slots(response) -> dict[str, str]:
