@@ -64,8 +64,8 @@ class Opening:
         return cls(steps[0], said[0], steps[1])
 
     def bound(self, tokens: list[int]) -> float:
-        """At least the log-probability of every transcript that starts with `tokens`: their first
-        token's, plus the second's where the first is Whisper's likeliest."""
+        """An upper bound on the log-probability of any transcript that starts with `tokens`: their
+        first token's, plus the second's where the first is Whisper's likeliest."""
         upper = float(self.first[tokens[0]])
         if len(tokens) > 1 and tokens[0] == self.token and self.second is not None:
             upper += float(self.second[tokens[1]])
