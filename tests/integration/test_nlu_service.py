@@ -189,7 +189,7 @@ def test_concurrent_requests_each_get_their_own_answer(client):
 
 def test_triton_outage_is_unavailable_and_recovers(nlu_repository, tmp_path):
     """Triton going away: RPCs get UNAVAILABLE saying so, health goes NOT_SERVING, and the service
-    recovers by itself when Triton returns on the same address."""
+    recovers by itself when Triton returns on the same address, warming the model up again first."""
     ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
     triton = TritonServer(nlu_repository, log_file=tmp_path / "triton.log", **ports)
     triton.start()
@@ -212,6 +212,8 @@ def test_triton_outage_is_unavailable_and_recovers(nlu_repository, tmp_path):
         triton.start()
         triton.wait_ready(["intent_assistant"])
         wait_for_health(service.address, timeout_s=30)
+        # the new Triton's model warmed up again before the service served: nothing else called it
+        assert _inferences(triton, "intent_assistant") == len(WARM_UP_TEXTS)
         assert client.analyze_intent("hello").intent.class_name == "Greet"
         assert health_status(service.address) == "SERVING"
     finally:

@@ -18,10 +18,10 @@ from rivulet.nlu.settings import NluSettings
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "nvidia.riva.nlp.RivaLanguageUnderstanding"
-# Sent to the default model, one after the other, before the service first reports SERVING: the first
-# requests through Triton's python backend cost more (measured through riva.client on a fresh stack:
-# 36, 17, then 7-8 ms; the dialog's first turn after `make run` waited 63-67 ms for the NLU against
-# 17 ms later), so the first user does not pay for them.
+# Sent to the default model, one after the other, before the service reports SERVING (at start, and
+# again when Triton comes back): the first requests through Triton's python backend cost more
+# (measured through riva.client on a fresh stack: 36, 17, then 7-8 ms; the dialog's first turn after
+# `make run` waited 63-67 ms for the NLU against 17 ms later), so the first user does not pay for them.
 WARM_UP_TEXTS = ("what time is it", "set a timer for ten minutes")
 
 
@@ -35,7 +35,7 @@ class NluService:
             settings.nlu_default_model, settings.triton_url, Aliases(settings.nlu_model_aliases)
         )
         self.servicer = NluServicer(settings, self.triton, self.catalog)
-        self.warmed_up = False
+        self.was_ready = False
 
     async def start(self) -> None:
         await self.ready()  # best effort: Triton may come up later; readiness keeps checking
@@ -44,14 +44,13 @@ class NluService:
         register(server, self.servicer)
 
     async def ready(self) -> bool:
-        """Serving once Triton is up and the default model is loaded (and warmed up, once); the catalog
-        follows Triton."""
-        if not await refresh_catalog(self.triton, self.catalog):
-            return False
-        if not self.warmed_up:
-            self.warmed_up = True  # once: a failure is logged, and requests are served all the same
-            await self._warm_up()
-        return True
+        """Serving once Triton is up and the default model is loaded, and warmed up each time it
+        becomes ready (at start, after Triton came back); the catalog follows Triton."""
+        ready = await refresh_catalog(self.triton, self.catalog)
+        warm_up, self.was_ready = ready and not self.was_ready, ready
+        if warm_up:
+            await self._warm_up()  # a failure is logged, and requests are served all the same
+        return ready
 
     async def _warm_up(self) -> None:
         model = self.catalog.by_name("").name
