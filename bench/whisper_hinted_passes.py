@@ -29,13 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import soundfile
 from tqdm import tqdm
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 from bench import whisper_pass_cost as pass_cost
 from bench.dialog_follow_up_boost import FOLLOW_UPS
@@ -190,17 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"![pass time]({args.name}.png)", ""]
 
     def plot(path: Path) -> None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for kind in kinds:
-            times = [r["ms"] for r in rows if r["kind"] == kind]
-            ax.hist(times, bins=30, alpha=0.6, label=f"{kind} (p95 {kinds[kind]['p95_ms']:.0f} ms)")
-        ax.set_xlabel("one hinted pass (ms)")
-        ax.set_ylabel("passes")
-        ax.set_title("Hinted Whisper passes in process")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        times = {kind: [r["ms"] for r in rows if r["kind"] == kind] for kind in kinds}
+        pass_cost.plot_pass_times(path, times, "one hinted pass (ms)", "Hinted Whisper passes in process")
 
     print(write_report_files(args.name, lines, data, plot))
     return 0

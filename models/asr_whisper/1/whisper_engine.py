@@ -269,7 +269,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
     # -- decoding --------------------------------------------------------------------------------
 
     def _candidates(
-        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, first: Opening | None = None
+        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, opening: Opening | None = None
     ) -> list[Candidate]:
         eot = self.tokenizer.eot
         cands = []
@@ -302,7 +302,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
             bound = max((c.score for c in cands), default=-math.inf)
             seen = {tuple(c.tokens) for c in cands}
             heard = max(cands, key=lambda c: c.logprob).text if cands else ""
-            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound, heard, first):
+            for cand in self._phrase_candidates(encoded, result, boosts, opts, seen, bound, heard, opening):
                 cand.bonus = self._bonus(cand.text, boosts)
                 cands.append(cand)
         return sorted(cands, key=lambda c: c.score, reverse=True)
@@ -343,7 +343,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                 prompt = self.free_prompt if free else self.prompt
                 # a hinted clip's phrases are ranked by the first step's distribution, which beam search
                 # does not return: computed beside the beam
-                firsts = (
+                openings = (
                     [self._submit(self._first_step, encoded[j : j + 1]) for j in members]
                     if not free and beam > 1
                     else [None] * len(members)
@@ -353,7 +353,7 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                     return_scores=True, return_no_speech_prob=True, return_logits_vocab=beam == 1,
                     max_length=generate_max_length(self._max_length),
                 )  # fmt: skip
-                for j, result, first in zip(members, results, firsts, strict=True):
+                for j, result, opening in zip(members, results, openings, strict=True):
                     i = live[j]
                     decoding = "cut_window" if cut else "whole_window"
                     if cut and self._needs_whole_window(result, unlikely_counts=free):
@@ -366,8 +366,8 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
                     checked = result
                     if free and n == 1 and not short:  # a lone word's fallback only guesses
                         result = self._with_fallback(encoded[j : j + 1], result, prompt)
-                    first = first.result() if first is not None else None
-                    out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1], first)
+                    opening = opening.result() if opening is not None else None
+                    out[i] = self._finish(encoded[j : j + 1], frames[j], result, requests[i][1], opening)
                     out[i].update(decoding=decoding, fallback=result is not checked)
             if redo:
                 again = [(requests[i][0], replace(requests[i][1], window_s=MAX_WINDOW_S)) for i in redo]
@@ -399,9 +399,9 @@ class WhisperEngine(PhraseScoring, TranscriptChecks):
         return [r for chunk in self._pool.map(part, range(parts)) for r in chunk]
 
     def _finish(
-        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, first: Opening | None = None
+        self, encoded: np.ndarray, frames: int, result, opts: DecodeOptions, opening: Opening | None = None
     ) -> dict:
-        cands = self._candidates(encoded, frames, result, opts, first)
+        cands = self._candidates(encoded, frames, result, opts, opening)
         best = cands[0] if cands else None
         avg = best.logprob / best.scored if best else -math.inf
         nsp = float(result.no_speech_prob)

@@ -151,16 +151,16 @@ class PhraseScoring:
         log-probability plus the bonus; forms whose first token is the same are ranked by how near
         they are to what Whisper heard on its own); with `starts`, only the forms that begin with one
         of those tokens."""
-        first = opening.first
         ranked = []
         for phrase, boost in boosts.items():
+            bonus = boost * self.boost_scale
             for form in make_forms(phrase):
                 tokens = list(self._form_tokens(form))
-                if starts is not None and (not tokens or tokens[0] not in starts):
+                if not tokens or (starts is not None and tokens[0] not in starts):
                     continue
-                if not tokens or opening.bound(tokens) + boost * self.boost_scale <= bound:
+                if opening.bound(tokens) + bonus <= bound:
                     continue
-                upper = float(first[tokens[0]]) + boost * self.boost_scale
+                upper = float(opening.first[tokens[0]]) + bonus
                 if tuple(tokens) not in seen:
                     seen.add(tuple(tokens))
                     near = SequenceMatcher(None, canon(form), canon(heard)).ratio()
