@@ -8,7 +8,9 @@ accented alphanumerics, FSDD; `bench.asr_real_speech.stream_once`). Two stacks s
 (tritonserver + ASR service each, `asr_streaming` + `asr_whisper`), measured level by level in
 turn so other load falls on both alike: "limit" is the service as configured (the adaptive limit on
 second passes in flight, `asr_second_pass_max_in_flight` 32), "no limit" sets it to 0 (every pass
-sent, the behaviour before the limit). Per level: end of audio → last final p50/p95/p99, the share
+sent, the behaviour before the limit); "speculate at 60 ms" starts every speculative pass at the
+first 60 ms of silence however busy Whisper is (before 2026-12-07, the service waits for 240 ms of
+silence while a pass is in flight). Per level: end of audio → last final p50/p95/p99, the share
 of finals Whisper wrote (the rest are the streaming model's: its pass was refused, late or failed),
 and the WER of the finals (canonical form, `pipelines.asr.canonical`), so the trade-off shows.
 Writes bench/reports/asr_second_pass_load.{md,json,png}.
@@ -19,13 +21,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import re
 import sys
 import time
+import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -34,11 +40,40 @@ from bench.asr_real_speech import MODELS, load, score, stream_once
 from bench.local_stack import service_stack
 from bench.report_files import REPORTS, write_report_files
 from pipelines.asr import real_speech
+from rivulet.core.processes import free_port
 
 CONFIGS = {  # --configs: the service's settings for each
     "limit": {},  # as configured
     "no limit": {"asr_second_pass_max_in_flight": 0},
     **{f"target {ms} ms": {"asr_second_pass_target_ms": ms} for ms in (150, 300, 500, 1000)},
+    "speculate at 60 ms": {"asr_second_pass_busy_speculate_after_ms": 60},  # as before 2026-12-07
+    **{f"busy speculate {ms} ms": {"asr_second_pass_busy_speculate_after_ms": ms} for ms in (240, 400)},
+    **{  # every speculation at this silence, however idle Whisper is
+        f"speculate {ms} ms": {
+            "asr_second_pass_busy_passes": 0,
+            "asr_second_pass_busy_speculate_after_ms": ms,
+        }
+        for ms in (120, 240)
+    },
+    **{f"busy at {n}": {"asr_second_pass_busy_passes": n} for n in (0, 1, 2, 4)},
+    # a copy of the model repository whose asr_whisper runs N instances (N batches at once), its
+    # parameters as given
+    "whisper x1": {"whisper_instances": 1},
+    "before 2026-12-07": {  # one Whisper instance on 2 threads, every speculation at 60 ms
+        "whisper_instances": 1,
+        "whisper_parameters": {"cpu_threads": "2"},
+        "asr_second_pass_busy_speculate_after_ms": 60,
+    },
+    "whisper x2": {"whisper_instances": 2},
+    "whisper x3": {"whisper_instances": 3},
+    "whisper x2, 1 thread each": {"whisper_instances": 2, "whisper_parameters": {"cpu_threads": "1"}},
+    "whisper x2, speculate at 60 ms": {"whisper_instances": 2, "asr_second_pass_busy_speculate_after_ms": 60},
+}
+# where Whisper's time went in a level: the ASR service's counters, as differences over the level
+PASS_COUNTERS = {
+    "rivulet_asr_speculative_passes_total": "outcome",  # used | dropped
+    "rivulet_asr_whisper_decodings_total": "decoding",  # cut_window | whole_window_again | ...
+    "rivulet_asr_second_passes_refused_total": "",
 }
 MAX_CLIP_S = 5.0
 GOAL_P95_MS = 500.0
@@ -51,6 +86,49 @@ def clip_pool(per_set: int, split: str = "test") -> list[tuple[str, np.ndarray]]
         picked = [(c.text, load(c)) for c in real_speech.sample(real_speech.clips(name, split), per_set)]
         by_set.append([(t, s) for t, s in picked if len(s) <= MAX_CLIP_S * 16000])
     return [clip for group in itertools.zip_longest(*by_set) for clip in group if clip is not None]
+
+
+def repository_for(settings: dict, workdir: Path) -> tuple[Path, dict]:
+    """The model repository a configuration serves and its service settings: the project's, or a copy
+    (the model folders linked) whose asr_whisper config runs `whisper_instances` instances with
+    `whisper_parameters` changed."""
+    settings = dict(settings)
+    instances = settings.pop("whisper_instances", None)
+    parameters = settings.pop("whisper_parameters", {})
+    if instances is None and not parameters:
+        return MODELS, settings
+    repo = workdir / f"repository-{abs(hash(repr((instances, parameters))))}"
+    (repo / "asr_whisper").mkdir(parents=True, exist_ok=True)
+    for model in ("asr_streaming",):
+        link = repo / model
+        if not link.exists():
+            link.symlink_to((MODELS / model).resolve())
+    version = repo / "asr_whisper" / "1"
+    if not version.exists():
+        version.symlink_to((MODELS / "asr_whisper" / "1").resolve())
+    config = (MODELS / "asr_whisper" / "config.pbtxt").read_text()
+    if instances is not None:
+        config, n = re.subn(r"count: \d+", f"count: {instances}", config)
+        assert n == 1, "asr_whisper's config has no single instance count"
+    for key, value in parameters.items():
+        pattern = rf'(key: "{key}" value: {{ string_value: )"[^"]*"'
+        config, n = re.subn(pattern, rf'\1"{value}"', config)
+        assert n == 1, f"asr_whisper's config has no parameter {key}"
+    (repo / "asr_whisper" / "config.pbtxt").write_text(config)
+    return repo, settings
+
+
+def pass_counts(metrics_port: int) -> Counter:
+    """The ASR service's second-pass counters now, keyed 'metric' or 'metric:label'."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    counts: Counter = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in PASS_COUNTERS:
+                name = sample.name.removeprefix("rivulet_asr_").removesuffix("_total")
+                label = sample.labels.get(PASS_COUNTERS[sample.name], "")
+                counts[f"{name}:{label}" if label else name] += sample.value
+    return counts
 
 
 def level(asr, pool: list[tuple[str, np.ndarray]], streams: int, seconds: float, offset: int) -> dict:
@@ -123,20 +201,29 @@ def report_lines(rows: list[dict], args: argparse.Namespace, clips: int) -> list
         "streamed back to back at real-time pace. "
         '"limit": the service as configured (adaptive limit on second passes in flight, ceiling 32); '
         '"no limit": `RIVULET_ASR_SECOND_PASS_MAX_IN_FLIGHT=0`, every pass sent; "target N ms": '
-        "`RIVULET_ASR_SECOND_PASS_TARGET_MS=N`. Client, services and the tritonservers share this "
-        "machine's cores.",
+        '`RIVULET_ASR_SECOND_PASS_TARGET_MS=N`; "speculate at 60 ms": '
+        "`RIVULET_ASR_SECOND_PASS_BUSY_SPECULATE_AFTER_MS=60`, every speculation at the first 60 ms of "
+        'silence, however busy Whisper is (before 2026-12-07); "busy at N": '
+        "`RIVULET_ASR_SECOND_PASS_BUSY_PASSES=N`. Speculations used / dropped, refused passes and "
+        "passes decoded again in the whole window: the ASR service's counters over the level. Client, "
+        "services and the tritonservers share this machine's cores.",
         "",
         f"![finals under load]({args.name}.png)",
         "",
-        "| streams | config | utterances | final p50 / p95 / p99 (ms) | finals by Whisper | WER | right |",
-        "|---|---|---|---|---|---|---|",
+        "| streams | config | utterances | final p50 / p95 / p99 (ms) | finals by Whisper | WER | right "
+        "| speculations used / dropped | refused | decoded again in 30 s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        passes = r.get("passes", {})
         lines.append(
             f"| {r['streams']} | {r['config']} | {r['utterances']} | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} / "
             f"{r['p99_ms']:.0f} | {100 * r['whisper_share']:.0f} % ({r['whisper_finals']}/"
             f"{r['whisper_finals'] + r['streaming_finals']}) | {100 * r['wer']:.1f} % | "
-            f"{100 * r['utterances_right']:.0f} % |"
+            f"{100 * r['utterances_right']:.0f} % | {passes.get('speculative_passes:used', 0):.0f} / "
+            f"{passes.get('speculative_passes:dropped', 0):.0f} | "
+            f"{passes.get('second_passes_refused', 0):.0f} | "
+            f"{passes.get('whisper_decodings:whole_window_again', 0):.0f} |"
         )
     held = {
         label: max(
@@ -175,31 +262,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pool)} clips ≤ {MAX_CLIP_S:g} s", flush=True)
     rows: list[dict] = []
     models = ("asr_streaming", "asr_whisper")
+    metrics_ports = {c: free_port() for c in args.configs}
     with contextlib.ExitStack() as stack:
-        clients = {
-            label: riva.client.ASRService(
-                riva.client.Auth(
-                    uri=stack.enter_context(
-                        service_stack(
-                            "rivulet.asr", MODELS, args.log_dir / label.replace(" ", "-"), models,
-                            settings=settings, only_these_models=True,
-                        )
-                    )
+        clients = {}
+        for label in args.configs:
+            log_dir = args.log_dir / re.sub(r"[^\w.-]+", "-", label)
+            repository, settings = repository_for(CONFIGS[label], args.log_dir)
+            address = stack.enter_context(
+                service_stack(
+                    "rivulet.asr", repository, log_dir, models,
+                    settings={**settings, "metrics_port": metrics_ports[label]}, only_these_models=True,
                 )
-            )
-            for label, settings in ((c, CONFIGS[c]) for c in args.configs)
-        }  # fmt: skip
+            )  # fmt: skip
+            clients[label] = riva.client.ASRService(riva.client.Auth(uri=address))
         for client in clients.values():
             level(client, pool, 2, 4.0, 0)  # warm up
         for n, streams in enumerate(args.levels):
             for label, client in clients.items():
+                before = pass_counts(metrics_ports[label])
                 row = level(client, pool, streams, args.seconds, offset=n * 7)
                 row["config"] = label
+                row["passes"] = dict(pass_counts(metrics_ports[label]) - before)
                 rows.append(row)
                 print(
                     f"{streams:3d} streams [{label:8s}] {row['utterances']:4d} utterances  final p50/p95/p99 "
                     f"{row['p50_ms']:6.0f} / {row['p95_ms']:6.0f} / {row['p99_ms']:6.0f} ms  Whisper "
-                    f"{100 * row['whisper_share']:3.0f} %  WER {100 * row['wer']:5.1f} %",
+                    f"{100 * row['whisper_share']:3.0f} %  WER {100 * row['wer']:5.1f} %  {row['passes']}",
                     flush=True,
                 )
     path = write_report_files(

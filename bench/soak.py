@@ -159,7 +159,9 @@ def processes(stack: SpeechStack) -> dict[str, int]:
                 model = next(
                     (Path(a.decode()).parent.parent.name for a in cmdline if a.endswith(b"model.py")), ""
                 )
-                named[f"triton stub {model or child}"] = child
+                name = f"triton stub {model or child}"
+                copies = sum(k == name or k.startswith(f"{name} #") for k in named)
+                named[name if not copies else f"{name} #{copies + 1}"] = child  # asr_whisper runs two
     return named
 
 

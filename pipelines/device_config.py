@@ -66,7 +66,7 @@ SETTINGS: dict[str, dict[str, DeviceSettings]] = {
     },
     # Whisper on CTranslate2 (no ONNX): int8 on CPU cores, float16 on the GPU, bigger batches there.
     "asr_second_pass": {
-        "cpu": DeviceSettings(8, (), 2000, parameters={"compute_type": "int8"}),
+        "cpu": DeviceSettings(8, (), 2000, "KIND_CPU", 2, {"compute_type": "int8"}),
         "gpu": DeviceSettings(32, (8, 16, 32), 2000, "KIND_GPU", 1, {"compute_type": "float16"}),
     },
     # Decoupled FastPitch + HiFi-GAN (no batching): CUDA, two instances to overlap the streams.

@@ -128,3 +128,19 @@ def test_no_ceiling_means_no_limit():
         await asyncio.gather(*tasks)
 
     asyncio.run(scenario())
+
+
+def test_busy_while_that_many_passes_are_in_flight():
+    async def scenario():
+        admission = PassAdmission(ceiling=8, target_s=0.3, timeout_s=2.0)
+        release, busy = asyncio.Event(), []
+        tasks = []
+        for i in range(3):
+            busy.append((admission.busy(2), admission.busy(0)))
+            tasks.append(admission.start(held(release, [], str(i))))
+        release.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+        return busy, admission.busy(2)
+
+    assert asyncio.run(scenario()) == ([(False, True), (False, True), (True, True)], False)

@@ -63,6 +63,11 @@ class PassAdmission:
     def has_room(self) -> bool:
         return not self.ceiling or self.in_flight < int(self.limit)
 
+    def busy(self, passes: int) -> bool:
+        """At least `passes` passes are in flight: a new one would wait for Whisper, and one wasted now
+        delays others'."""
+        return self.in_flight >= passes
+
     def start(self, pass_: Coroutine[Any, Any, T], *, force: bool = False) -> asyncio.Task[T] | None:
         """`pass_` in a task of its own, or None (and `pass_` closed unrun) when the limit is reached.
         `force`: always started (offline Recognize: no streaming final to fall back on in time), still

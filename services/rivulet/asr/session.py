@@ -20,6 +20,7 @@ from riva.proto import riva_asr_pb2 as asr
 
 from rivulet.asr.catalog import AsrModel
 from rivulet.asr.decoding import Hypothesis, words_of
+from rivulet.asr.endpointing import EndpointingParams
 from rivulet.asr.language_model import FusionWeights
 from rivulet.asr.lexicon_decoding import LexiconSearch
 from rivulet.asr.live_captions import CAPTION_STABILITY, LiveCaptions, caption_pass
@@ -185,6 +186,15 @@ class SecondPassFinal:
 PASS_DEADLINE_SLACK_S = 1.0  # a pass's deadline beyond the second-pass timeout (it may start early)
 SPECULATE_AFTER_MS = 60  # VAD silence after speech that starts the second pass speculatively
 MAX_UTTERANCE_S = 30.0  # Whisper's window: longer utterances are cut to their last 30 s
+
+
+def speculate_after_ms(endpointing: EndpointingParams, busy_ms: int) -> int:
+    """The VAD silence at which an utterance's second pass starts: 60 ms, or `busy_ms` while Whisper
+    is busy (pauses inside an utterance then drop fewer passes), but never later than 60 ms before the
+    stream's early final (stop_history_eou) or endpoint (stop_history)."""
+    eou_ms = endpointing.stop_history_eou_ms
+    ends = eou_ms if eou_ms > 0 else endpointing.stop_history_ms
+    return max(SPECULATE_AFTER_MS, min(busy_ms, ends - SPECULATE_AFTER_MS))
 
 
 async def punctuated_finals(
@@ -409,7 +419,13 @@ class StreamSession:
             second.key is None
             and second.admission.has_room
             and self.recognizer.active
-            and self.silence.silence_ms >= SPECULATE_AFTER_MS
+            and self.silence.silence_ms
+            >= speculate_after_ms(
+                self.options.endpointing,
+                self.settings.asr_second_pass_busy_speculate_after_ms
+                if second.admission.busy(self.settings.asr_second_pass_busy_passes)
+                else 0,
+            )
             and self._voiced_end > self._consumed
         ):
             key, samples, offset, _ = self._utterance_audio(self.recognizer.span())

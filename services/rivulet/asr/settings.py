@@ -127,6 +127,21 @@ class AsrSettings(ServiceSettings):
         "hints are chosen among 5. 2 is as accurate as 5 on the dev speakers and about a fifth faster "
         "(services/rivulet/asr/README.md).",
     )
+    asr_second_pass_busy_speculate_after_ms: int = Field(
+        240,
+        ge=60,
+        description="VAD silence after speech at which an utterance's second pass starts speculatively "
+        "while Whisper is busy (half the admission limit's passes in flight); otherwise 60 ms. A "
+        "speculation that speech resumes after is dropped but still runs: on 2 CPU cores at 12 streams, "
+        "a quarter of all passes at 60 ms. Never later than 60 ms before the stream's early final "
+        "(stop_history_eou) or endpoint (stop_history), so a short endpoint still finds its pass begun.",
+    )
+    asr_second_pass_busy_passes: int = Field(
+        1,
+        ge=0,
+        description="Whisper counts as busy (asr_second_pass_busy_speculate_after_ms) while this many "
+        "second passes are in flight. 0: always.",
+    )
     asr_punctuation_model: str = Field(
         "punct_capit_en",
         description="Triton model that punctuates and capitalizes the streaming model's finals when a "

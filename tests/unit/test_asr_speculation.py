@@ -1,0 +1,28 @@
+"""When a stream's second pass starts speculatively (rivulet.asr.session.speculate_after_ms)."""
+
+from __future__ import annotations
+
+from rivulet.asr.endpointing import EndpointingParams
+from rivulet.asr.session import SPECULATE_AFTER_MS, speculate_after_ms
+
+
+def test_an_idle_whisper_gets_the_pass_at_the_first_silence():
+    assert speculate_after_ms(EndpointingParams(), busy_ms=0) == SPECULATE_AFTER_MS == 60
+
+
+def test_a_busy_whisper_waits_for_a_longer_silence_within_the_default_endpoint():
+    assert speculate_after_ms(EndpointingParams(stop_history_ms=800), busy_ms=240) == 240
+
+
+def test_a_short_endpoint_still_finds_its_pass_begun():
+    # 60 ms before the endpoint at the latest, and never before the first silence
+    assert speculate_after_ms(EndpointingParams(stop_history_ms=200), busy_ms=240) == 140
+    assert speculate_after_ms(EndpointingParams(stop_history_ms=100), busy_ms=240) == 60
+
+
+def test_the_early_final_counts_before_the_endpoint():
+    # the dialog's: early final at 100 ms of silence, endpoint at 160
+    dialog = EndpointingParams(stop_history_ms=160, stop_history_eou_ms=100)
+    assert speculate_after_ms(dialog, busy_ms=240) == 60
+    assert speculate_after_ms(EndpointingParams(stop_history_ms=800, stop_history_eou_ms=300), 240) == 240
+    assert speculate_after_ms(EndpointingParams(stop_history_ms=800, stop_history_eou_ms=200), 240) == 140
