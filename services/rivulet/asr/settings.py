@@ -131,9 +131,9 @@ class AsrSettings(ServiceSettings):
         240,
         ge=60,
         description="VAD silence after speech at which an utterance's second pass starts speculatively "
-        "while Whisper is busy (half the admission limit's passes in flight); otherwise 60 ms. A "
-        "speculation that speech resumes after is dropped but still runs: on 2 CPU cores at 12 streams, "
-        "a quarter of all passes at 60 ms. Never later than 60 ms before the stream's early final "
+        "while Whisper is busy (asr_second_pass_busy_passes in flight); otherwise 60 ms. A speculation "
+        "that speech resumes after is dropped but still runs: on 2 CPU cores at 8–12 streams, 30 % of "
+        "all speculations at 60 ms. Never later than 60 ms before the stream's early final "
         "(stop_history_eou) or endpoint (stop_history), so a short endpoint still finds its pass begun.",
     )
     asr_second_pass_busy_passes: int = Field(
