@@ -24,14 +24,12 @@ import itertools
 import re
 import sys
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -40,7 +38,7 @@ from bench.asr_real_speech import MODELS, load, score, stream_once
 from bench.local_stack import service_stack
 from bench.report_files import REPORTS, write_report_files
 from pipelines.asr import real_speech
-from rivulet.core.processes import free_port
+from rivulet.core.processes import free_port, metric_samples
 
 CONFIGS = {  # --configs: the service's settings for each
     "limit": {},  # as configured
@@ -88,16 +86,21 @@ def clip_pool(per_set: int, split: str = "test") -> list[tuple[str, np.ndarray]]
     return [clip for group in itertools.zip_longest(*by_set) for clip in group if clip is not None]
 
 
-def repository_for(settings: dict, workdir: Path) -> tuple[Path, dict]:
-    """The model repository a configuration serves and its service settings: the project's, or a copy
-    (the model folders linked) whose asr_whisper config runs `whisper_instances` instances with
+def folder_name(label: str) -> str:
+    """A configuration's label as a file name."""
+    return re.sub(r"[^\w.-]+", "-", label)
+
+
+def repository_for(label: str, workdir: Path) -> tuple[Path, dict]:
+    """The model repository configuration `label` serves and its service settings: the project's, or
+    a copy (the model folders linked) whose asr_whisper config runs `whisper_instances` instances with
     `whisper_parameters` changed."""
-    settings = dict(settings)
+    settings = dict(CONFIGS[label])
     instances = settings.pop("whisper_instances", None)
     parameters = settings.pop("whisper_parameters", {})
     if instances is None and not parameters:
         return MODELS, settings
-    repo = workdir / f"repository-{abs(hash(repr((instances, parameters))))}"
+    repo = workdir / f"repository-{folder_name(label)}"
     (repo / "asr_whisper").mkdir(parents=True, exist_ok=True)
     for model in ("asr_streaming",):
         link = repo / model
@@ -120,14 +123,12 @@ def repository_for(settings: dict, workdir: Path) -> tuple[Path, dict]:
 
 def pass_counts(metrics_port: int) -> Counter:
     """The ASR service's second-pass counters now, keyed 'metric' or 'metric:label'."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
     counts: Counter = Counter()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in PASS_COUNTERS:
-                name = sample.name.removeprefix("rivulet_asr_").removesuffix("_total")
-                label = sample.labels.get(PASS_COUNTERS[sample.name], "")
-                counts[f"{name}:{label}" if label else name] += sample.value
+    for sample in metric_samples(metrics_port):
+        if sample.name in PASS_COUNTERS:
+            name = sample.name.removeprefix("rivulet_asr_").removesuffix("_total")
+            label = sample.labels.get(PASS_COUNTERS[sample.name], "")
+            counts[f"{name}:{label}" if label else name] += sample.value
     return counts
 
 
@@ -266,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         clients = {}
         for label in args.configs:
-            log_dir = args.log_dir / re.sub(r"[^\w.-]+", "-", label)
-            repository, settings = repository_for(CONFIGS[label], args.log_dir)
+            log_dir = args.log_dir / folder_name(label)
+            repository, settings = repository_for(label, args.log_dir)
             address = stack.enter_context(
                 service_stack(
                     "rivulet.asr", repository, log_dir, models,

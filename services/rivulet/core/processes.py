@@ -85,6 +85,12 @@ def start_redis_server(workdir: Path, timeout_s: float = 5.0) -> tuple[subproces
     return process, f"redis://127.0.0.1:{port}/0"
 
 
+def metric_samples(metrics_port: int) -> list[Sample]:
+    """Every sample of the Prometheus metrics served on this machine's `metrics_port`, scraped now."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    return [s for family in text_string_to_metric_families(text.decode()) for s in family.samples]
+
+
 def health_status(address: str, service: str = "", ca_file: Path | None = None) -> str:
     """Health of `service` at `address` (over TLS trusting `ca_file` when given)."""
     channel = (
@@ -169,8 +175,7 @@ class ServiceProcess:
 
     def metric_samples(self) -> list[Sample]:
         """Every sample of the process's Prometheus metrics, scraped now."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read()
-        return [s for family in text_string_to_metric_families(text.decode()) for s in family.samples]
+        return metric_samples(self.metrics_port)
 
     def stop(self, timeout_s: float = 30.0) -> int:
         if self.process and self.process.poll() is None:
