@@ -35,6 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.asr_real_speech import MODELS, load, score, stream_once
+from bench.cpu_share import CpuShare
 from bench.local_stack import service_stack
 from bench.report_files import REPORTS, write_report_files
 from pipelines.asr import real_speech
@@ -189,6 +190,28 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def cpu_lines(rows: list[dict]) -> list[str]:
+    """Where the cores went in each level (`bench.cpu_share`: average cores per group of processes;
+    "bench" is this process, the streams' clients)."""
+    groups = sorted({g for r in rows for g in r.get("cpu", {}) if g != "machine"})
+    if not groups:
+        return []
+    lines = [
+        'CPU over each level (cores used on average; `bench.cpu_share`; "bench" is the streams\' clients):',
+        "",
+        f"| streams | config | {' | '.join(groups)} | idle |",
+        "|---|---|" + "---|" * (len(groups) + 1),
+    ]
+    for r in rows:
+        cpu = r.get("cpu", {})
+        used = [cpu.get(g, 0.0) for g in groups]
+        idle = max(cpu.get("machine", 0.0) - sum(used), 0.0)
+        lines.append(
+            f"| {r['streams']} | {r['config']} | {' | '.join(f'{u:.2f}' for u in used)} | {idle:.2f} |"
+        )
+    return lines
+
+
 def report_lines(rows: list[dict], args: argparse.Namespace, clips: int) -> list[str]:
     lines = [
         f"# Streaming finals under load: the second-pass admission limit ({args.split} speakers)",
@@ -226,6 +249,7 @@ def report_lines(rows: list[dict], args: argparse.Namespace, clips: int) -> list
             f"{passes.get('second_passes_refused', 0):.0f} | "
             f"{passes.get('whisper_decodings:whole_window_again', 0):.0f} |"
         )
+    lines += ["", *cpu_lines(rows)]
     held = {
         label: max(
             [r["streams"] for r in rows if r["config"] == label and r["p95_ms"] < GOAL_P95_MS], default=0
@@ -235,7 +259,7 @@ def report_lines(rows: list[dict], args: argparse.Namespace, clips: int) -> list
     lines += [
         "",
         "Most streams with final p95 < 500 ms: "
-        + ", ".join(f"{label} **{n}**" for label, n in held.items())
+        + ", ".join(f"{label} **{n or 'none of the levels measured'}**" for label, n in held.items())
         + " (a final by the streaming model is fast and less accurate: read it with the Whisper share "
         "and the WER).",
     ]
@@ -280,10 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             level(client, pool, 2, 4.0, 0)  # warm up
         for n, streams in enumerate(args.levels):
             for label, client in clients.items():
-                before = pass_counts(metrics_ports[label])
+                before, usage = pass_counts(metrics_ports[label]), CpuShare()
                 row = level(client, pool, streams, args.seconds, offset=n * 7)
                 row["config"] = label
                 row["passes"] = dict(pass_counts(metrics_ports[label]) - before)
+                row["cpu"] = usage.cores()
                 rows.append(row)
                 print(
                     f"{streams:3d} streams [{label:8s}] {row['utterances']:4d} utterances  final p50/p95/p99 "

@@ -16,6 +16,9 @@ import psutil
 # (group, what a process's name or command line holds), first match wins
 GROUPS = (
     ("browser", ("chrom", "firefox", "headless_shell")),
+    # Triton's python-backend stubs of the two ASR models, told apart by their model.py's path
+    ("asr_whisper", ("asr_whisper/",)),
+    ("asr_streaming", ("asr_streaming/",)),
     ("triton", ("tritonserver", "triton_python_backend_stub")),
     ("gateway", ("rivulet.gateway",)),
     ("dialog", ("rivulet.dialog",)),
