@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.asr_real_speech import MODELS, load, score, stream_once
-from bench.cpu_share import CpuShare
+from bench.cpu_share import CpuShare, table_lines
 from bench.local_stack import service_stack
 from bench.report_files import REPORTS, write_report_files
 from pipelines.asr import real_speech
@@ -191,25 +191,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def cpu_lines(rows: list[dict]) -> list[str]:
-    """Where the cores went in each level (`bench.cpu_share`: average cores per group of processes;
-    "bench" is this process, the streams' clients)."""
-    groups = sorted({g for r in rows for g in r.get("cpu", {}) if g != "machine"})
-    if not groups:
+    """Where the cores went in each level (`bench.cpu_share`)."""
+    table = table_lines(
+        [((r["streams"], r["config"]), r.get("cpu", {})) for r in rows], ["streams", "config"]
+    )
+    if not table:
         return []
-    lines = [
+    return [
         'CPU over each level (cores used on average; `bench.cpu_share`; "bench" is the streams\' clients):',
         "",
-        f"| streams | config | {' | '.join(groups)} | idle |",
-        "|---|---|" + "---|" * (len(groups) + 1),
+        *table,
     ]
-    for r in rows:
-        cpu = r.get("cpu", {})
-        used = [cpu.get(g, 0.0) for g in groups]
-        idle = max(cpu.get("machine", 0.0) - sum(used), 0.0)
-        lines.append(
-            f"| {r['streams']} | {r['config']} | {' | '.join(f'{u:.2f}' for u in used)} | {idle:.2f} |"
-        )
-    return lines
 
 
 def report_lines(rows: list[dict], args: argparse.Namespace, clips: int) -> list[str]:

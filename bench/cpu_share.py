@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 
 import psutil
 
@@ -73,3 +74,23 @@ class CpuShare:
             used[group] = used.get(group, 0.0) + max(seconds - previous, 0.0)
         shares = {g: round(s / elapsed, 2) for g, s in sorted(used.items(), key=lambda kv: -kv[1])}
         return {**shares, "machine": float(psutil.cpu_count() or 0)}
+
+
+def table_lines(
+    rows: Sequence[tuple[Sequence[object], dict[str, float]]], key_headers: Sequence[str]
+) -> list[str]:
+    """A markdown table of the cores each group used: a row per (its key cells, a `CpuShare.cores()`
+    result), with their sum and what was left idle; no lines when nothing was measured."""
+    groups = sorted({g for _, cpu in rows for g in cpu if g != "machine"})
+    if not groups:
+        return []
+    lines = [
+        "| " + " | ".join([*key_headers, *groups, "all", "idle"]) + " |",
+        "|" + "---|" * (len(key_headers) + len(groups) + 2),
+    ]
+    for keys, cpu in rows:
+        used = [cpu.get(g, 0.0) for g in groups]
+        idle = max(cpu.get("machine", 0.0) - sum(used), 0.0)
+        cells = [*map(str, keys), *(f"{u:.2f}" for u in used), f"{sum(used):.2f}", f"{idle:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines

@@ -35,7 +35,7 @@ import numpy as np
 from playwright.async_api import async_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.cpu_share import CpuShare
+from bench.cpu_share import CpuShare, table_lines
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import MODELS, SpeechStack, compose_repository, find_model, open_meteo_server
 from bench.dialog_task_success import nlu_source
@@ -262,23 +262,15 @@ def write_report(out: Path, data: dict) -> None:
             f"{s['asr_final_ms_p50']:.0f} | {s['nlu_ms_p50']:.0f} | {s['policy_ms_p50']:.0f} | "
             f"{s['tts_first_audio_ms_p50']:.0f} | {s['playout_p50']:.0f} |"
         )
-    groups = sorted({g for s in data["levels"].values() for g in s.get("cpu", {}) if g != "machine"})
-    if groups:
+    table = table_lines([((n,), s.get("cpu", {})) for n, s in data["levels"].items()], ["browsers"])
+    if table:
         lines += [
             "",
             "Where the CPU went while the pages talked (cores used on average by each group of processes, "
             "from their CPU times; `bench`: the bench's own clients and the browser's driver):",
             "",
-            "| browsers | " + " | ".join(groups) + " | all | cores |",
-            "|---|" + "---|" * (len(groups) + 2),
+            *table,
         ]
-        for n, s in data["levels"].items():
-            cpu = s.get("cpu", {})
-            used = [cpu.get(g, 0.0) for g in groups]
-            lines.append(
-                f"| {n} | " + " | ".join(f"{u:.2f}" for u in used) + f" | {sum(used):.2f} | "
-                f"{cpu.get('machine', 0):.0f} |"
-            )
     lines += ["", "Barge-in as the page sees it (start of the interrupting speech → playback stopped):", ""]
     lines += ["| browsers | barge-ins | p50 (ms) | p95 (ms) |", "|---|---|---|---|"]
     for n, s in data["levels"].items():
