@@ -28,7 +28,9 @@ from tqdm import tqdm
 from pipelines.nlu.corpus import load_corpus
 from pipelines.nlu.encoder import load_encoder, load_fast_tokenizer
 from pipelines.nlu.evaluate import load_runtime
+from pipelines.nlu.metrics import out_of_scope_scores
 from pipelines.nlu.paths import default_encoder_dir
+from pipelines.nlu.runtime import intent_slot
 
 REPORTS = Path(__file__).parent / "reports"
 SOURCES = ("snips", "assistant", "slurp")
@@ -36,16 +38,11 @@ TEMPERATURES = (1, 2, 4, 8)
 WEIGHTS = (1.0, 0.7, 0.5, 0.4, 0.3, 0.2)
 
 
-def embed(texts: list[str], encoder, tokenizer, batch: int = 128) -> np.ndarray:
+def embed(sentences: list[list[str]], encoder, tokenizer, batch: int = 128) -> np.ndarray:
+    """Unit-length mean-pooled sentence embeddings, tokenized as the served runtime tokenizes."""
     out = []
-    for start in tqdm(range(0, len(texts), batch), desc="    embed", unit="batch", leave=False):
-        encodings = tokenizer.encode_batch(texts[start : start + batch])
-        length = min(64, max(len(e.ids) for e in encodings))
-        ids = np.zeros((len(encodings), length), np.int64)
-        mask = np.zeros_like(ids)
-        for row, e in enumerate(encodings):
-            n = min(length, len(e.ids))
-            ids[row, :n], mask[row, :n] = e.ids[:n], 1
+    for start in tqdm(range(0, len(sentences), batch), desc="    embed", unit="batch", leave=False):
+        ids, mask, _ = intent_slot().encode_words(tokenizer, sentences[start : start + batch], 64)
         with torch.no_grad():
             states = encoder(
                 input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
@@ -56,14 +53,10 @@ def embed(texts: list[str], encoder, tokenizer, batch: int = 128) -> np.ndarray:
 
 
 def slurp_scores(gold: list[str], pred: list[str], oos: str) -> tuple[float, float, float]:
-    """In-scope accuracy, out-of-scope rejection, in-scope false rejection (%)."""
-    g, p = np.array(gold), np.array(pred)
-    inside = g != oos
-    return (
-        100 * float((p[inside] == g[inside]).mean()),
-        100 * float((p[~inside] == oos).mean()),
-        100 * float((p[inside] == oos).mean()),
-    )
+    """`out_of_scope_scores` as the report's three percentages."""
+    scores = out_of_scope_scores(gold, pred, oos)
+    keys = ("in_scope_accuracy", "out_of_scope_rejection", "in_scope_false_rejection")
+    return tuple(100 * scores[k] for k in keys)
 
 
 def mix(ft: np.ndarray, lr: np.ndarray, temperature: float, weight: float) -> np.ndarray:
@@ -87,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = load_encoder(default_encoder_dir()).eval()
     tokenizer = load_fast_tokenizer(default_encoder_dir())
     vectors = {
-        (split, source): embed(
-            [" ".join(e.words) for e in getattr(corpus, split)[source]], encoder, tokenizer
-        )
+        (split, source): embed([list(e.words) for e in getattr(corpus, split)[source]], encoder, tokenizer)
         for split in ("train", "dev", "test")
         for source in SOURCES
     }
