@@ -93,7 +93,7 @@ def build(
 def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: Path, key: str) -> dict:
     import torch
 
-    from pipelines.nlu.calibrate import calibrate
+    from pipelines.nlu.calibrate import calibrate_for
     from pipelines.nlu.evaluate import evaluate_sets, load_runtime
     from pipelines.nlu.export import export_onnx, max_onnx_difference
     from pipelines.nlu.joint_model import JointIntentSlotModel
@@ -108,7 +108,7 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
     version_dir = model_dir / VERSION
 
     stage("loading data")
-    corpus = load_corpus(dataset, recipe.train_per_intent, recipe.seed)
+    corpus = load_corpus(dataset, recipe.train_per_intent, recipe.seed, recipe.real_dev_in_training)
     sizes = {
         "train": {k: len(v) for k, v in corpus.train.items()},
         "dev": {k: len(v) for k, v in corpus.dev.items()},
@@ -157,7 +157,7 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
         stage(f"calibrating the {out_of_scope} threshold on the dev sets")
         labels["out_of_scope"] = {"intent": out_of_scope, "threshold": 0.0}
         (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
-        calibration = calibrate(load_runtime(version_dir), corpus.dev)
+        calibration = calibrate_for(recipe, lambda: load_runtime(version_dir), corpus.dev)
         labels["out_of_scope"]["threshold"] = calibration["threshold"]
         (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
         print(f"    {json.dumps(calibration)}", flush=True)

@@ -6,11 +6,12 @@ The threshold chosen is the highest one that keeps the in-scope false rejection 
 source within its limit: real phrasings (SLURP's dev part) may lose at most 2 % of in-scope
 requests (the goal on held-out data is 3 %), the SNIPS and generated dev sets at most 0.5 %.
 A higher threshold rejects more out-of-scope text, so this is the most rejection the limits allow.
+A recipe that trains on SLURP's dev part is not calibrated (threshold 0, the class alone decides).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +34,16 @@ def best_in_scope(
         best[start : start + len(probs)] = in_scope.max(axis=1)
         class_wins[start : start + len(probs)] = probs.argmax(axis=1) == oos
     return best, class_wins
+
+
+def calibrate_for(recipe, runtime: Callable[[], object], dev: dict[str, list[Example]]) -> dict:
+    """A build's calibration: `calibrate` on the dev sets, or, when the recipe trains on the real
+    phrasings' dev part (`Recipe.real_dev_in_training`), none (threshold 0: the out-of-scope class
+    alone decides), since no held-out real phrasings are left to calibrate on. `runtime` loads the
+    exported model (not loaded when skipped)."""
+    if recipe.real_dev_in_training:
+        return {"threshold": 0.0, "skipped": "the real phrasings' dev part is trained on"}
+    return calibrate(runtime(), dev)
 
 
 def calibrate(runtime, dev: dict[str, list[Example]]) -> dict:

@@ -53,7 +53,14 @@ def data_files(dataset: str) -> list[Path]:
     return [*files, slurp.devel_file(), slurp.MAPPING_FILE, DOMAIN_FILE] if dataset == "assistant" else files
 
 
-def load_corpus(dataset: str, train_per_intent: dict[str, int] | None = None, seed: int = 0) -> Corpus:
+def load_corpus(
+    dataset: str,
+    train_per_intent: dict[str, int] | None = None,
+    seed: int = 0,
+    real_dev_in_training: bool = False,
+) -> Corpus:
+    """A data set's splits; `real_dev_in_training` moves the real phrasings' dev part (SLURP's) into
+    training, leaving their test part the only held-out real phrasings."""
     if dataset == "assistant":
         root = data_dir() / "nlu" / "snips"
         generated = generate(seed=ASSISTANT_SEED)
@@ -61,6 +68,8 @@ def load_corpus(dataset: str, train_per_intent: dict[str, int] | None = None, se
         train = {"snips": read_split(root / "train"), "assistant": generated["train"], "slurp": real["train"]}
         dev = {"snips": read_split(root / "dev"), "assistant": generated["dev"], "slurp": real["dev"]}
         test = {"snips": read_split(root / "test"), "assistant": generated["test"], "slurp": real["test"]}
+        if real_dev_in_training:
+            train["slurp"] = [*real["train"], *dev.pop("slurp")]
     elif dataset == "atis":
         root = data_dir() / "nlu" / "atis"
         train = {"atis": read_split(root / "train")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 PUBLISHED = {
@@ -16,26 +17,8 @@ SET_NAMES = {
 
 
 # Hand-written context per dataset: how the recipe was chosen (runs whose builds are not kept).
-NOTES = {
-    "assistant": [
-        "Second recipe tried: lr 2e-4 / heads 2e-3, 8 epochs (23 min): SNIPS dev 98.86 / 95.64 / 89.71, "
-        "SNIPS test 97.86 / 95.16 / 89.00, worse than lr 1.5e-4 on dev, so not kept.",
-        "First run (argmax decoding, 8 epochs, lr 1.5e-4, heads 1e-3, 24 min): SNIPS dev "
-        "98.86 / 95.90 / 90.29, SNIPS test 98.00 / 94.99 / 88.71. Decoding that run's ONNX with the "
-        "valid-BIO "
-        "decoder now in `intent_slot.py` gave SNIPS dev slot F1 96.22 and test 95.32 (+0.3): most remaining "
-        "slot errors are world knowledge (movie_name vs object_name, track vs album, playlist vs entity_name "
-        "boundaries in AddToPlaylist), which a 6-layer sentence-embedding MiniLM knows less of than "
-        "BERT-base.",
-        "The generated assistant-domain test split is templated like its train split (unique utterances, "
-        "shared templates and slot values), so its figures measure coverage of the templates, not "
-        "generalisation to real users.",
-    ],
-    "atis": [
-        "ATIS test holds intents and tags never seen in train; they count as errors, as in the published "
-        "figures.",
-    ],
-}
+NOTES_FILE = Path(__file__).parent / "data" / "report_notes.toml"
+NOTES: dict[str, list[str]] = tomllib.loads(NOTES_FILE.read_text(encoding="utf-8"))
 
 
 def _pct(x: float) -> str:
@@ -54,7 +37,7 @@ def render(info: dict) -> str:
         "## Reproduce",
         "",
         "```",
-        f"cd /work/main && PYTHONPATH=services:. HF_HUB_OFFLINE=1 .venv/bin/python -m pipelines.nlu build "
+        f"PYTHONPATH=services:. HF_HUB_OFFLINE=1 .venv/bin/python -m pipelines.nlu build "
         f"--dataset {info['dataset']} --profile {info['profile']} --repository models",
         "```",
         "",

@@ -59,6 +59,15 @@ def test_assistant_corpus_joins_snips_the_generated_domain_and_slurp() -> None:
 
 
 @needs_data
+def test_real_dev_in_training_moves_slurps_dev_part_into_train_and_keeps_its_test_part() -> None:
+    held_out = load_corpus("assistant")
+    joined = load_corpus("assistant", real_dev_in_training=True)
+    assert "slurp" not in joined.dev and set(joined.dev) == {"snips", "assistant"}
+    assert joined.train["slurp"] == [*held_out.train["slurp"], *held_out.dev["slurp"]]
+    assert joined.test == held_out.test and joined.train["snips"] == held_out.train["snips"]
+
+
+@needs_data
 def test_atis_corpus_labels_come_from_train_only() -> None:
     corpus = load_corpus("atis")
     train_intents = {e.intent for e in corpus.train["atis"]}
