@@ -154,7 +154,7 @@ def report(turns: list[dict], settings: DialogSettings, triton: dict, name: str)
         f"at a time, through the dialog's ASR client with its defaults: early final after "
         f"{settings.dialog_early_final_ms} ms of silence, the turn ended (half-close) after "
         f"{settings.dialog_stop_silence_ms} ms, Whisper window "
-        f"{settings.dialog_asr_second_pass_window_s:g} s.",
+        f"{settings.dialog_asr_second_pass_window_s:g} s; no hints (as on a conversation's first turn).",
         "",
         "Times from the end of the speech (ms):",
         "",

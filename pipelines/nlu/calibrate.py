@@ -12,10 +12,14 @@ A recipe that trains on SLURP's dev part is not calibrated (threshold 0, the cla
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.nlu.datasets import Example
+
+if TYPE_CHECKING:
+    from pipelines.nlu.recipes import Recipe
 
 FALSE_REJECTION_LIMITS = {"slurp": 0.02}
 DEFAULT_FALSE_REJECTION_LIMIT = 0.005
@@ -36,7 +40,7 @@ def best_in_scope(
     return best, class_wins
 
 
-def calibrate_for(recipe, runtime: Callable[[], object], dev: dict[str, list[Example]]) -> dict:
+def calibrate_for(recipe: Recipe, runtime: Callable[[], object], dev: dict[str, list[Example]]) -> dict:
     """A build's calibration: `calibrate` on the dev sets, or, when the recipe trains on the real
     phrasings' dev part (`Recipe.real_dev_in_training`), none (threshold 0: the out-of-scope class
     alone decides), since no held-out real phrasings are left to calibrate on. `runtime` loads the
