@@ -26,13 +26,12 @@ import time
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.dialog_latency import REQUESTS
+from bench.dialog_latency import REQUESTS, pct
 from bench.dialog_support import HELD_OUT_VOICES, MODELS, SpeechStack, compose_repository, user_speech
 from bench.report_files import write_report_files
 from rivulet.core import audio
@@ -83,10 +82,6 @@ async def one_turn(client: AsrClient, settings: DialogSettings, text: str, voice
                 marks.setdefault("early_ms", now)
     await sender
     return marks
-
-
-def percentile(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
 
 def whisper_in_triton(url: str, model: str) -> dict:
@@ -164,7 +159,7 @@ def report(turns: list[dict], settings: DialogSettings, triton: dict, name: str)
     for label, values in rows:
         top = round(max(values), 1) if values else float("nan")
         lines.append(
-            f"| {label} | {len(values)} | {percentile(values, 50)} | {percentile(values, 95)} | {top} |"
+            f"| {label} | {len(values)} | {round(pct(values, 50), 1)} | {round(pct(values, 95), 1)} | {top} |"
         )
     lines += [
         "",
