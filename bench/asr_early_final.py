@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 from bench.dialog_latency import REQUESTS, pct
 from bench.dialog_support import HELD_OUT_VOICES, MODELS, SpeechStack, compose_repository, user_speech
 from bench.report_files import write_report_files
+from rivulet.asr.settings import AsrSettings
 from rivulet.core import audio
 from rivulet.core.processes import ROOT
 from rivulet.dialog.asr_listening import ASR_BACKSTOP_MS
@@ -134,6 +135,7 @@ def report(turns: list[dict], settings: DialogSettings, triton: dict, name: str)
     in_time = sum(1 for t in turns if t.get("early_ms", float("inf")) < t["closed_ms"])
     after_close = [t["final_ms"] - t["closed_ms"] for t in turns if "final_ms" in t]
     load = os.getloadavg()[0]
+    speculate_ms = AsrSettings().asr_second_pass_speculate_after_ms  # this environment's, as the ASR's
     rows = [
         ("early final (stability 1.0)", early),
         ("the dialog ends the turn (half-close)", closed),
@@ -165,8 +167,8 @@ def report(turns: list[dict], settings: DialogSettings, triton: dict, name: str)
         "",
         f"**Early finals that arrived before the dialog ended the turn: {in_time} of {len(turns)}** "
         "(only those let the dialog answer during the endpointing wait). The ASR starts its Whisper pass "
-        "at 60 ms of silence (`rivulet.asr.session.SPECULATE_AFTER_MS`); the early final follows the pass, "
-        "so the pass's own time decides whether it beats the end of the turn.",
+        f"at {speculate_ms} ms of silence (`asr_second_pass_speculate_after_ms`); the early final follows "
+        "the pass, so the pass's own time decides whether it beats the end of the turn.",
         "",
         f"Inside Triton (its statistics for `{MODELS['second_pass']}` over the run, warm-up included: "
         f"{triton['requests']} passes in {triton['executions']} executions), mean ms a pass: queued "

@@ -45,7 +45,11 @@ CONFIGS = {  # --configs: the service's settings for each
     "limit": {},  # as configured
     "no limit": {"asr_second_pass_max_in_flight": 0},
     **{f"target {ms} ms": {"asr_second_pass_target_ms": ms} for ms in (150, 300, 500, 1000)},
-    "speculate at 60 ms": {"asr_second_pass_busy_speculate_after_ms": 60},  # as before 2026-12-07
+    "speculate at 60 ms": {  # as before 2026-12-07
+        "asr_second_pass_speculate_after_ms": 60,
+        "asr_second_pass_busy_speculate_after_ms": 60,
+    },
+    **{f"idle speculate {ms} ms": {"asr_second_pass_speculate_after_ms": ms} for ms in (30, 60)},
     **{f"busy speculate {ms} ms": {"asr_second_pass_busy_speculate_after_ms": ms} for ms in (240, 400)},
     **{  # every speculation at this silence, however idle Whisper is
         f"speculate {ms} ms": {
@@ -61,12 +65,17 @@ CONFIGS = {  # --configs: the service's settings for each
     "before 2026-12-07": {  # one Whisper instance on 2 threads, every speculation at 60 ms
         "whisper_instances": 1,
         "whisper_parameters": {"cpu_threads": "2"},
+        "asr_second_pass_speculate_after_ms": 60,
         "asr_second_pass_busy_speculate_after_ms": 60,
     },
     "whisper x2": {"whisper_instances": 2},
     "whisper x3": {"whisper_instances": 3},
     "whisper x2, 1 thread each": {"whisper_instances": 2, "whisper_parameters": {"cpu_threads": "1"}},
-    "whisper x2, speculate at 60 ms": {"whisper_instances": 2, "asr_second_pass_busy_speculate_after_ms": 60},
+    "whisper x2, speculate at 60 ms": {
+        "whisper_instances": 2,
+        "asr_second_pass_speculate_after_ms": 60,
+        "asr_second_pass_busy_speculate_after_ms": 60,
+    },
 }
 # where Whisper's time went in a level: the ASR service's counters, as differences over the level
 PASS_COUNTERS = {

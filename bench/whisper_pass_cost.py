@@ -34,7 +34,6 @@ import matplotlib.pyplot as plt
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import HELD_OUT_VOICES, user_speech
 from bench.report_files import write_report_files
-from rivulet.asr.session import SPECULATE_AFTER_MS
 from rivulet.asr.settings import AsrSettings
 from rivulet.core.processes import ROOT
 from rivulet.dialog import hints
@@ -45,7 +44,8 @@ MODEL = ROOT / "models" / "asr_whisper"
 RATE = 16000
 SPOKEN_LEAD_S = 0.25  # the silence `user_speech` puts before the words
 LEAD_S = 0.1  # kept before the words
-TAIL_S = SPECULATE_AFTER_MS / 1000  # kept after them: the silence that starts the ASR's pass
+# kept after the words: the silence that starts the ASR's pass
+TAIL_S = AsrSettings().asr_second_pass_speculate_after_ms / 1000
 WINDOW_S = DialogSettings.model_fields["dialog_asr_second_pass_window_s"].default  # the dialog's
 _DIALOG = {k: f.default for k, f in DialogSettings.model_fields.items()}
 # the boost the dialog gives its follow-up hints (lower than the answers to a question's)

@@ -184,17 +184,19 @@ class SecondPassFinal:
 
 
 PASS_DEADLINE_SLACK_S = 1.0  # a pass's deadline beyond the second-pass timeout (it may start early)
-SPECULATE_AFTER_MS = 60  # VAD silence after speech that starts the second pass speculatively
+PASS_HEAD_START_MS = 60  # a busy Whisper's pass still starts this long before the early final/endpoint
 MAX_UTTERANCE_S = 30.0  # Whisper's window: longer utterances are cut to their last 30 s
 
 
-def speculate_after_ms(endpointing: EndpointingParams, busy_ms: int) -> int:
-    """The VAD silence at which an utterance's second pass starts: 60 ms, or `busy_ms` while Whisper
-    is busy (pauses inside an utterance then drop fewer passes), but never later than 60 ms before the
-    stream's early final (stop_history_eou) or endpoint (stop_history)."""
+def speculate_after_ms(endpointing: EndpointingParams, busy_ms: int, idle_ms: int) -> int:
+    """The VAD silence at which an utterance's second pass starts: `idle_ms`, or `busy_ms` while
+    Whisper is busy (pauses inside an utterance then drop fewer passes), but never later than
+    PASS_HEAD_START_MS before the stream's early final (stop_history_eou) or endpoint (stop_history)."""
+    if busy_ms <= idle_ms:
+        return idle_ms
     eou_ms = endpointing.stop_history_eou_ms
     ends = eou_ms if eou_ms > 0 else endpointing.stop_history_ms
-    return max(SPECULATE_AFTER_MS, min(busy_ms, ends - SPECULATE_AFTER_MS))
+    return max(idle_ms, min(busy_ms, ends - PASS_HEAD_START_MS))
 
 
 async def punctuated_finals(
@@ -331,12 +333,12 @@ class StreamSession:
         from its first frame (less the context) to the end of the speech the VAD heard (plus the
         context), never before the previous final's audio."""
         rate, frame = self.model.sample_rate_hz, self.model.frame_samples
-        # the end of the speech the VAD heard plus the speculation's silence: the same audio whether
-        # the pass started at the first silence or at the endpoint (the transcript does not depend
+        # the end of the speech the VAD heard plus the first silence that starts a speculation: the
+        # same audio whether the pass started then or at the endpoint (the transcript does not depend
         # on when it ran)
         start = self._utterance_start(span)
         voiced = self._voiced_end if self._voiced_end > start else span[1] * frame
-        end = min(voiced + SPECULATE_AFTER_MS * rate // 1000, self._received)
+        end = min(voiced + self.settings.asr_second_pass_speculate_after_ms * rate // 1000, self._received)
         begin = max(start, end - int(MAX_UTTERANCE_S * rate))
         return (begin, self._voiced_end), self.history.slice(begin, end), begin / rate, end
 
@@ -425,6 +427,7 @@ class StreamSession:
                 self.settings.asr_second_pass_busy_speculate_after_ms
                 if second.admission.busy(self.settings.asr_second_pass_busy_passes)
                 else 0,
+                self.settings.asr_second_pass_speculate_after_ms,
             )
             and self._voiced_end > self._consumed
         ):
@@ -463,7 +466,8 @@ class StreamSession:
         if result is not None:
             out.append(SecondPassFinal(result, is_final=False, interim_stability=CAPTION_STABILITY))
         # while the VAD hears speech the caption may grow
-        if self.silence.silence_ms < SPECULATE_AFTER_MS and self.captions.due(utterance, self._received):
+        speaking = self.silence.silence_ms < self.settings.asr_second_pass_speculate_after_ms
+        if speaking and self.captions.due(utterance, self._received):
             rate = self.model.sample_rate_hz
             begin = max(utterance, self._received - int(MAX_UTTERANCE_S * rate))
             self.captions.start(self.history.slice(begin, self._received), begin / rate, self._received)

@@ -127,11 +127,23 @@ class AsrSettings(ServiceSettings):
         "hints are chosen among 5. 2 is as accurate as 5 on the dev speakers and about a fifth faster "
         "(services/rivulet/asr/README.md).",
     )
+    asr_second_pass_speculate_after_ms: int = Field(
+        60,
+        ge=20,
+        le=1000,
+        description="VAD silence after speech at which an utterance's second pass starts speculatively "
+        "while Whisper is idle; the pass's audio ends this long after the speech wherever it starts, so "
+        "its transcript does not depend on when it ran. 30 brought the final ~25 ms sooner at p95 on 2 "
+        "CPU cores but cut lone words' last sounds ('yes' -> 'yeah'; dev speakers streamed, WER 7.0 -> "
+        "7.9 % at 8 streams): the VAD can place the end of a faint last sound up to 60 ms early "
+        "(services/rivulet/asr/README.md).",
+    )
     asr_second_pass_busy_speculate_after_ms: int = Field(
         240,
         ge=60,
         description="VAD silence after speech at which an utterance's second pass starts speculatively "
-        "while Whisper is busy (asr_second_pass_busy_passes in flight); otherwise 60 ms. A speculation "
+        "while Whisper is busy (asr_second_pass_busy_passes in flight); otherwise "
+        "asr_second_pass_speculate_after_ms. A speculation "
         "that speech resumes after is dropped but still runs: on 2 CPU cores at 8–12 streams, 30 % of "
         "all speculations at 60 ms. Never later than 60 ms before the stream's early final "
         "(stop_history_eou) or endpoint (stop_history), so a short endpoint still finds its pass begun.",
