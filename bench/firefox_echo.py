@@ -5,12 +5,13 @@ silence. This isolates it without the stack: headless Firefox (bench/gateway_fir
 PulseAudio microphone) opens `bench/pages/echo_probe.html`, which runs the app's own `Microphone`
 (static/js/capture.js: getUserMedia → AudioWorklet, 20 ms frames with their RMS) in an AudioContext
 that also plays a tone. Speech is played into the microphone once before the tone and once while
-the tone plays; the report gives the loudest capture frame in each, by mode:
+the tone plays (`--far-end speech`: while the page plays a recorded spoken reply instead, as the app
+does); the report gives the loudest capture frame in each, by mode:
 - `echo-cancellation`: `echoCancellation: true` (the app's default, for loudspeakers);
 - `headphones`: `echoCancellation: false` (the app's Headphones box).
 A fresh Firefox and PulseAudio for every run. Writes bench/reports/firefox_echo.{md,json,png}.
 
-    python -m bench.firefox_echo [--runs 3] [--modes echo-cancellation headphones]
+    python -m bench.firefox_echo [--runs 3] [--modes echo-cancellation headphones] [--far-end speech]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.dialog_support import HELD_OUT_VOICES
 from bench.gateway_firefox import Firefox, PulseAudio
 from bench.gateway_support import microphone_wav
 from bench.report_files import write_report_files
@@ -34,11 +36,24 @@ STATIC = ROOT / "services" / "rivulet" / "gateway"  # /static/... as the gateway
 HEARD = 0.05  # frame RMS: speech played into the microphone reads 0.15-0.6, silence 0.0
 
 
+FAR_END_TEXTS = [  # the far end for `--far-end speech`: a spoken reply, longer than the speech over it
+    "here is what I can do",
+    "I can set timers and alarms",
+    "turn the lights on and off",
+    "and keep your shopping list",
+]
+
+
 class _Files(http.server.SimpleHTTPRequestHandler):
-    """/static/... from the gateway's static files, anything else from bench/pages."""
+    """/static/... from the gateway's static files, /far_end/... from `far_end_dir`, anything else
+    from bench/pages."""
+
+    far_end_dir = PAGES
 
     def translate_path(self, path: str) -> str:
         path = path.split("?")[0]
+        if path.startswith("/far_end/"):
+            return str(self.far_end_dir / path.removeprefix("/far_end/"))
         base = STATIC if path.startswith("/static/") else PAGES
         return str(base / path.lstrip("/"))
 
@@ -56,7 +71,14 @@ def loudest(levels: list, start: float, end: float) -> float:
     return max((rms for t, rms in levels if start <= t < end), default=0.0)
 
 
-def one_run(mode: str, url: str, speech: Path, directory: Path) -> dict:
+def frames_heard(levels: list, start: float, end: float) -> int:
+    """Capture frames louder than HEARD in [start, end): how much of the speech came through."""
+    return sum(1 for t, rms in levels if start <= t < end and rms > HEARD)
+
+
+def one_run(
+    mode: str, url: str, speech: Path, directory: Path, far_end: str = "tone", far_end_s: float = 10.0
+) -> dict:
     with PulseAudio(directory / "pulse") as pulse, Firefox(directory / "firefox", pulse) as firefox:
         firefox.open(url)
         firefox.wait_for("window.ready === true", 30)
@@ -70,7 +92,15 @@ def one_run(mode: str, url: str, speech: Path, directory: Path) -> dict:
         before = [firefox.evaluate("window.probe.now()")]
         pulse.play(speech).wait()
         before.append(firefox.evaluate("window.probe.now()"))
-        tone_at = firefox.evaluate("window.probe.tone(10)")
+        if far_end == "tone":
+            tone_at = firefox.evaluate("window.probe.tone(10)")
+        else:  # a spoken reply, decoded and played by the page as the app plays its replies
+            tone_at = firefox.client.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "window.probe.speech('/far_end/reply.wav').then(done);",
+                sandbox=None,
+                script_timeout=30_000,
+            )
         time.sleep(1.0)  # the tone is playing
         during = [firefox.evaluate("window.probe.now()")]
         pulse.play(speech).wait()
@@ -79,27 +109,36 @@ def one_run(mode: str, url: str, speech: Path, directory: Path) -> dict:
         levels = firefox.evaluate("window.levels")
     return {
         "mode": mode,
+        "far_end": far_end,
+        "far_end_s": far_end_s,
         "settings": started["settings"],
         "shared_context": started["shared"],
         "rate": started["rate"],
         "tone_at_s": tone_at,
         "before_tone": loudest(levels, *before),
         "during_tone": loudest(levels, *during),
+        "frames_heard_before": frames_heard(levels, *before),
+        "frames_heard_during": frames_heard(levels, *during),
         "levels": levels,
     }
 
 
-def report_lines(results: list[dict], runs: int) -> list[str]:
+def report_lines(
+    results: list[dict], runs: int, far_end: str = "tone", name: str = "firefox_echo"
+) -> list[str]:
+    played = "a tone" if far_end == "tone" else "a recorded spoken reply (another voice)"
+    option = "" if far_end == "tone" else f" --far-end {far_end} --report {name}"
     lines = [
         "# Firefox: the microphone while the page plays audio",
         "",
-        f"`python -m bench.firefox_echo --runs {runs}`: the app's `Microphone` in headless Firefox, "
-        "speech played into a PulseAudio microphone before and while the page plays a tone; the "
-        f"loudest 20 ms capture frame (RMS) in each; heard = above {HEARD}.",
+        f"`python -m bench.firefox_echo --runs {runs}{option}`: the app's `Microphone` in headless "
+        f"Firefox, speech played into a PulseAudio microphone before and while the page plays {played} "
+        f'("the tone" below); the loudest 20 ms capture frame (RMS) in each; heard = above {HEARD}; '
+        "frames heard: how many 20 ms frames of the same speech were above it, before and during.",
         "",
         "| mode | echoCancellation applied | runs | loudest before the tone | loudest during the tone | "
-        "heard during the tone |",
-        "|---|---|---|---|---|---|",
+        "heard during the tone | frames heard before / during (each run) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode in dict.fromkeys(r["mode"] for r in results):
         rows = [r for r in results if r["mode"] == mode]
@@ -107,11 +146,14 @@ def report_lines(results: list[dict], runs: int) -> list[str]:
         during = [r["during_tone"] for r in rows]
         heard = sum(d > HEARD for d in during)
         applied = sorted({str(r["settings"]["echoCancellation"]) for r in rows})
+        frames = ", ".join(
+            f"{r.get('frames_heard_before', '?')} / {r.get('frames_heard_during', '?')}" for r in rows
+        )
         lines.append(
             f"| {mode} | {', '.join(applied)} | {len(rows)} | {min(before):.3f}–{max(before):.3f} | "
-            f"{min(during):.4f}–{max(during):.4f} | {heard} of {len(rows)} |"
+            f"{min(during):.4f}–{max(during):.4f} | {heard} of {len(rows)} | {frames} |"
         )
-    lines += ["", "![capture levels](firefox_echo.png)", ""]
+    lines += ["", f"![capture levels]({name}.png)", ""]
     return lines
 
 
@@ -127,11 +169,13 @@ def plot(results: list[dict], path: Path) -> None:
         for i, r in enumerate(x for x in results if x["mode"] == mode):
             t = [p[0] - r["tone_at_s"] for p in r["levels"]]
             ax.plot(t, [p[1] for p in r["levels"]], lw=0.8, label=f"run {i + 1}")
-        ax.axvspan(0, 10, color="orange", alpha=0.12, label="tone playing")
+        tone = results[0].get("far_end", "tone") == "tone"
+        ax.axvspan(0, results[0].get("far_end_s", 10.0), color="orange", alpha=0.12,
+                   label="tone playing" if tone else "reply playing")  # fmt: skip
         ax.set_title(mode)
         ax.set_ylabel("capture RMS")
         ax.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("seconds from the tone's start")
+    axes[-1, 0].set_xlabel("seconds from the start of the page's sound")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -143,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--far-end", choices=("tone", "speech"), default="tone", help="what the page plays")
     parser.add_argument("--report", default="firefox_echo", help="report name ('' writes none)")
     args = parser.parse_args(argv)
     server = serve_pages()
@@ -151,9 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="rivulet-ffecho-") as tmp:
             speech = microphone_wav(Path(tmp) / "speech.wav", ["what time is it", "turn on the lights"], 0.5)
+            far_end_s = 10.0  # the tone's length
+            if args.far_end == "speech":
+                voice = HELD_OUT_VOICES[0]  # not the microphone's voice
+                far_end_s = microphone_wav(Path(tmp) / "reply.wav", FAR_END_TEXTS, 0.2, 0.0, voice).duration_s
+                _Files.far_end_dir = Path(tmp)
             for run in range(args.runs):
                 for mode in args.modes:
-                    results.append(one_run(mode, url, speech.path, Path(tmp) / f"{mode}-{run}"))
+                    directory = Path(tmp) / f"{mode}-{run}"
+                    results.append(one_run(mode, url, speech.path, directory, args.far_end, far_end_s))
                     r = results[-1]
                     print(
                         f"{mode} run {run + 1}: echoCancellation {r['settings']['echoCancellation']}, "
@@ -163,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.shutdown()
     if args.report:
-        lines = report_lines(results, args.runs)
+        lines = report_lines(results, args.runs, args.far_end, args.report)
         path = write_report_files(args.report, lines, results, lambda p: plot(results, p))
         print(path.read_text())
     return 0
