@@ -1,7 +1,8 @@
 // The microphone: getUserMedia (echo cancellation unless the user wears headphones, noise
 // suppression, auto gain) → AudioWorklet → 20 ms frames of 16 kHz PCM handed to
-// `onFrame(pcmArrayBuffer, audioClockTime, rms)`. Firefox's echo canceller silences the microphone
-// while the page plays audio (the reply), so there barge-in needs headphones mode (README, web app).
+// `onFrame(pcmArrayBuffer, audioClockTime, rms)`. While the page plays a reply, Firefox's echo
+// canceller lets only part of the user's speech through (headphones mode hears all of it; README,
+// "Barge-in in Firefox").
 export class Microphone {
   constructor(context, onFrame) {
     this.context = context;
