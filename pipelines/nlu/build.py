@@ -154,7 +154,8 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
     calibration = None
     out_of_scope = load_mapping().out_of_scope_intent
     if out_of_scope in corpus.intents:
-        stage(f"calibrating the {out_of_scope} threshold on the dev sets")
+        how = "not calibrated: trained on the real dev part" if recipe.real_dev_in_training else "dev sets"
+        stage(f"the {out_of_scope} threshold ({how})")
         labels["out_of_scope"] = {"intent": out_of_scope, "threshold": 0.0}
         (version_dir / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
         calibration = calibrate_for(recipe, lambda: load_runtime(version_dir), corpus.dev)
