@@ -20,6 +20,8 @@ from typing import Literal, NamedTuple
 from pipelines.build_steps import stage
 
 ARTIFACTS = ("model.onnx", "tokenizer.json", "labels.json", "build.json")
+# Written by some builds only (the NLU's int8 graph for the CPU): kept with the others where present.
+OPTIONAL_ARTIFACTS = ("model.int8.onnx",)
 STAMP = "build.json"
 
 
@@ -61,15 +63,22 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def _present(directory: Path) -> list[str]:
+    """The artifacts to copy out of `directory`: every required one, and the optional ones it has."""
+    return [*ARTIFACTS, *(name for name in OPTIONAL_ARTIFACTS if (directory / name).is_file())]
+
+
 def clear_artifacts(version_dir: Path) -> None:
     """Unlink the artifacts rather than overwrite them: they may be hard links into the cache."""
-    for name in ARTIFACTS:
+    for name in (*ARTIFACTS, *OPTIONAL_ARTIFACTS):
         (version_dir / name).unlink(missing_ok=True)
 
 
 def restore(entry: Path, version_dir: Path) -> None:
     version_dir.mkdir(parents=True, exist_ok=True)
-    for name in ARTIFACTS:
+    for name in OPTIONAL_ARTIFACTS:  # an older build's file must not outlive it
+        (version_dir / name).unlink(missing_ok=True)
+    for name in _present(entry):
         _link_or_copy(entry / name, version_dir / name)
 
 
@@ -82,7 +91,7 @@ def store(version_dir: Path, cache_dir: Path, key: str) -> Path:
     staging = cache_dir / f".{key}.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    for name in ARTIFACTS:
+    for name in _present(version_dir):
         _link_or_copy(version_dir / name, staging / name)
     shutil.rmtree(entry, ignore_errors=True)
     os.replace(staging, entry)

@@ -21,6 +21,7 @@ from pipelines.nlu.slurp import load_mapping
 from pipelines.nlu.triton_config import config_pbtxt
 
 VERSION = "1"
+INT8_MIN_AGREEMENT = 0.97  # of the dev sets' best intents, int8 graph against the float one
 
 
 def write_model_files(model_dir: Path, dataset: str) -> None:
@@ -31,6 +32,36 @@ def write_model_files(model_dir: Path, dataset: str) -> None:
     if not path.is_file() or path.read_text() != config:
         path.write_text(config)
     install_runtime_files(RUNTIME_DIR, RUNTIME_FILES, model_dir / VERSION)
+
+
+def _write_int8_graph(version_dir: Path, batches: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """model.int8.onnx beside model.onnx, kept only where its best intent agrees with the float
+    graph's on at least INT8_MIN_AGREEMENT of the dev sets (else the CPU runs model.onnx too)."""
+    import onnxruntime as ort
+
+    from pipelines.nlu.export import intent_agreement, quantize_int8
+    from pipelines.nlu.runtime import intent_slot
+
+    fp32_graph, int8_graph = intent_slot().FP32_GRAPH, intent_slot().INT8_GRAPH
+    stage("the int8 graph for the CPU (dynamic quantization, per channel)")
+    target = version_dir / int8_graph
+    quantize_int8(version_dir / fp32_graph, target)
+    sessions = [
+        ort.InferenceSession(str(version_dir / name), providers=["CPUExecutionProvider"])
+        for name in (fp32_graph, int8_graph)
+    ]
+    agree, worst = intent_agreement(*sessions, batches)
+    written = agree >= INT8_MIN_AGREEMENT
+    if not written:
+        target.unlink()
+    size_mb = round((target.stat().st_size if written else 0) / 1e6, 1)
+    verdict = f"written ({size_mb} MB)" if written else f"not written (under {INT8_MIN_AGREEMENT:.0%})"
+    print(
+        f"    int8 vs float: same best intent on {agree:.1%} of the dev sets, max |probability difference| "
+        f"{worst:.3f}; {verdict}",
+        flush=True,
+    )
+    return {"written": written, "intent_agreement": agree, "max_prob_diff": worst, "size_mb": size_mb}
 
 
 def _key(dataset: str, profile: str, encoder_dir: Path) -> str:
@@ -150,6 +181,10 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
         raise RuntimeError(f"ONNX and PyTorch disagree: max |logit difference| = {parity}")
     print(f"    ONNX vs PyTorch: max |logit difference| {parity:.2e}", flush=True)
     timings["export_s"] = round(time.perf_counter() - t, 1)
+    dev = [e.words for examples in corpus.dev.values() for e in examples]
+    encode = intent_slot().encode_words
+    dev_batches = [encode(tokenizer, dev[i : i + 64], recipe.max_length)[:2] for i in range(0, len(dev), 64)]
+    int8 = _write_int8_graph(version_dir, dev_batches)
 
     calibration = None
     out_of_scope = load_mapping().out_of_scope_intent
@@ -198,6 +233,7 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
         "history": history,
         "metrics": metrics,
         "onnx_parity_max_abs_diff": parity,
+        "int8_graph": int8,
         "out_of_scope_calibration": calibration,
         "timings": timings,
         "environment": {
@@ -211,6 +247,8 @@ def _train_and_export(dataset: str, profile: str, encoder_dir: Path, model_dir: 
         "command": f"python -m pipelines.nlu build --dataset {dataset} --profile {profile} --repository DIR",
     }
     timings["total_s"] = round(sum(timings.values()), 1)
-    info["latency"] = measure_latency(version_dir)
+    info["latency"] = measure_latency(version_dir)  # the graph the CPU serves
+    if int8["written"]:
+        info["latency_fp32"] = measure_latency(version_dir, graph=intent_slot().FP32_GRAPH)
     (version_dir / build_cache.STAMP).write_text(json.dumps(info, indent=1) + "\n")
     return info

@@ -113,8 +113,20 @@ def render(info: dict) -> str:
         lat = info["latency"]
         lines.append(
             f"- onnxruntime latency of `intent_slot.py` (split + tokenize + ONNX + decode) for one short "
-            f"query, 1 thread: median {lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms "
-            f'over {lat["runs"]} runs ("{lat["query"]}")'
+            f"query, 1 thread, `{lat.get('graph', 'model.onnx')}`: median {lat['median_ms']:.2f} ms, "
+            f'p90 {lat["p90_ms"]:.2f} ms over {lat["runs"]} runs ("{lat["query"]}")'
+        )
+    if "latency_fp32" in info:
+        lat = info["latency_fp32"]
+        lines.append(f"- the float graph `model.onnx` (what a GPU runs): median {lat['median_ms']:.2f} ms, "
+                     f"p90 {lat['p90_ms']:.2f} ms")  # fmt: skip
+    if info.get("int8_graph"):
+        q = info["int8_graph"]
+        verdict = f"written, {q['size_mb']} MB" if q["written"] else "not written"
+        lines.append(
+            f"- int8 graph for the CPU (`model.int8.onnx`, {verdict}): the same best intent as the float "
+            f"graph on {100 * q['intent_agreement']:.1f} % of the dev sets, max |probability difference| "
+            f"{q['max_prob_diff']:.3f}; the figures above are the graph the CPU serves"
         )
     lines += ["", "## Per-intent accuracy (test)", ""]
     for name, m in info["metrics"]["test"].items():

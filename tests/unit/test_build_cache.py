@@ -32,6 +32,7 @@ class Recorder:
 
     def train_and_export(self) -> dict:
         self.trained += 1
+        build_cache.clear_artifacts(self.version_dir)  # as the builds do before they export
         return make_artifacts(self.version_dir, self.key, self.weights)
 
     def build(self, cache_dir: Path | None) -> build_cache.Build:
@@ -84,3 +85,26 @@ def test_the_key_is_a_stable_fingerprint_of_its_parts(tmp_path: Path) -> None:
     small.write_text("abd")
     changed = {**parts, "sources": {"small.txt": build_cache.file_identity(small)}}
     assert build_cache.fingerprint(changed) != build_cache.fingerprint(parts)
+
+
+def test_an_optional_artifact_travels_with_its_build_and_not_with_another(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    with_int8 = Recorder(tmp_path / "first" / "m" / "1", "k1")
+    original = with_int8.train_and_export
+
+    def train_with_int8() -> dict:
+        info = original()
+        (with_int8.version_dir / "model.int8.onnx").write_bytes(b"int8 weights")
+        return info
+
+    with_int8.train_and_export = train_with_int8
+    with_int8.build(cache_dir)
+    assert (cache_dir / "k1" / "model.int8.onnx").read_bytes() == b"int8 weights"
+    Recorder(tmp_path / "first" / "m" / "1", "k2").build(cache_dir)  # a build without one
+    assert not (cache_dir / "k2" / "model.int8.onnx").exists()
+    version_dir = tmp_path / "second" / "m" / "1"
+    build = Recorder(version_dir, "k1")
+    assert build.build(cache_dir).source == "restored"
+    assert (version_dir / "model.int8.onnx").samefile(cache_dir / "k1" / "model.int8.onnx")
+    assert Recorder(version_dir, "k2").build(cache_dir).source == "restored"
+    assert not (version_dir / "model.int8.onnx").exists()  # k1's graph does not outlive it

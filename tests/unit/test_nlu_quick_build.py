@@ -70,7 +70,7 @@ def test_build_writes_the_triton_model_layout(repository: Path) -> None:
     # the per-epoch PyTorch dev scores (used to pick the epoch) decode like the runtime scoring the ONNX
     # (before the out-of-scope threshold, which is calibrated after training)
     best = info["history"]["epochs"][info["history"]["best_epoch"] - 1]["dev"]
-    runtime = intent_slot().IntentSlotRuntime(str(model / "1"))
+    runtime = intent_slot().IntentSlotRuntime(str(model / "1"), graph=intent_slot().FP32_GRAPH)
     runtime.out_of_scope_threshold = 0.0
     corpus = load_corpus("assistant")
     for name in info["metrics"]["dev"]:
@@ -89,6 +89,39 @@ def test_build_writes_the_triton_model_layout(repository: Path) -> None:
         "in_scope_accuracy",
         "out_of_scope_rejection",
     }
+
+
+def test_the_cpu_serves_an_int8_graph_that_scores_like_the_float_one(repository: Path) -> None:
+    version = repository / "intent_assistant" / "1"
+    info = json.loads((version / "build.json").read_text())
+    assert info["int8_graph"]["written"] and info["int8_graph"]["intent_agreement"] >= 0.97
+    assert (version / "model.int8.onnx").stat().st_size < (version / "model.onnx").stat().st_size / 3
+    runtimes = {
+        graph: intent_slot().IntentSlotRuntime(str(version), graph=graph)
+        for graph in (intent_slot().FP32_GRAPH, intent_slot().INT8_GRAPH)
+    }
+    assert intent_slot().IntentSlotRuntime(str(version)).graph == intent_slot().INT8_GRAPH
+    corpus = load_corpus("assistant")
+    for name in ("snips", "assistant"):
+        fp32, int8 = (evaluate_runtime(r, corpus.dev[name]) for r in runtimes.values())
+        for key in ("intent_accuracy", "slot_f1"):
+            assert abs(fp32[key] - int8[key]) <= 0.01, (name, key, fp32[key], int8[key])
+    assert info["latency"]["graph"] == intent_slot().INT8_GRAPH
+    assert info["latency_fp32"]["graph"] == intent_slot().FP32_GRAPH
+
+
+def test_a_gpu_provider_gets_the_float_graph(tmp_path: Path) -> None:
+    for name in ("model.onnx", "model.int8.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    choose = intent_slot().choose_graph
+    assert choose(str(tmp_path), ["CPUExecutionProvider"]) == "model.int8.onnx"
+    gpu = [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    assert choose(str(tmp_path), gpu) == "model.onnx"
+    assert choose(str(tmp_path), ["CPUExecutionProvider"], "model.onnx") == "model.onnx"
+    # the config's cpu_graph: model.onnx keeps the CPU on the float graph
+    assert choose(str(tmp_path), ["CPUExecutionProvider"], cpu_graph="model.onnx") == "model.onnx"
+    (tmp_path / "model.int8.onnx").unlink()  # a build without it (or from before it)
+    assert choose(str(tmp_path), ["CPUExecutionProvider"]) == "model.onnx"
 
 
 def test_out_of_scope_leads_when_the_best_in_scope_intent_is_under_the_threshold(runtime) -> None:

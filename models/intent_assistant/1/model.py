@@ -39,8 +39,11 @@ class TritonPythonModel:
         device = _load_sibling("onnx_device.py", "rivulet_onnx_device")
         placement = device.placement_from_triton(args, parameters, version_dir)
         providers = device.providers_for(placement, ort.get_available_providers(), "intent_slot")
-        self.runtime = _load_sibling("intent_slot.py", "rivulet_intent_slot_runtime").IntentSlotRuntime(
-            version_dir, intra_op_num_threads=threads, providers=providers
+        runtime = _load_sibling("intent_slot.py", "rivulet_intent_slot_runtime")
+        # the graph a CPU instance runs (the build's int8 one unless the config says model.onnx)
+        cpu_graph = parameters.get("cpu_graph", runtime.INT8_GRAPH)
+        self.runtime = runtime.IntentSlotRuntime(
+            version_dir, intra_op_num_threads=threads, providers=providers, cpu_graph=cpu_graph
         )
 
     def execute(self, requests: list) -> list:
