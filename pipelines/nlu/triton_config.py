@@ -56,7 +56,7 @@ def config_pbtxt(model_name: str, domain: str, description: str | None = None) -
 # pipelines/nlu/triton_config.py.
 # One UTF-8 TEXT per request; every output carries a leading batch dim of 1 and may be empty.
 # cpu_graph: the ONNX file a CPU instance runs where the build wrote it (model.int8.onnx: int8 weights,
-# about half the time per query; model.onnx: the float graph); a GPU instance runs model.onnx.
+# about 40 % less time a query; model.onnx: the float graph); a GPU instance runs model.onnx.
 """
     outputs = (
         "  # every intent, sorted by probability, descending (a model with an out_of_scope_intent may put\n"
