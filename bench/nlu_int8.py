@@ -132,7 +132,7 @@ def pct(x: float) -> str:
 def report(version_dir: Path, rows: list[dict], times: dict, probe: dict, rounds: int, name: str) -> None:
     sizes = {
         g: (version_dir / f).stat().st_size / 1e6
-        for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))
+        for g, f in (("fp32", intent_slot().FP32_GRAPH), ("int8", intent_slot().INT8_GRAPH))
     }
     lat = {
         g: dict(zip(("p50", "p95", "p99"), np.percentile(v, [50, 95, 99]), strict=True))
@@ -210,6 +210,7 @@ def report(version_dir: Path, rows: list[dict], times: dict, probe: dict, rounds
         "accuracy": rows,
         "latency_ms": lat,
         "file_mb": sizes,
+        "variants_atis_differ": probe,
     }
     path = write_report_files(name, [*lines, ""], data, plot)
     print("\n".join(lines[8 : 10 + len(rows)]))
