@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 import matplotlib
 import numpy as np
-from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.nlu_runtime_ab import interleaved_times
 from bench.report_files import write_report_files
 from pipelines.build_steps import cpu_info
 from pipelines.nlu.corpus import load_corpus
@@ -112,17 +111,7 @@ def accuracy(models: dict, version_dir: Path) -> list[dict]:
 
 def timing(models: dict, rounds: int) -> dict[str, list[float]]:
     queries = [" ".join(e.words) for e in load_corpus("assistant").test["snips"]]
-    for runtime in models.values():  # warm-up
-        runtime.analyze(queries[:20])
-    times: dict[str, list[float]] = {g: [] for g in models}
-    steps = [(r, i, q) for r in range(rounds) for i, q in enumerate(queries)]
-    for round_, i, query in tqdm(steps, desc="timing", unit="query"):
-        order = list(models) if (i + round_) % 2 == 0 else list(reversed(models))
-        for graph in order:
-            start = time.perf_counter()
-            models[graph].analyze([query])
-            times[graph].append((time.perf_counter() - start) * 1000)
-    return times
+    return interleaved_times(models, queries, rounds)
 
 
 def pct(x: float) -> str:

@@ -15,11 +15,28 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from pipelines.nlu.corpus import load_corpus
 from pipelines.nlu.runtime import intent_slot
 
 REPORTS = Path(__file__).parent / "reports"
+
+
+def interleaved_times(runtimes: dict, queries: list[str], rounds: int) -> dict[str, list[float]]:
+    """ms per `analyze([query])` of each runtime, the runtimes alternating which goes first query by
+    query (a busy machine slows both alike), after a 20-query warm-up."""
+    for runtime in runtimes.values():
+        runtime.analyze(queries[:20])
+    times: dict[str, list[float]] = {name: [] for name in runtimes}
+    steps = [(r, i, q) for r in range(rounds) for i, q in enumerate(queries)]
+    for round_, i, query in tqdm(steps, desc="timing", unit="query"):
+        order = list(runtimes) if (i + round_) % 2 == 0 else list(reversed(runtimes))
+        for name in order:
+            start = time.perf_counter()
+            runtimes[name].analyze([query])
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def main() -> None:
@@ -33,16 +50,7 @@ def main() -> None:
         for name, path in (("before", args.before), ("after", args.after))
     }
     queries = [" ".join(e.words) for e in load_corpus("assistant").test["snips"]]
-    times: dict[str, list[float]] = {name: [] for name in runtimes}
-    for runtime in runtimes.values():  # warm-up
-        runtime.analyze(queries[:20])
-    for round_ in range(args.rounds):
-        for i, query in enumerate(queries):
-            order = list(runtimes) if (i + round_) % 2 == 0 else list(reversed(runtimes))
-            for name in order:
-                start = time.perf_counter()
-                runtimes[name].analyze([query])
-                times[name].append((time.perf_counter() - start) * 1000)
+    times = interleaved_times(runtimes, queries, args.rounds)
     lines = [
         "# NLU serving runtime, before and after (interleaved)",
         "",
