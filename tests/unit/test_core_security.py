@@ -314,8 +314,8 @@ async def test_concurrent_stream_limit_per_key_and_slots_freed(keyed):
             await second.read()
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "already has 1 streams open, its limit" in refused.value.details()
-        first.cancel()  # a vanished client frees its slot
-        for _ in range(100):
+        first.cancel()  # a vanished client frees its slot (within 10 s on a busy machine)
+        for _ in range(500):
             if host.auth.open_streams("limited") == 0:
                 break
             await asyncio.sleep(0.02)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
 
 import pytest
@@ -80,12 +79,13 @@ def test_barge_ins_never_cancel_a_triton_stream(triton):
     the next piece) gets nothing more at once, and its stream is drained, not cancelled: client
     cancels mid-reply crashed or stalled tritonserver 2.51 (README "Soak")."""
 
-    async def run() -> tuple[float, list[float]]:
+    async def run() -> tuple[dict[str, float], int]:
         synthesizer = TritonSynthesizer(triton.grpc_url)
-        stops: list[float] = []
+        waited = 0  # stops after which the reply's stream had already ended
 
         async def barge_in(index: int) -> None:
-            pieces = synthesizer.stream(VOICE, LONG, uuid.uuid4().hex)
+            request_id = uuid.uuid4().hex
+            pieces = synthesizer.stream(VOICE, LONG, request_id)
             if index % 2:  # the consumer's task is cancelled while it waits for the next piece
                 first = asyncio.Event()
 
@@ -95,16 +95,17 @@ def test_barge_ins_never_cancel_a_triton_stream(triton):
 
                 listener = asyncio.create_task(listen())
                 await first.wait()
-                stopped = time.perf_counter()
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
             else:  # the consumer stops after the first piece
                 async for _ in pieces:
                     break
-                stopped = time.perf_counter()
                 await pieces.aclose()
-            stops.append(time.perf_counter() - stopped)
+            nonlocal waited
+            # the synthesizer's reader of this reply's stream (named after its request id)
+            reader = f"tts-stream-{request_id}"
+            waited += not any(t.get_name() == reader and not t.done() for t in asyncio.all_tasks())
             await synthesizer.wait_open_below(4)
 
         before = _endings()
@@ -115,17 +116,15 @@ def test_barge_ins_never_cancel_a_triton_stream(triton):
         finally:
             await synthesizer.close()
         after = _endings()
-        return {k: after[k] - before.get(k, 0) for k in after}, stops
+        return {k: after[k] - before.get(k, 0) for k in after}, waited
 
-    endings, stops = asyncio.run(run())
+    endings, waited = asyncio.run(run())
     assert triton.process.poll() is None, "tritonserver died"
     assert endings.get("cancelled", 0) == 0 and endings.get("failed", 0) == 0, endings
     assert endings.get("drained", 0) + endings.get("finished", 0) == BARGE_INS, endings
-    # "at once": a stop that waited for the stream's rest (the synthesis of a dozen more sentences)
-    # would make every stop slow; read by the median and the 95th percentile, so that one stop
-    # delayed by the machine's other work (105 ms once, while a model trained beside the tests)
-    # does not count as waiting
-    stops.sort()
-    median, p95 = stops[len(stops) // 2], stops[int(len(stops) * 0.95)]
-    took = f"stopping a reply took {median * 1000:.1f} ms (median), {p95 * 1000:.1f} ms (p95)"
-    assert median < 0.01 and p95 < 0.05, took
+    # "at once": the stop returns while the rest of the reply (a dozen more sentences) is still being
+    # synthesized, rather than after it. A stop that waited for the stream would find every one ended;
+    # a few replies do end before their stop, when the machine is slow to hand over the first piece
+    # (3 of 400 once, beside a model build). How long a stop takes is measured by
+    # `bench.triton_stream_memory --modes barge-in` (timings do not belong in tests).
+    assert waited < BARGE_INS // 2, f"{waited} of {BARGE_INS} stops returned after their stream ended"
