@@ -2,7 +2,15 @@
 // (gapless); the first chunk of a reply starts after the smallest safe lead. Progress is reported
 // (`onProgress(turnId, playedMs, finished)`) every 250 ms while a reply plays and once when it ends;
 // `stop()` (barge-in) drops everything queued at once.
-const LEAD_S = 0.02; // scheduling margin for a reply's first chunk (one render quantum is 3 ms)
+//
+// The lead: the audio thread renders in bursts of a few 128-frame quanta (Chromium: ~10 ms,
+// `baseLatency`), and `currentTime` is where the last burst ended, so a start posted between two
+// bursts is picked up by the next one and plays exactly when scheduled, even one quantum ahead.
+// Only a burst that ran while the chunk was being scheduled (a window of microseconds) can make it
+// late; `currentTime` read again afterwards shows it, and the start counted is then that burst's
+// end, so the page never reports audio earlier than it played.
+const LEAD_QUANTA = 2; // a reply's first chunk starts this many render quanta ahead (~6 ms at 44.1 kHz)
+const QUANTUM_FRAMES = 128;
 const PROGRESS_MS = 250;
 
 export class Player {
@@ -18,7 +26,6 @@ export class Player {
   }
 
   enqueue(turnId, pcm, sampleRate) {
-    const now = this.context.currentTime;
     if (!this.turn || this.turn.id !== turnId) {
       this.finish(); // a new reply replaces what was left of the old one
       this.turn = { id: turnId, startAt: 0, endAt: 0, samples: 0, done: false, rate: sampleRate };
@@ -30,12 +37,15 @@ export class Player {
     const source = this.context.createBufferSource();
     source.buffer = buffer;
     source.connect(this.context.destination);
+    const quantum = QUANTUM_FRAMES / this.context.sampleRate;
+    const now = this.context.currentTime; // read last, just before the start is posted
     let at = this.turn.endAt;
-    if (at < now + 0.003) {
+    if (at < now + quantum) {
       if (this.turn.samples > 0) this.underruns += 1;
-      at = now + LEAD_S;
+      at = now + LEAD_QUANTA * quantum;
     }
     source.start(at);
+    at = Math.max(at, this.context.currentTime); // a burst in between: it plays from that burst's end
     if (this.turn.samples === 0) {
       this.turn.startAt = at;
       if (this.onFirstPlay) this.onFirstPlay(turnId, at, now);
