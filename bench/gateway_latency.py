@@ -122,12 +122,13 @@ async def run_level(
         await opened[0].set_viewport_size({"width": 390, "height": 844})
         phone = screenshot.with_name(f"{screenshot.stem}_phone.png")
         await opened[0].screenshot(path=str(phone), full_page=False)
-    turns, barge_ins, underruns, raw = [], [], 0, []
+    turns, barge_ins, underruns, raw, frame_waits = [], [], 0, [], []
     for page in opened:
         probe = await page.evaluate(
             "({frames: window.rivulet.frames, turns: window.rivulet.turns, bargeIns: window.rivulet.bargeIns,"
-            " underruns: window.rivulet.underruns})"
+            " underruns: window.rivulet.underruns, frameWaits: window.rivulet.frameWaits})"
         )
+        frame_waits += probe.pop("frameWaits")
         raw.append(probe)
         t, b = measure_page(probe)
         turns += t
@@ -135,7 +136,14 @@ async def run_level(
         underruns += probe["underruns"]
     for context in contexts:
         await context.close()
-    return {"turns": turns, "barge_ins": barge_ins, "underruns": underruns, "probes": raw, "cpu": cpu}
+    return {
+        "turns": turns,
+        "barge_ins": barge_ins,
+        "underruns": underruns,
+        "frame_waits": frame_waits,
+        "probes": raw,
+        "cpu": cpu,
+    }
 
 
 def summarize(result: dict) -> dict:
@@ -151,6 +159,10 @@ def summarize(result: dict) -> dict:
     barge = [b["page_ms"] for b in result["barge_ins"]]
     out["barge_ins"] = len(barge)
     out["barge_in_p50"], out["barge_in_p95"] = pct(barge, 50), pct(barge, 95)
+    if waits := result.get("frame_waits"):  # the page's capture path (see write_report)
+        for q in (50, 99):
+            out[f"frame_arrival_p{q}"] = pct([w[0] for w in waits], q)
+            out[f"frame_send_p{q}"] = pct([w[1] for w in waits], q)
     return out
 
 
@@ -311,6 +323,19 @@ def write_report(out: Path, data: dict) -> None:
             f"`rivulet_asr_whisper_decodings_total`, fallbacks included): {counts}.",
         ]
     underruns = ", ".join(f"{n}: {s['underruns']}" for n, s in data["levels"].items())
+    capture = "; ".join(
+        f"{n}: {s['frame_arrival_p50']:.1f} / {s['frame_arrival_p99']:.1f} ms, sent in "
+        f"{s['frame_send_p50']:.2f} / {s['frame_send_p99']:.2f} ms"
+        for n, s in data["levels"].items()
+        if "frame_arrival_p50" in s
+    )
+    if capture:
+        lines += [
+            "",
+            "The page's capture path, p50 / p99 over every 20 ms microphone frame: from the frame's last "
+            "sample to its arrival on the page's main thread (audio clock; the audio thread renders in "
+            f"bursts of about 10 ms, `baseLatency`), and the WebSocket send: {capture}.",
+        ]
     lines += [
         "",
         f"Playback underruns (a chunk that arrived after the previous one had finished): {underruns}.",

@@ -50,6 +50,8 @@ const context = new AudioContext({ latencyHint: "interactive" });
 const probe = {
   session: state.session,
   frames: [], // [audio clock time of the frame's end, rms]
+  // [ms from a frame's last sample to its arrival on this thread (audio clock), ms its send took]
+  frameWaits: [],
   turns: {}, // turn_id → {transcript, interims, reply, intent, firstArrival, firstPlayAt, samples, latency}
   bargeIns: [], // {turn_id, at (audio clock), played_ms}
   closes: [], // {code, reason}
@@ -109,11 +111,15 @@ function showLevel(rms) {
 }
 
 const microphone = new Microphone(context, (pcm, t, rms) => {
+  const arrived = performance.now();
+  const wait = (microphone.context.currentTime - t) * 1000;
   probe.frames.push([t, rms]);
   if (probe.frames.length > MAX_FRAMES_KEPT) probe.frames.splice(0, probe.frames.length - MAX_FRAMES_KEPT);
   showLevel(rms);
   if (state.mode === "push-to-talk" && !state.talking) pcm = new ArrayBuffer(pcm.byteLength); // silence
   connection.sendAudio(pcm);
+  probe.frameWaits.push([wait, performance.now() - arrived]);
+  if (probe.frameWaits.length > MAX_FRAMES_KEPT) probe.frameWaits.splice(0, probe.frameWaits.length - MAX_FRAMES_KEPT);
 });
 
 const connection = new Connection(
