@@ -98,9 +98,10 @@ def test_barge_in_stops_playback_in_firefox_with_headphones(voice_gateway, firef
 @pytest.mark.xfail(
     reason="issue 16: Firefox's echo canceller lets only part of the user's speech through while the "
     "page plays a spoken reply (bench.firefox_echo --far-end speech: 17-62 of ~93 frames, 86-88 with "
-    "it off), so the interruption is heard in most runs (every clean-clone make test since "
-    "2026-12-06 03:00, 3 of 4 runs on 2026-12-07) but not always (once on a loaded machine, no "
-    "barge-in within 60 s); with echo cancellation off (headphones mode) it is heard every time",
+    "it off), so the interruption is heard in most runs (every earlier clean-clone make test "
+    "since 2026-12-06 03:00) but not always (twice no barge-in within 60 s: once on a "
+    "loaded machine, once in the clean-clone make test at fe1dc1a on an idle one); with echo "
+    "cancellation off (headphones mode) it is heard every time",
     strict=False,
 )
 def test_barge_in_stops_playback_in_firefox_with_echo_cancellation(voice_gateway, firefox, tmp_path):
