@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.nlu.runtime import intent_slot
 from pipelines.nlu.slurp import load_mapping
 
 DESCRIPTIONS = {
@@ -46,7 +47,7 @@ def config_pbtxt(model_name: str, domain: str, description: str | None = None) -
         "language_code": "en-US",
         "rivulet_task": "intent_slot",
         "intra_op_num_threads": "1",
-        "cpu_graph": "model.int8.onnx",
+        "cpu_graph": intent_slot().INT8_GRAPH,  # the file the build writes and the runtime looks for
         "description": description or DESCRIPTIONS.get(domain, "Joint intent + slot model"),
     }
     if domain in OUT_OF_SCOPE_DOMAINS:
