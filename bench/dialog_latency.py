@@ -42,7 +42,7 @@ from bench.dialog_support import (
     open_meteo_server,
     user_speech,
 )
-from bench.dialog_task_success import nlu_source
+from bench.dialog_task_success import NLU_REPOSITORY_HELP, nlu_source
 from bench.report_files import write_report_files
 from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
@@ -368,12 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barge-ins", type=int, default=8)
     parser.add_argument("--asr-repository", type=Path, default=ROOT / "models")
     parser.add_argument("--nlu-profile", default="auto")
+    parser.add_argument("--nlu-repository", type=Path, help=NLU_REPOSITORY_HELP)
     parser.add_argument("--reports", type=Path, default=ROOT / "bench" / "reports")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".run" / "dialog_latency")
     args = parser.parse_args(argv)
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
-    sources = {MODELS["nlu"]: nlu_source(args.workdir, args.nlu_profile)}
+    sources = {MODELS["nlu"]: nlu_source(args.workdir, args.nlu_profile, args.nlu_repository)}
     sources[MODELS["tts"]] = ROOT / "models" / MODELS["tts"]
     if args.mode == "voice":
         asr = find_model(MODELS["asr"], args.asr_repository)

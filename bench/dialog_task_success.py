@@ -42,10 +42,17 @@ from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
 
 MAX_TURNS = 6
+NLU_REPOSITORY_HELP = "a repository with a built intent_assistant, used as is (instead of --nlu-profile)"
 
 
-def nlu_source(workdir: Path, profile: str) -> Path:
-    """intent_assistant from models/ when built there, else a pipeline build of `profile` (cached)."""
+def nlu_source(workdir: Path, profile: str, repository: Path | None = None) -> Path:
+    """intent_assistant from `repository` when given; else from models/ when built there, else a
+    pipeline build of `profile` (cached)."""
+    if repository is not None:
+        model = repository / MODELS["nlu"]
+        if not (model / "config.pbtxt").is_file():
+            raise SystemExit(f"--nlu-repository: no {MODELS['nlu']}/config.pbtxt in {repository}")
+        return model
     found = find_model(MODELS["nlu"], ROOT / "models")
     if found and profile == "auto":
         return found
@@ -279,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         help="model repository holding a trained asr_streaming",
     )
     parser.add_argument("--nlu-profile", default="auto", help="auto: models/ if built there, else quick")
+    parser.add_argument("--nlu-repository", type=Path, help=NLU_REPOSITORY_HELP)
     parser.add_argument("--reports", type=Path, default=ROOT / "bench" / "reports")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".run" / "dialog_task_success")
     parser.add_argument("--limit", type=int, default=0, help="run only the first N dialogs")
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         modes.remove("voice")
         if not modes:
             return 2
-    sources = {MODELS["nlu"]: nlu_source(args.workdir, args.nlu_profile)}
+    sources = {MODELS["nlu"]: nlu_source(args.workdir, args.nlu_profile, args.nlu_repository)}
     if asr is not None and "voice" in modes:
         sources[MODELS["asr"]] = asr
         sources[MODELS["second_pass"]] = ROOT / "models" / MODELS["second_pass"]  # Whisper: the finals

@@ -38,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.cpu_share import CpuShare, table_lines
 from bench.dialog_latency import REQUESTS
 from bench.dialog_support import MODELS, SpeechStack, compose_repository, find_model, open_meteo_server
-from bench.dialog_task_success import nlu_source
+from bench.dialog_task_success import NLU_REPOSITORY_HELP, nlu_source
 from bench.gateway_support import GatewayProcess, launch_chromium, microphone_wav, speech_ends, speech_starts
 from rivulet.core.processes import ROOT, start_redis_server
 
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nlu-repository",
         type=Path,
-        help="a repository with intent_assistant (default: models/, else a build)",
+        help=NLU_REPOSITORY_HELP + " (default: models/, else a quick build)",
     )
     parser.add_argument("--reports", type=Path, default=ROOT / "bench" / "reports")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".run" / "gateway_latency")
@@ -420,9 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no trained asr_streaming in models/", file=sys.stderr)
         return 2
     sources = {
-        MODELS["nlu"]: (
-            args.nlu_repository / MODELS["nlu"] if args.nlu_repository else nlu_source(args.workdir, "auto")
-        ),
+        MODELS["nlu"]: nlu_source(args.workdir, "auto", args.nlu_repository),
         MODELS["tts"]: ROOT / "models" / MODELS["tts"],
         MODELS["asr"]: asr,
         MODELS["second_pass"]: ROOT / "models" / MODELS["second_pass"],
