@@ -63,6 +63,19 @@ def test_parse_clock(text, clock):
 
 
 @pytest.mark.parametrize(
+    ("text", "context", "clock"),
+    [
+        ("eight", "tonight", (20, 0)),
+        ("six", "tomorrow morning", (6, 0)),
+        ("eight", "21st december", (8, 0)),  # the context's numbers are not the minutes
+        ("seven am", "tonight", (7, 0)),
+    ],
+)
+def test_parse_clock_reads_am_or_pm_from_its_context(text, context, clock):
+    assert parse_clock(text, context) == clock
+
+
+@pytest.mark.parametrize(
     ("text", "date"),
     [
         ("tomorrow", dt.date(2026, 11, 24)),

@@ -185,6 +185,32 @@ async def test_a_full_new_request_switches_task(h):
     assert (await h.store.load(h.session_id)).frame is None
 
 
+async def test_a_bare_answer_never_switches_task(h):
+    """'tonight at eight' to "For when?" is the booking's time, though the NLU, which has no memory of
+    the question, reads it as an alarm (the full model: SetAlarm 0.93, date and time slots)."""
+    await h.turn("i want to book a restaurant", "BookRestaurant")
+    asked = await h.turn("four people", "", 0.2)
+    assert asked.expecting_slot == "time"
+    answered = await h.turn("tonight at eight", "SetAlarm", 0.93, date="tonight", time="eight")
+    assert answered.expecting_slot == "place"
+    frame = (await h.store.load(h.session_id)).frame
+    assert frame.intent == "BookRestaurant" and frame.slots["time"] == "tonight at eight"
+    assert "alarms" not in await h.data()
+    # A request with words of its own still switches: the frame gives way to the new task.
+    switched = await h.turn("set an alarm for seven", "SetAlarm", time="seven")
+    assert switched.action == "alarm.set" and (await h.store.load(h.session_id)).frame is None
+
+
+async def test_an_alarm_time_is_read_with_its_date(h):
+    """ "eight tonight" is 8 pm: the NLU gives the time ('eight') and the date ('tonight') apart."""
+    tonight = await h.turn("set an alarm for eight tonight", "SetAlarm", time="eight", date="tonight")
+    assert tonight.action_slots["time"] == "20:00", tonight.text
+    asked = await h.turn("wake me up tomorrow", "SetAlarm", date="tomorrow")
+    assert asked.expecting_slot == "time"
+    morning = await h.turn("six in the morning", "SetAlarm", time="six", date="in the morning")
+    assert morning.action_slots["time"] == "06:00", morning.text
+
+
 async def test_turn_writes_are_all_or_nothing(h):
     keys = Keys(h.session_id)
     with pytest.raises(RuntimeError):

@@ -130,16 +130,25 @@ def say_duration(seconds: int) -> str:
     return " and ".join(parts) if parts else "0 seconds"
 
 
-def parse_clock(text: str) -> tuple[int, int] | None:
+def _day_half(tokens: list[str]) -> tuple[bool, bool]:
+    """(pm, am): whether the words say afternoon or evening, or morning."""
+    pm = any(t in tokens for t in ("pm", "evening", "night", "afternoon", "tonight")) or "p" in tokens
+    am = any(t in tokens for t in ("am", "morning")) or ("a" in tokens and "m" in tokens)
+    return pm, am
+
+
+def parse_clock(text: str, context: str = "") -> tuple[int, int] | None:
     """(hour 0-23, minute) in "7 am", "7:30 pm", "seven thirty", "half past six", "quarter to eight",
-    "noon", "midnight", "six in the evening". A bare "7" is taken as given (07:00)."""
+    "noon", "midnight", "six in the evening". A bare "7" is taken as given (07:00). `context`: other
+    words said with the time (its date: "tonight", "tomorrow morning"), read only for am or pm."""
     tokens = words(text)
     if "noon" in tokens or "midday" in tokens:
         return 12, 0
     if "midnight" in tokens:
         return 0, 0
-    pm = any(t in tokens for t in ("pm", "evening", "night", "afternoon", "tonight")) or "p" in tokens
-    am = any(t in tokens for t in ("am", "morning")) or ("a" in tokens and "m" in tokens)
+    pm, am = _day_half(tokens)
+    if not (pm or am):  # the time's own "am" / "pm" wins over its context's
+        pm, am = _day_half(words(context))
     hour = minute = None
     for i, tok in enumerate(tokens):
         if tok in ("past", "after", "to", "before") and i > 0 and i + 1 < len(tokens):

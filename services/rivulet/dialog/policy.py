@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from rivulet.dialog import hints
-from rivulet.dialog.parse import parse_date
+from rivulet.dialog.parse import parse_date, words
 from rivulet.dialog.skills.base import IntentSpec, Outcome, SkillRegistry, SlotSpec, TurnContext
 from rivulet.dialog.state import Frame, SessionState
 
@@ -29,6 +29,8 @@ _REPLIES = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/replie
 HELP = _REPLIES["help"].format(capabilities=_REPLIES["capabilities"])
 OUT_OF_SCOPE = _REPLIES["out_of_scope"].format(capabilities=_REPLIES["capabilities"])
 NO_INPUT = _REPLIES["no_input"]
+_ANSWERS = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/answers.toml").read_text())
+CONNECTING = frozenset(_ANSWERS["connecting"])
 FALLBACK = "Sorry, I didn't understand that. You can say help to hear what I can do."
 CARRY = re.compile(
     r"^(?:(?:and\s+)?(?:what|how)\s+about|and(?:\s+for|\s+in)?|what if|same (?:for|in))\b\s*", re.I
@@ -55,6 +57,13 @@ class NluResult:
         for slot in self.slots:
             found.setdefault(slot.name, slot.value)
         return found
+
+
+def is_bare_answer(text: str, nlu: NluResult) -> bool:
+    """True when every word of `text` is in one of the NLU's slot values or is a connecting word
+    (data/answers.toml): a value said alone, with nothing that asks for a task."""
+    in_slots = {word for slot in nlu.slots for word in words(slot.value)}
+    return all(word in in_slots or word in CONNECTING for word in words(text))
 
 
 @dataclass
@@ -181,7 +190,10 @@ class Policy:
         for slot in [*spec.required, *spec.optional]:
             for label in slot.all_labels:
                 if label in heard:
-                    value = slot.parse(heard[label], ctx) if slot.parse else heard[label]
+                    said = heard[label]
+                    if with_it := " ".join(heard[other] for other in slot.read_with if other in heard):
+                        said = f"{said}\n{with_it}"  # SlotSpec.read_with
+                    value = slot.parse(said, ctx) if slot.parse else heard[label]
                     if value:
                         found[slot.name] = value
                         break
@@ -247,12 +259,14 @@ class Policy:
         return bool(match and match.group(0).strip().lower() != "and" and state.context)
 
     def _is_switch(self, text: str, nlu: NluResult, frame: Frame) -> bool:
-        """A confident, full request for a different task abandons the open frame."""
+        """A confident, full request for a different task abandons the open frame; a bare answer
+        (`is_bare_answer`: "tonight at eight" to "For when?") never does."""
         return (
             nlu.intent != frame.intent
             and nlu.score >= SWITCH_SCORE
             and self.registry.get(nlu.intent) is not None
             and len(text.split()) >= 3
+            and not is_bare_answer(text, nlu)
         )
 
     # -- a new request (or a follow-up on the context) ---------------------------------------------

@@ -38,9 +38,11 @@ Parser = Callable[[str, "TurnContext"], str | None]
 @dataclass(frozen=True)
 class SlotSpec:
     """A slot the frame needs. `labels` are the NLU slot labels that fill it (default: its name);
-    `parse` normalizes a heard value (None: not such a value, ask again); `free_text` lets a bare
-    answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
-    answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`)."""
+        `parse` normalizes a heard value (None: not such a value, ask again); `free_text` lets a bare
+        answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
+        answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`);
+    `read_with` names other NLU slot labels whose words `parse` reads after the value, when the NLU
+    heard them (an alarm's "eight" with its date "tonight" is 8 pm)."""
 
     name: str
     prompt: str
@@ -49,6 +51,7 @@ class SlotSpec:
     free_text: bool = True
     default: str | None = None
     hints: tuple[str, ...] = ()
+    read_with: tuple[str, ...] = ()
 
     @property
     def all_labels(self) -> tuple[str, ...]:

@@ -21,7 +21,8 @@ def _duration(text: str, ctx: TurnContext) -> str | None:
 
 
 def _clock(text: str, ctx: TurnContext) -> str | None:
-    found = parse_clock(text)
+    value, _, said_with = text.partition("\n")  # the time, then its date's words (SlotSpec.read_with)
+    found = parse_clock(value, said_with)
     return f"{found[0]:02d}:{found[1]:02d}" if found else None
 
 
@@ -39,10 +40,15 @@ class Timers(Skill):
         ),
         "CancelTimer": IntentSpec(optional=[SlotSpec("duration", "", parse=_duration)]),
         "CancelAlarm": IntentSpec(
-            optional=[SlotSpec("time", "", parse=_clock), SlotSpec("date", "", parse=_date)]
+            optional=[
+                SlotSpec("time", "", parse=_clock, read_with=("date",)),
+                SlotSpec("date", "", parse=_date),
+            ]
         ),
         "SetAlarm": IntentSpec(
-            required=[SlotSpec("time", "For what time?", parse=_clock, hints=hints.CLOCK)],
+            required=[
+                SlotSpec("time", "For what time?", parse=_clock, hints=hints.CLOCK, read_with=("date",))
+            ],
             optional=[SlotSpec("date", "", parse=_date)],
             describe="setting an alarm",
         ),
