@@ -209,6 +209,12 @@ async def test_an_alarm_time_is_read_with_its_date(h):
     assert asked.expecting_slot == "time"
     morning = await h.turn("six in the morning", "SetAlarm", time="six", date="in the morning")
     assert morning.action_slots["time"] == "06:00", morning.text
+    # The NLU may cut one time in two spans: "9" and "evening" (the full model on "9 this evening").
+    nlu = NluResult("SetAlarm", 1.0, [NluSlot("time", "9"), NluSlot("time", "evening")])
+    async with h.store.turn(h.session_id) as txn:
+        ctx = TurnContext(h.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events)
+        evening = await h.policy.respond("set an alarm for 9 this evening", nlu, txn.state, ctx)
+    assert evening.action_slots["time"] == "21:00", evening.text
 
 
 async def test_turn_writes_are_all_or_nothing(h):

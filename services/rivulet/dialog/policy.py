@@ -191,13 +191,19 @@ class Policy:
             for label in slot.all_labels:
                 if label in heard:
                     said = heard[label]
-                    if with_it := " ".join(heard[other] for other in slot.read_with if other in heard):
+                    if slot.read_with and (with_it := self._said_with(nlu, label, slot.read_with)):
                         said = f"{said}\n{with_it}"  # SlotSpec.read_with
                     value = slot.parse(said, ctx) if slot.parse else heard[label]
                     if value:
                         found[slot.name] = value
                         break
         return found
+
+    @staticmethod
+    def _said_with(nlu: NluResult, label: str, read_with: tuple[str, ...]) -> str:
+        """The words of the `read_with` slots and of the label's further spans ("9" + "evening")."""
+        more = [slot.value for slot in nlu.slots if slot.name == label][1:]
+        return " ".join([*(slot.value for slot in nlu.slots if slot.name in read_with), *more])
 
     # -- pending confirmation --------------------------------------------------------------------
     async def _on_confirmation(

@@ -38,11 +38,12 @@ Parser = Callable[[str, "TurnContext"], str | None]
 @dataclass(frozen=True)
 class SlotSpec:
     """A slot the frame needs. `labels` are the NLU slot labels that fill it (default: its name);
-        `parse` normalizes a heard value (None: not such a value, ask again); `free_text` lets a bare
-        answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
-        answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`);
-    `read_with` names other NLU slot labels whose words `parse` reads after the value, when the NLU
-    heard them (an alarm's "eight" with its date "tonight" is 8 pm)."""
+    `parse` normalizes a heard value (None: not such a value, ask again); `free_text` lets a bare
+    answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
+    answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`);
+    `read_with` names other NLU slot labels said with this one that help read it: `parse` then gets
+    the value, a newline, and their words with those of the label's own further spans (an alarm's
+    "eight" with its date "tonight" is 8 pm, and so is "9" with a second time span "evening")."""
 
     name: str
     prompt: str
