@@ -15,12 +15,13 @@ import redis.asyncio as aioredis
 
 from rivulet.core.errors import RivuletError
 from rivulet.dialog.engine import DialogEngine
-from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
+from rivulet.dialog.policy import Policy, PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills import build_registry
 from rivulet.dialog.skills.base import TurnContext
 from rivulet.dialog.state import Keys
 from rivulet.dialog.store import Event, SessionStore
+from rivulet.dialog.understanding import NluResult, NluSlot
 
 ZONE = ZoneInfo("Europe/Berlin")
 
@@ -36,6 +37,13 @@ class Harness:
 
     async def turn(self, text: str, intent: str = "", score: float = 0.99, **slots: str) -> PolicyReply:
         nlu = NluResult(intent, score if intent else 0.1, [NluSlot(k, v) for k, v in slots.items()])
+        return await self.respond(text, nlu)
+
+    async def spans(self, text: str, intent: str, *spans: tuple[str, str]) -> PolicyReply:
+        """A turn whose NLU result has these (label, value) spans, a label possibly several times."""
+        return await self.respond(text, NluResult(intent, 1.0, [NluSlot(k, v) for k, v in spans]))
+
+    async def respond(self, text: str, nlu: NluResult) -> PolicyReply:
         async with self.store.turn(self.session_id) as txn:
             ctx = TurnContext(
                 self.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events
@@ -210,11 +218,39 @@ async def test_an_alarm_time_is_read_with_its_date(h):
     morning = await h.turn("six in the morning", "SetAlarm", time="six", date="in the morning")
     assert morning.action_slots["time"] == "06:00", morning.text
     # The NLU may cut one time in two spans: "9" and "evening" (the full model on "9 this evening").
-    nlu = NluResult("SetAlarm", 1.0, [NluSlot("time", "9"), NluSlot("time", "evening")])
-    async with h.store.turn(h.session_id) as txn:
-        ctx = TurnContext(h.session_id, txn.keys, txn.redis, txn.tx, ZONE, dt.datetime.now(ZONE), txn.events)
-        evening = await h.policy.respond("set an alarm for 9 this evening", nlu, txn.state, ctx)
+    evening = await h.spans("set an alarm for 9 this evening", "SetAlarm", ("time", "9"), ("time", "evening"))
     assert evening.action_slots["time"] == "21:00", evening.text
+
+
+async def test_a_booking_time_cut_in_two_spans_is_read_whole(h):
+    """The full model cuts "tomorrow at seven" into two timeRange spans; the booking keeps both."""
+    asked = await h.spans(
+        "reserve a table for 4 people tomorrow at seven",
+        "BookRestaurant",
+        ("party_size_number", "4"),
+        ("timeRange", "tomorrow"),
+        ("timeRange", "seven"),
+    )
+    assert asked.expecting_slot == "place"
+    assert (await h.store.load(h.session_id)).frame.slots["time"] == "tomorrow at seven"
+
+
+async def test_several_items_are_added_and_removed_at_once(h):
+    """ "add eggs and milk": the NLU gives two item spans, and both go on the list."""
+    added = await h.spans(
+        "add eggs and milk to my shopping list",
+        "ListAdd",
+        ("item", "eggs"),
+        ("item", "milk"),
+        ("list_name", "shopping"),
+    )
+    assert added.text == "Added eggs and milk to your shopping list."
+    again = await h.spans("put milk and bread on it", "ListAdd", ("item", "milk"), ("item", "bread"))
+    assert again.text == "Added bread to your shopping list. Milk is already on it."
+    assert (await h.data())["lists"] == {"shopping": ["eggs", "milk", "bread"]}
+    removed = await h.spans("remove eggs and jam", "ListRemove", ("item", "eggs"), ("item", "jam"))
+    assert removed.text == "Removed eggs from your shopping list. I couldn't find jam on it."
+    assert (await h.data())["lists"] == {"shopping": ["milk", "bread"]}
 
 
 async def test_turn_writes_are_all_or_nothing(h):

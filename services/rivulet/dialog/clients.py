@@ -20,7 +20,7 @@ from riva.proto import riva_tts_pb2 as tts
 
 from rivulet.core.grpc_calls import CallsInFlight
 from rivulet.core.tls import ChannelSecurity, open_channel
-from rivulet.dialog.policy import NluResult, NluSlot
+from rivulet.dialog.understanding import NluResult, NluSlot
 
 log = logging.getLogger(__name__)
 

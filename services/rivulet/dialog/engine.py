@@ -15,11 +15,12 @@ import redis.asyncio as aioredis
 
 from rivulet.core.errors import invalid_argument
 from rivulet.dialog.clients import NluClient
-from rivulet.dialog.policy import NluResult, NluSlot, Policy, PolicyReply
+from rivulet.dialog.policy import Policy, PolicyReply
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import SkillRegistry, TurnContext
 from rivulet.dialog.state import HistoryEntry, Keys, check_session_id
 from rivulet.dialog.store import Event, SessionStore
+from rivulet.dialog.understanding import NluResult, NluSlot
 
 
 @dataclass

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from rivulet.dialog import hints
-from rivulet.dialog.parse import parse_date, words
-from rivulet.dialog.skills.base import IntentSpec, Outcome, SkillRegistry, SlotSpec, TurnContext
+from rivulet.dialog.parse import parse_date
+from rivulet.dialog.skills.base import Outcome, SkillRegistry, SlotSpec, TurnContext
 from rivulet.dialog.state import Frame, SessionState
+from rivulet.dialog.understanding import NluResult, is_bare_answer, read_slots
 
 SOCIAL = {
     "Greet": "Hello! How can I help?",
@@ -29,41 +30,12 @@ _REPLIES = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/replie
 HELP = _REPLIES["help"].format(capabilities=_REPLIES["capabilities"])
 OUT_OF_SCOPE = _REPLIES["out_of_scope"].format(capabilities=_REPLIES["capabilities"])
 NO_INPUT = _REPLIES["no_input"]
-_ANSWERS = tomllib.loads(resources.files("rivulet.dialog").joinpath("data/answers.toml").read_text())
-CONNECTING = frozenset(_ANSWERS["connecting"])
 FALLBACK = "Sorry, I didn't understand that. You can say help to hear what I can do."
 CARRY = re.compile(
     r"^(?:(?:and\s+)?(?:what|how)\s+about|and(?:\s+for|\s+in)?|what if|same (?:for|in))\b\s*", re.I
 )
 MAX_ASKS = 3
 SWITCH_SCORE = 0.9
-
-
-@dataclass
-class NluSlot:
-    name: str
-    value: str
-    score: float = 1.0
-
-
-@dataclass
-class NluResult:
-    intent: str
-    score: float
-    slots: list[NluSlot] = field(default_factory=list)
-
-    def slot_map(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for slot in self.slots:
-            found.setdefault(slot.name, slot.value)
-        return found
-
-
-def is_bare_answer(text: str, nlu: NluResult) -> bool:
-    """True when every word of `text` is in one of the NLU's slot values or is a connecting word
-    (data/answers.toml): a value said alone, with nothing that asks for a task."""
-    in_slots = {word for slot in nlu.slots for word in words(slot.value)}
-    return all(word in in_slots or word in CONNECTING for word in words(text))
 
 
 @dataclass
@@ -182,36 +154,13 @@ class Policy:
         _, spec = self.registry.get(intent)
         return next(s for s in [*spec.required, *spec.optional] if s.name == slot)
 
-    # -- slot extraction -----------------------------------------------------------------------------
-    def _extract(self, spec: IntentSpec, nlu: NluResult, ctx: TurnContext) -> dict[str, str]:
-        """The frame slots the NLU found in this utterance, normalized (unparseable values dropped)."""
-        heard = nlu.slot_map()
-        found: dict[str, str] = {}
-        for slot in [*spec.required, *spec.optional]:
-            for label in slot.all_labels:
-                if label in heard:
-                    said = heard[label]
-                    if slot.read_with and (with_it := self._said_with(nlu, label, slot.read_with)):
-                        said = f"{said}\n{with_it}"  # SlotSpec.read_with
-                    value = slot.parse(said, ctx) if slot.parse else heard[label]
-                    if value:
-                        found[slot.name] = value
-                        break
-        return found
-
-    @staticmethod
-    def _said_with(nlu: NluResult, label: str, read_with: tuple[str, ...]) -> str:
-        """The words of the `read_with` slots and of the label's further spans ("9" + "evening")."""
-        more = [slot.value for slot in nlu.slots if slot.name == label][1:]
-        return " ".join([*(slot.value for slot in nlu.slots if slot.name in read_with), *more])
-
     # -- pending confirmation --------------------------------------------------------------------
     async def _on_confirmation(
         self, text: str, nlu: NluResult, intent: str, state: SessionState, ctx: TurnContext
     ) -> PolicyReply | None:
         frame = state.frame
         _, spec = self.registry.get(frame.intent)
-        changes = self._extract(spec, nlu, ctx) if intent not in ("Affirm",) else {}
+        changes = read_slots(spec, nlu, ctx, text) if intent not in ("Affirm",) else {}
         if intent == "Affirm":
             frame.awaiting_confirmation = False
             frame.slots["_confirmed"] = "yes"
@@ -238,7 +187,7 @@ class Policy:
     ) -> PolicyReply | None:
         frame = state.frame
         _, spec = self.registry.get(frame.intent)
-        found = self._extract(spec, nlu, ctx)
+        found = read_slots(spec, nlu, ctx, text)
         if found:
             frame.slots.update(found)
             return await self._progress(state, ctx)
@@ -293,7 +242,7 @@ class Policy:
         if not found:
             return PolicyReply(OUT_OF_SCOPE, "unsupported", {"intent": nlu.intent})
         _, spec = found
-        state.frame = Frame(intent=nlu.intent, slots=self._extract(spec, nlu, ctx))
+        state.frame = Frame(intent=nlu.intent, slots=read_slots(spec, nlu, ctx, text))
         return await self._progress(state, ctx)
 
     def _carry_over(
@@ -311,7 +260,7 @@ class Policy:
             return None
         _, spec = self.registry.get(context.intent)
         slots = {k: v for k, v in context.slots.items() if not k.startswith("_")}
-        changes = self._extract(spec, nlu, ctx)
+        changes = read_slots(spec, nlu, ctx, text)
         if not changes and rest:
             if is_date and spec.date_slot:
                 changes[spec.date_slot] = rest.lower()

@@ -25,10 +25,10 @@ from rivulet.core.errors import RivuletError
 from rivulet.core.redis_client import create_redis
 from rivulet.dialog.clients import NluClient
 from rivulet.dialog.engine import DialogEngine
-from rivulet.dialog.policy import NluResult, NluSlot
 from rivulet.dialog.scheduler import TimerScheduler
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills import build_registry
+from rivulet.dialog.understanding import NluResult, NluSlot
 from tests.support import fault_figures, free_port
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -43,7 +43,10 @@ class SlotSpec:
     answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`);
     `read_with` names other NLU slot labels said with this one that help read it: `parse` then gets
     the value, a newline, and their words with those of the label's own further spans (an alarm's
-    "eight" with its date "tonight" is 8 pm, and so is "9" with a second time span "evening")."""
+    "eight" with its date "tonight" is 8 pm, and so is "9" with a second time span "evening").
+    `spans`: which of the label's spans the slot reads when the NLU cuts it in several: "first",
+    "whole" (from the first to the last as said: "tomorrow at seven" from "tomorrow" and "seven"), or
+    "each" (every span parsed, the values joined by "|": the items of "add eggs and milk")."""
 
     name: str
     prompt: str
@@ -53,6 +56,7 @@ class SlotSpec:
     default: str | None = None
     hints: tuple[str, ...] = ()
     read_with: tuple[str, ...] = ()
+    spans: Literal["first", "whole", "each"] = "first"
 
     @property
     def all_labels(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ _LEAD = re.compile(r"^(?:(?:please\s+)?(?:add|put|remove|delete|take|cross off)\
 
 
 def _item(text: str, ctx: TurnContext) -> str | None:
-    item = _LEAD.sub("", text.strip().lower()).strip(" .,!?")
+    item = _LEAD.sub("", text.replace("|", " ").strip().lower()).strip(" .,!?")  # "|" separates items
     item = re.sub(r"\s+(?:to|on|from|off)\s+(?:my|the)\s+(?:\w+\s+)?list$", "", item)
     return item or None
 
@@ -32,12 +32,12 @@ class Lists(Skill):
     name = "lists"
     intents = {
         "ListAdd": IntentSpec(
-            required=[SlotSpec("item", "What should I add?", parse=_item)],
+            required=[SlotSpec("item", "What should I add?", parse=_item, spans="each")],
             optional=[LIST],
             describe="adding to a list",
         ),
         "ListRemove": IntentSpec(
-            required=[SlotSpec("item", "What should I remove?", parse=_item)],
+            required=[SlotSpec("item", "What should I remove?", parse=_item, spans="each")],
             optional=[LIST],
             describe="removing from a list",
         ),
@@ -56,32 +56,34 @@ class Lists(Skill):
                 "list.read",
                 {"list_name": name, "count": str(len(items)), "items": "|".join(items)},
             )
-        item = slots["item"]
+        said = slots["item"].split("|")  # every item named ("eggs and milk"; SlotSpec spans "each")
         if intent == "ListAdd":
-            if item in items:
-                return Outcome(
-                    f"{item.capitalize()} is already on your {name} list.",
-                    "list.add",
-                    {"list_name": name, "item": item},
+            new = [item for item in dict.fromkeys(said) if item not in items]
+            there = [item for item in dict.fromkeys(said) if item in items]
+            if new:
+                lists[name] = items + new
+                ctx.write_data("lists", lists)
+            reply = f"Added {_say(new)} to your {name} list." if new else ""
+            if there:
+                verb = "is" if len(there) == 1 else "are"
+                reply += (
+                    f" {_say(there).capitalize()} {verb} already on {'it' if new else f'your {name} list'}."
                 )
-            items.append(item)
-            lists[name] = items
-            ctx.write_data("lists", lists)
+            return Outcome(reply.strip(), "list.add", {"list_name": name, "item": "|".join(said)})
+        found = [item for item in said if item in items]
+        missing = [item for item in said if item not in items]
+        if not found:
             return Outcome(
-                f"Added {item} to your {name} list.", "list.add", {"list_name": name, "item": item}
-            )
-        if item not in items:
-            return Outcome(
-                f"I couldn't find {item} on your {name} list.",
+                f"I couldn't find {_say(missing)} on your {name} list.",
                 "list.missing",
-                {"list_name": name, "item": item},
+                {"list_name": name, "item": "|".join(missing)},
             )
-        items.remove(item)
-        lists[name] = items
+        lists[name] = [item for item in items if item not in found]
         ctx.write_data("lists", lists)
-        return Outcome(
-            f"Removed {item} from your {name} list.", "list.remove", {"list_name": name, "item": item}
-        )
+        reply = f"Removed {_say(found)} from your {name} list."
+        if missing:
+            reply += f" I couldn't find {_say(missing)} on it."
+        return Outcome(reply, "list.remove", {"list_name": name, "item": "|".join(found)})
 
     async def known_answers(
         self, intent: str, slot: str, slots: dict[str, str], ctx: TurnContext

@@ -56,6 +56,7 @@ class Restaurant(Skill):
                     "For when?",
                     labels=("timeRange",),
                     parse=_strip("for|at|on"),
+                    spans="whole",  # "tomorrow" and "seven" of "tomorrow at seven"
                     hints=(*hints.DAYS_AHEAD, *hints.CLOCK),
                 ),
                 SlotSpec(
