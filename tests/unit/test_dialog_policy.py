@@ -220,6 +220,13 @@ async def test_an_alarm_time_is_read_with_its_date(h):
     # The NLU may cut one time in two spans: "9" and "evening" (the full model on "9 this evening").
     evening = await h.spans("set an alarm for 9 this evening", "SetAlarm", ("time", "9"), ("time", "evening"))
     assert evening.action_slots["time"] == "21:00", evening.text
+    early = await h.spans(
+        "wake me up in the morning at six fifteen",
+        "SetAlarm",
+        ("time", "in the morning"),
+        ("time", "six fifteen"),
+    )
+    assert early.action_slots["time"] == "06:15", early.text
 
 
 async def test_a_booking_time_cut_in_two_spans_is_read_whole(h):

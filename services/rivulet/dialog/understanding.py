@@ -70,27 +70,26 @@ def read_slots(spec: IntentSpec, nlu: NluResult, ctx: TurnContext, text: str) ->
             if label not in heard:
                 continue
             if slot.spans == "each":  # "eggs and milk": two items
-                read = (_read(slot, value, nlu, label, ctx) for value in nlu.values(label))
+                read = (_read(slot, value, nlu, ctx) for value in nlu.values(label))
                 value = "|".join(dict.fromkeys(v for v in read if v))
             else:
                 said = as_said(text, nlu.values(label)) if slot.spans == "whole" else heard[label]
-                value = _read(slot, said, nlu, label, ctx)
+                value = _read(slot, said, nlu, ctx)
             if value:
                 found[slot.name] = value
                 break
     return found
 
 
-def _read(slot: SlotSpec, said: str, nlu: NluResult, label: str, ctx: TurnContext) -> str | None:
+def _read(slot: SlotSpec, said: str, nlu: NluResult, ctx: TurnContext) -> str | None:
     """One heard value of `slot`, normalized by its `parse` (given its `read_with` words)."""
     if not slot.parse:
         return said
-    if slot.read_with and (with_it := _said_with(nlu, label, slot.read_with)):
+    if slot.read_with and (with_it := _said_with(nlu, slot.read_with)):
         said = f"{said}\n{with_it}"  # SlotSpec.read_with
     return slot.parse(said, ctx)
 
 
-def _said_with(nlu: NluResult, label: str, read_with: tuple[str, ...]) -> str:
-    """The words of the `read_with` slots and of the label's further spans ("9" + "evening")."""
-    more = [slot.value for slot in nlu.slots if slot.name == label][1:]
-    return " ".join([*(slot.value for slot in nlu.slots if slot.name in read_with), *more])
+def _said_with(nlu: NluResult, read_with: tuple[str, ...]) -> str:
+    """The words of the `read_with` slots, in the order said."""
+    return " ".join(slot.value for slot in nlu.slots if slot.name in read_with)

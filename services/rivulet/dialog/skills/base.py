@@ -42,8 +42,7 @@ class SlotSpec:
     answer to the question fill it when the NLU labels nothing; `hints` are words and phrases the
     answer is likely made of, boosted in the ASR while the question is open (`rivulet.dialog.hints`);
     `read_with` names other NLU slot labels said with this one that help read it: `parse` then gets
-    the value, a newline, and their words with those of the label's own further spans (an alarm's
-    "eight" with its date "tonight" is 8 pm, and so is "9" with a second time span "evening").
+    the value, a newline, and their words (an alarm's "eight" with its date "tonight" is 8 pm).
     `spans`: which of the label's spans the slot reads when the NLU cuts it in several: "first",
     "whole" (from the first to the last as said: "tomorrow at seven" from "tomorrow" and "seven"), or
     "each" (every span parsed, the values joined by "|": the items of "add eggs and milk")."""

@@ -41,13 +41,20 @@ class Timers(Skill):
         "CancelTimer": IntentSpec(optional=[SlotSpec("duration", "", parse=_duration)]),
         "CancelAlarm": IntentSpec(
             optional=[
-                SlotSpec("time", "", parse=_clock, read_with=("date",)),
+                SlotSpec("time", "", parse=_clock, read_with=("date",), spans="whole"),
                 SlotSpec("date", "", parse=_date),
             ]
         ),
         "SetAlarm": IntentSpec(
             required=[
-                SlotSpec("time", "For what time?", parse=_clock, hints=hints.CLOCK, read_with=("date",))
+                SlotSpec(
+                    "time",
+                    "For what time?",
+                    parse=_clock,
+                    hints=hints.CLOCK,
+                    read_with=("date",),
+                    spans="whole",  # "9" and "evening", "in the morning" and "six fifteen"
+                )
             ],
             optional=[SlotSpec("date", "", parse=_date)],
             describe="setting an alarm",
