@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import math
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -286,7 +287,7 @@ def write_report(out: Path, data: dict) -> None:
     lines = [
         "# Dialog latency",
         "",
-        f"`python -m bench.dialog_latency --mode {mode}`, run {data['date']} on "
+        f"`{data.get('command') or f'python -m bench.dialog_latency --mode {mode}'}`, run {data['date']} on "
         f"{data['machine']} (load average {data['load'][0]:.1f} at start, {data['load'][1]:.1f} at end; "
         "client, services and Triton share the cores). Before the measured levels, one conversation "
         "of two turns and one turn at the largest level warm the stack up, unmeasured.",
@@ -386,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     repository = compose_repository(args.workdir / "repository", sources)
     redis, redis_url = start_redis_server(args.workdir)
     data: dict = {
+        "command": shlex.join(
+            ["python", "-m", "bench.dialog_latency", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "mode": args.mode,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": "the shared 2-core CPU machine",

@@ -115,14 +115,20 @@ def scripts(seed: int = 7) -> list[Script]:
             "restaurant",
             f"book a table for {NUMBER_WORDS[people]} people in {city}",
             {"time": "tomorrow at seven pm", "party_size": f"{NUMBER_WORDS[people]} people", "place": city},
-            Goal("restaurant.book", {"party_size": str(people), "place": f"contains:{city}"}),
+            Goal(
+                "restaurant.book",
+                {"party_size": str(people), "place": f"contains:{city}", "time": "tomorrow at seven pm"},
+            ),
         )
     for city in rng.sample(cities, 2):
         add(
             "restaurant",
             "i want to book a restaurant",
             {"party_size": "four people", "time": "tonight at eight", "place": city},
-            Goal("restaurant.book", {"party_size": "4", "place": f"contains:{city}"}),
+            Goal(
+                "restaurant.book",
+                {"party_size": "4", "place": f"contains:{city}", "time": "tonight at eight"},
+            ),
         )
     for city in ("paris", "boston"):
         add(

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -236,7 +237,8 @@ def write_reports(out: Path, summary: dict, results: dict, meta: dict) -> None:
     lines = [
         "# Dialog task success",
         "",
-        f"Run {meta['date']} on {meta['machine']}. `python -m bench.dialog_task_success`.",
+        f"Run {meta['date']} on {meta['machine']}. "
+        f"`{meta.get('command', 'python -m bench.dialog_task_success')}`.",
         "",
         f"Models: {meta['models']}.",
         "",
@@ -335,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         else {}
     )
     meta = {
+        "command": shlex.join(
+            ["python", "-m", "bench.dialog_task_success", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": "2-core CPU, shared",
         "models": f"intent_assistant ({build.get('profile', 'models/')} profile), "
