@@ -260,6 +260,30 @@ async def test_several_items_are_added_and_removed_at_once(h):
     assert (await h.data())["lists"] == {"shopping": ["milk", "bread"]}
 
 
+async def test_lights_in_several_rooms_at_once(h):
+    """ "the kitchen and the bedroom": two room spans, both rooms switched, one reply."""
+    on = await h.spans(
+        "turn on the lights in the kitchen and the bedroom",
+        "LightsOn",
+        ("device", "lights"),
+        ("room", "kitchen"),
+        ("room", "bedroom"),
+    )
+    assert (
+        on.text == "Turned on the kitchen and bedroom lights."
+        and on.action_slots["room"] == "kitchen|bedroom"
+    )
+    dimmed = await h.spans(
+        "dim the bedroom to 20 percent", "SetBrightness", ("room", "bedroom"), ("brightness", "20")
+    )
+    assert dimmed.text == "Set the bedroom light to 20 percent."
+    devices = (await h.data())["devices"]
+    assert devices == {
+        "kitchen/light": {"on": True, "brightness": 100},
+        "bedroom/light": {"on": True, "brightness": 20},
+    }
+
+
 async def test_turn_writes_are_all_or_nothing(h):
     keys = Keys(h.session_id)
     with pytest.raises(RuntimeError):

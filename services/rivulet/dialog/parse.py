@@ -191,6 +191,11 @@ def parse_clock(text: str, context: str = "") -> tuple[int, int] | None:
     return hour, minute
 
 
+def say_list(items: list[str]) -> str:
+    """ "milk", "milk and eggs", "milk, eggs and bread"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def say_clock(hour: int, minute: int) -> str:
     suffix = "AM" if hour < 12 else "PM"
     h12 = hour % 12 or 12

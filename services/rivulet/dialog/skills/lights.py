@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from rivulet.dialog import hints
-from rivulet.dialog.parse import parse_percent
+from rivulet.dialog.parse import parse_percent, say_list
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
 
@@ -30,7 +30,7 @@ def _percent(text: str, ctx: TurnContext) -> str | None:
 
 ROOMS = ("kitchen", "bedroom", "living room", "bathroom", "office", "hallway", "dining room", "garage",
          "basement", "kids room", "guest room", "porch", "garden", "all")  # fmt: skip
-ROOM = SlotSpec("room", "Which room?", parse=_room, hints=ROOMS)
+ROOM = SlotSpec("room", "Which room?", parse=_room, hints=ROOMS, spans="each")  # "the kitchen and the hall"
 DEVICE = SlotSpec("device", "", parse=_device, default="light")
 
 
@@ -51,24 +51,23 @@ class Lights(Skill):
 
     async def act(self, intent: str, slots: dict[str, str], ctx: TurnContext) -> Outcome:
         devices = await ctx.read_data("devices", {})
-        room, device = slots["room"], slots.get("device") or "light"
-        key = f"{room}/{device}"
-        state = devices.get(key, {"on": False, "brightness": 100})
-        if intent == "LightsOn":
-            state["on"] = True
-            text = f"Turned on the {room} {device}."
-        elif intent == "LightsOff":
-            state["on"] = False
-            text = f"Turned off the {room} {device}."
-        else:
-            state["on"], state["brightness"] = True, int(slots["brightness"])
-            text = f"Set the {room} {device} to {state['brightness']} percent."
-        devices[key] = state
+        rooms, device = slots["room"].split("|"), slots.get("device") or "light"  # every room named
+        for room in rooms:
+            state = devices.get(f"{room}/{device}", {"on": False, "brightness": 100})
+            state["on"] = intent != "LightsOff"
+            if intent == "SetBrightness":
+                state["brightness"] = int(slots["brightness"])
+            devices[f"{room}/{device}"] = state
         ctx.write_data("devices", devices)
-        action = {"LightsOn": "lights.on", "LightsOff": "lights.off"}.get(intent, "lights.brightness")
-        result = {"room": room, "device": device, "on": str(state["on"]).lower()}
+        where = f"{say_list(rooms)} {device}{'s' if len(rooms) > 1 else ''}"
         if intent == "SetBrightness":
-            result["brightness"] = str(state["brightness"])
+            text = f"Set the {where} to {slots['brightness']} percent."
+        else:
+            text = f"Turned {'off' if intent == 'LightsOff' else 'on'} the {where}."
+        action = {"LightsOn": "lights.on", "LightsOff": "lights.off"}.get(intent, "lights.brightness")
+        result = {"room": "|".join(rooms), "device": device, "on": str(intent != "LightsOff").lower()}
+        if intent == "SetBrightness":
+            result["brightness"] = str(int(slots["brightness"]))
         return Outcome(text, action, result)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rivulet.dialog.parse import say_list
 from rivulet.dialog.settings import DialogSettings
 from rivulet.dialog.skills.base import IntentSpec, Outcome, Skill, SlotSpec, TurnContext
 
@@ -22,10 +23,6 @@ def _list_name(text: str, ctx: TurnContext) -> str | None:
 
 
 LIST = SlotSpec("list_name", "", parse=_list_name, default="shopping")
-
-
-def _say(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class Lists(Skill):
@@ -52,7 +49,7 @@ class Lists(Skill):
             if not items:
                 return Outcome(f"Your {name} list is empty.", "list.read", {"list_name": name, "count": "0"})
             return Outcome(
-                f"Your {name} list has {_say(items)}.",
+                f"Your {name} list has {say_list(items)}.",
                 "list.read",
                 {"list_name": name, "count": str(len(items)), "items": "|".join(items)},
             )
@@ -63,26 +60,25 @@ class Lists(Skill):
             if new:
                 lists[name] = items + new
                 ctx.write_data("lists", lists)
-            reply = f"Added {_say(new)} to your {name} list." if new else ""
+            reply = f"Added {say_list(new)} to your {name} list." if new else ""
             if there:
                 verb = "is" if len(there) == 1 else "are"
-                reply += (
-                    f" {_say(there).capitalize()} {verb} already on {'it' if new else f'your {name} list'}."
-                )
+                where = "it" if new else f"your {name} list"
+                reply += f" {say_list(there).capitalize()} {verb} already on {where}."
             return Outcome(reply.strip(), "list.add", {"list_name": name, "item": "|".join(said)})
         found = [item for item in said if item in items]
         missing = [item for item in said if item not in items]
         if not found:
             return Outcome(
-                f"I couldn't find {_say(missing)} on your {name} list.",
+                f"I couldn't find {say_list(missing)} on your {name} list.",
                 "list.missing",
                 {"list_name": name, "item": "|".join(missing)},
             )
         lists[name] = [item for item in items if item not in found]
         ctx.write_data("lists", lists)
-        reply = f"Removed {_say(found)} from your {name} list."
+        reply = f"Removed {say_list(found)} from your {name} list."
         if missing:
-            reply += f" I couldn't find {_say(missing)} on it."
+            reply += f" I couldn't find {say_list(missing)} on it."
         return Outcome(reply, "list.remove", {"list_name": name, "item": "|".join(found)})
 
     async def known_answers(
