@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import math
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -44,7 +43,7 @@ from bench.dialog_support import (
     user_speech,
 )
 from bench.dialog_task_success import NLU_REPOSITORY_HELP, nlu_source
-from bench.report_files import write_report_files
+from bench.report_files import command_line, write_report_files
 from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 
@@ -387,9 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     repository = compose_repository(args.workdir / "repository", sources)
     redis, redis_url = start_redis_server(args.workdir)
     data: dict = {
-        "command": shlex.join(
-            ["python", "-m", "bench.dialog_latency", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command_line("bench.dialog_latency", argv),
         "mode": args.mode,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": "the shared 2-core CPU machine",

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import shlex
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from bench.dialog_support import (
     open_meteo_server,
     user_speech,
 )
-from bench.report_files import write_report_files
+from bench.report_files import command_line, write_report_files
 from rivulet.core.processes import ROOT, start_redis_server
 from rivulet.dialog.v1 import dialog_pb2 as pb
 from rivulet.dialog.v1 import dialog_pb2_grpc
@@ -337,9 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         else {}
     )
     meta = {
-        "command": shlex.join(
-            ["python", "-m", "bench.dialog_task_success", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command_line("bench.dialog_task_success", argv),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": "2-core CPU, shared",
         "models": f"intent_assistant ({build.get('profile', 'models/')} profile), "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,3 +26,9 @@ def write_report_files(
     plot(reports / f"{name}.png")
     (reports / f"{name}.json").write_text(json.dumps(data, indent=1))
     return markdown
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command a report says it was made by: `python -m <module>` with the bench's arguments
+    (`argv` as its `main` got them; None: the process's own)."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])

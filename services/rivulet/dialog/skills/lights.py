@@ -67,7 +67,7 @@ class Lights(Skill):
         action = {"LightsOn": "lights.on", "LightsOff": "lights.off"}.get(intent, "lights.brightness")
         result = {"room": "|".join(rooms), "device": device, "on": str(intent != "LightsOff").lower()}
         if intent == "SetBrightness":
-            result["brightness"] = str(int(slots["brightness"]))
+            result["brightness"] = slots["brightness"]
         return Outcome(text, action, result)
 
 

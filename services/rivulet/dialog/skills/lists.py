@@ -55,8 +55,8 @@ class Lists(Skill):
             )
         said = slots["item"].split("|")  # every item named ("eggs and milk"; SlotSpec spans "each")
         if intent == "ListAdd":
-            new = [item for item in dict.fromkeys(said) if item not in items]
-            there = [item for item in dict.fromkeys(said) if item in items]
+            new = [item for item in said if item not in items]  # read_slots names each item once
+            there = [item for item in said if item in items]
             if new:
                 lists[name] = items + new
                 ctx.write_data("lists", lists)
